@@ -1,0 +1,1 @@
+"""The billing domain: decide and evolve, pure (no I/O, no clock, no framework). Filled by the billing issue."""

@@ -1,0 +1,144 @@
+"""`weibao up`: the whole system on one machine, supervised.
+
+Starts the embedded nats-server (unless NATS_URL points elsewhere), sets up the streams,
+then each service and the gateway as child processes; restarts a child that dies; on
+Ctrl-C or SIGTERM stops the children first and the broker last, so nothing is cut off
+mid-write. A second start reuses the data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.streams import SERVICES
+
+
+def service_env(data: Path, service: str, nats_url: str) -> dict[str, str]:
+    """A service's environment: DATABASE_URL, if set, wins over the embedded SQLite file."""
+    env = dict(os.environ, NATS_URL=nats_url)
+    if "DATABASE_URL" in os.environ:
+        env.setdefault("WEIBAO_DB_SCHEMA", service)  # one PostgreSQL database, a schema each
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{(data / f'{service}.db').resolve()}"
+    return env
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+    def start(self) -> None:
+        # Its own session: Ctrl-C reaches only the supervisor, which stops children in order.
+        self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Supervisor:
+    data: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    nats_port: int = 4250
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def run(self) -> int:
+        self.data.mkdir(parents=True, exist_ok=True)
+        broker = None
+        nats_url = os.environ.get("NATS_URL")
+        if nats_url is None:
+            broker = NatsServer(self.data / "nats", port=self.nats_port)
+            broker.start()
+            (self.data / "nats" / "port").write_text(str(broker.port))
+            nats_url = broker.url
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        try:
+            from weibao.runtime.cli import streams_setup
+
+            for line in asyncio.run(streams_setup(nats_url)):
+                print(f"streams: {line}", flush=True)
+            self.children = [self._child(name, nats_url) for name in (*SERVICES, "gateway")]
+            for child in self.children:
+                child.start()
+            url = f"http://{self.host}:{self.http_port}"
+            if self._wait_healthy(url, timeout=60):
+                print(f"\nWeibao is running: console at {url}/  (health: {url}/healthz)\n"
+                      f"Data in {self.data.resolve()}. Press Ctrl-C to stop.\n", flush=True)
+            else:
+                print(f"Weibao started but {url}/healthz is not yet 200; see the logs above.", flush=True)
+            while not self.stopping:
+                self._restart_dead()
+                time.sleep(0.5)
+        finally:
+            for child in reversed(self.children):
+                child.stop()
+            if broker is not None:
+                broker.stop()
+            print("Weibao stopped.", flush=True)
+        return 0
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _child(self, name: str, nats_url: str) -> Child:
+        env = service_env(self.data, name, nats_url)
+        if name == "gateway":
+            env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port))
+            return Child(name, [sys.executable, "-m", "weibao.gateway"], env)
+        return Child(name, [sys.executable, "-m", f"weibao.{name}", "serve"], env)
+
+    def _restart_dead(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive() or self.stopping:
+                continue
+            if child.next_start == 0.0:
+                code = child.process.returncode if child.process else None
+                delay = min(0.5 * 2**child.restarts, 30.0)
+                print(f"{child.name} exited ({code}); restarting in {delay:.1f}s", flush=True)
+                child.next_start = now + delay
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                child.start()
+
+    def _wait_healthy(self, url: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            self._restart_dead()
+            time.sleep(0.3)
+        return False

@@ -1,0 +1,423 @@
+"""Tracking consumers: exactly-once effects over JetStream's at-least-once delivery.
+
+A consumer applies messages and advances its `tracking` row in one SQL transaction and
+acks only after the commit. It checkpoints on the producer's position header: a message
+at or below the checkpoint is a redelivery and only acked.
+
+Order matters as much as de-duplication: after a crash JetStream can hand us position
+N+2 while N+1 still waits for its ack timer. Applying N+2 would move the checkpoint past
+N+1 and lose it, so on such a gap the consumer fetches the missing messages from the
+stream itself and applies them first.
+
+A handler that keeps failing is retried with back-off and, after `max_deliveries`,
+parked in `parked` with the reason, and the consumer goes on; garbage (not JSON, wrong
+envelope, unknown schema) is parked at once. An operator lists and retries parked
+messages (`weibao parked`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from weibao.shared.db import begin_write, ensure_schema
+from weibao.shared.messages import BadMessage, Message, decode, position_header
+from weibao.shared.streams import stream_name
+
+log = structlog.get_logger("weibao.consumer")
+
+metadata = MetaData()
+
+tracking_table = Table(
+    "tracking",
+    metadata,
+    Column("consumer", String(200), primary_key=True),
+    Column("upstream", String(100), primary_key=True),
+    # The producer's position: the checkpoint.
+    Column("position", BigInteger, nullable=False),
+    # The stream sequence of the last message seen: where a gap fill starts reading.
+    Column("stream_seq", BigInteger, nullable=False),
+)
+
+parked_table = Table(
+    "parked",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consumer", String(200), nullable=False),
+    Column("upstream", String(100), nullable=False),
+    Column("stream_seq", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=True),
+    Column("subject", String(400), nullable=False),
+    Column("headers", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("consumer", "upstream", "stream_seq", name="parked_once"),
+)
+
+
+class Handler(Protocol):
+    """What a consumer applies: a read model or a policy. It writes through `conn`
+    only, so its effects commit or roll back with the checkpoint. Raise BadMessage for
+    a message it can never handle (an unknown schema version): it is parked at once."""
+
+    async def __call__(self, conn: AsyncConnection, message: Message) -> None: ...
+
+
+@dataclass
+class Incoming:
+    """A message from the stream; `msg` is None when we fetched it ourselves (gap fill)."""
+
+    stream_seq: int
+    subject: str
+    payload: bytes
+    headers: Mapping[str, str]
+    deliveries: int = 1
+    msg: Msg | None = None
+
+    @classmethod
+    def from_msg(cls, msg: Msg) -> Incoming:
+        meta = msg.metadata
+        return cls(meta.sequence.stream, msg.subject, msg.data, dict(msg.headers or {}), meta.num_delivered, msg)
+
+    @property
+    def position(self) -> int | None:
+        return position_header(self.headers)
+
+
+@dataclass
+class Checkpoint:
+    position: int = 0
+    stream_seq: int = 0
+
+
+class _Gap(Exception):
+    def __init__(self, before: Incoming) -> None:
+        self.before = before
+
+
+@dataclass
+class TrackingConsumer:
+    engine: AsyncEngine
+    nc: NATS
+    upstream: str
+    name: str
+    handler: Handler
+    batch: int = 200
+    max_deliveries: int = 5
+    backoff: Callable[[int], float] = field(default=lambda attempt: min(0.2 * 2**attempt, 5.0))
+    ack_wait: float = 30.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    applied: int = 0
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.upstream)
+
+    async def create_tables(self) -> None:
+        await ensure_schema(self.engine)
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def subscribe(self) -> Any:
+        js = self.nc.jetstream()
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            # We park ourselves; the broker must never stop delivering on its own.
+            max_deliver=-1,
+            max_ack_pending=max(self.batch * 4, 1000),
+        )
+        return await js.pull_subscribe(f"{self.upstream}.>", durable=self.name, stream=self.stream, config=config)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.create_tables()
+        backoff = 0.1
+        sub = None
+        while not stop.is_set():
+            try:
+                if sub is None:
+                    sub = await self.subscribe()
+                try:
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                await self.handle([Incoming.from_msg(m) for m in msgs])
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a broker outage must never end the consumer
+                log.warning("consumer.retry", consumer=self.name, error=repr(error), backoff=backoff)
+                sub = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- the exactly-once core ------------------------------------------------------
+
+    async def handle(self, batch: Sequence[Incoming]) -> None:
+        """Apply a fetched batch: all in one transaction when all goes well, else one by
+        one with retries, so one bad message cannot hold back or roll back the others."""
+        work = deque(batch)
+        while work:
+            try:
+                async with begin_write(self.engine) as conn:
+                    checkpoint = await self._checkpoint(conn)
+                    for item in work:
+                        await self._process(conn, item, checkpoint)
+                    await self._save(conn, checkpoint)
+            except _Gap as gap:
+                await self._fill_gap(work, gap.before)
+                continue
+            except Exception:
+                await self._one_by_one(work)
+                return
+            await self._ack(work)
+            return
+
+    async def _one_by_one(self, work: deque[Incoming]) -> None:
+        while work:
+            item = work[0]
+            attempt = 0
+            while True:
+                try:
+                    async with begin_write(self.engine) as conn:
+                        checkpoint = await self._checkpoint(conn)
+                        await self._process(conn, item, checkpoint)
+                        await self._save(conn, checkpoint)
+                    break
+                except _Gap as gap:
+                    await self._fill_gap(work, gap.before)
+                    if not work:
+                        return
+                    item, attempt = work[0], 0
+                    continue
+                except Exception as error:
+                    deliveries = item.deliveries + attempt
+                    if deliveries >= self.max_deliveries:
+                        await self._park_and_advance(item, f"handler failed {deliveries} times: {error!r}", deliveries)
+                        break
+                    attempt += 1
+                    log.warning(
+                        "consumer.handler_failed",
+                        consumer=self.name,
+                        upstream=self.upstream,
+                        position=item.position,
+                        attempt=deliveries,
+                        error=repr(error),
+                    )
+                    if item.msg is not None:
+                        await item.msg.in_progress()  # keep the broker from redelivering meanwhile
+                    await asyncio.sleep(self.backoff(attempt))
+            await self._ack([item])
+            work.popleft()
+
+    async def _process(self, conn: AsyncConnection, item: Incoming, checkpoint: Checkpoint) -> None:
+        position = item.position
+        if position is not None and position <= checkpoint.position:
+            checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
+            return  # a redelivery of what we already applied: ack it, do nothing
+        try:
+            message = decode(item.subject, item.payload, item.headers)
+        except BadMessage as error:
+            await self._park(conn, item, str(error), item.deliveries)
+            if position == checkpoint.position + 1:
+                checkpoint.position = position  # parked counts as consumed: the rest flow
+            checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
+            return
+        if message.position != checkpoint.position + 1:
+            raise _Gap(item)
+        bound = log.bind(
+            consumer=self.name,
+            upstream=self.upstream,
+            position=message.position,
+            type=message.type,
+            stream_id=message.stream_id,
+            correlation_id=message.meta.get("correlation_id"),
+            causation_id=message.meta.get("causation_id"),
+        )
+        try:
+            await self.handler(conn, message)
+        except BadMessage as error:
+            await self._park(conn, item, f"handler refused: {error}", item.deliveries)
+            bound.warning("message.parked", reason=str(error))
+        else:
+            bound.info("message.handled")
+        checkpoint.position = message.position
+        checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
+        self.applied += 1
+
+    async def _fill_gap(self, work: deque[Incoming], before: Incoming) -> None:
+        """Fetch from the stream what lies between our checkpoint and `before`."""
+        async with self.engine.connect() as conn:
+            checkpoint = await self._checkpoint(conn)
+        js = self.nc.jetstream()
+        missing = []
+        for seq in range(checkpoint.stream_seq + 1, before.stream_seq):
+            try:
+                raw = await js.get_msg(self.stream, seq)
+            except nats.js.errors.NotFoundError:
+                continue
+            missing.append(Incoming(seq, raw.subject or "", raw.data or b"", dict(raw.headers or {})))
+        log.info("consumer.gap_filled", consumer=self.name, fetched=len(missing), before=before.position)
+        if not missing:
+            # Nothing lies between: the producer's positions themselves have a hole.
+            # That cannot come from our relay; park rather than wait forever.
+            await self._park_and_advance(before, "gap in producer positions", before.deliveries, force=True)
+            await self._ack([before])
+            work.remove(before)
+            return
+        index = work.index(before)
+        for offset, item in enumerate(missing):
+            work.insert(index + offset, item)
+
+    # -- storage -------------------------------------------------------------------
+
+    async def _checkpoint(self, conn: AsyncConnection) -> Checkpoint:
+        row = (
+            await conn.execute(
+                select(tracking_table.c.position, tracking_table.c.stream_seq).where(
+                    tracking_table.c.consumer == self.name, tracking_table.c.upstream == self.upstream
+                )
+            )
+        ).first()
+        return Checkpoint(row.position, row.stream_seq) if row else Checkpoint()
+
+    async def _save(self, conn: AsyncConnection, checkpoint: Checkpoint) -> None:
+        where = (tracking_table.c.consumer == self.name) & (tracking_table.c.upstream == self.upstream)
+        result = await conn.execute(
+            update(tracking_table).where(where).values(position=checkpoint.position, stream_seq=checkpoint.stream_seq)
+        )
+        if result.rowcount == 0:
+            await conn.execute(
+                tracking_table.insert().values(
+                    consumer=self.name,
+                    upstream=self.upstream,
+                    position=checkpoint.position,
+                    stream_seq=checkpoint.stream_seq,
+                )
+            )
+
+    async def _park(self, conn: AsyncConnection, item: Incoming, reason: str, deliveries: int) -> None:
+        exists = await conn.scalar(
+            select(parked_table.c.id).where(
+                parked_table.c.consumer == self.name,
+                parked_table.c.upstream == self.upstream,
+                parked_table.c.stream_seq == item.stream_seq,
+            )
+        )
+        if exists is None:
+            await conn.execute(
+                parked_table.insert().values(
+                    consumer=self.name,
+                    upstream=self.upstream,
+                    stream_seq=item.stream_seq,
+                    position=item.position,
+                    subject=item.subject,
+                    headers=json.dumps(dict(item.headers)),
+                    payload=item.payload,
+                    reason=reason,
+                    deliveries=deliveries,
+                    parked_at=self.clock(),
+                )
+            )
+        log.warning("message.parked", consumer=self.name, upstream=self.upstream, stream_seq=item.stream_seq,
+                    position=item.position, reason=reason)
+
+    async def _park_and_advance(self, item: Incoming, reason: str, deliveries: int, *, force: bool = False) -> None:
+        """Park `item` and move the checkpoint past it, so the messages behind it flow."""
+        async with begin_write(self.engine) as conn:
+            checkpoint = await self._checkpoint(conn)
+            await self._park(conn, item, reason, deliveries)
+            position = item.position
+            if position is not None and (position == checkpoint.position + 1 or force):
+                checkpoint.position = max(checkpoint.position, position)
+            checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
+            await self._save(conn, checkpoint)
+
+    async def _ack(self, items: Sequence[Incoming]) -> None:
+        for item in items:
+            if item.msg is not None:
+                await item.msg.ack()
+
+
+# -- the operator's side ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parked:
+    id: int
+    consumer: str
+    upstream: str
+    stream_seq: int
+    position: int | None
+    subject: str
+    reason: str
+    deliveries: int
+    parked_at: datetime
+
+
+async def list_parked(engine: AsyncEngine, consumer: str | None = None) -> list[Parked]:
+    query = select(parked_table).order_by(parked_table.c.id)
+    if consumer is not None:
+        query = query.where(parked_table.c.consumer == consumer)
+    async with engine.connect() as conn:
+        rows = await conn.execute(query)
+        return [
+            Parked(r.id, r.consumer, r.upstream, r.stream_seq, r.position, r.subject, r.reason, r.deliveries,
+                   r.parked_at)
+            for r in rows
+        ]
+
+
+async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler) -> bool:
+    """Apply a parked message again (out of order: an operator's decision). On success
+    it leaves `parked` in the same transaction as its effects; on failure it stays,
+    with the new reason. Returns whether it was applied."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(parked_table).where(parked_table.c.id == parked_id))).first()
+    if row is None:
+        raise KeyError(f"no parked message {parked_id}")
+    try:
+        async with begin_write(engine) as conn:
+            message = decode(row.subject, row.payload, json.loads(row.headers))
+            await handler(conn, message)
+            await conn.execute(delete(parked_table).where(parked_table.c.id == parked_id))
+    except Exception as error:
+        async with begin_write(engine) as conn:
+            await conn.execute(
+                update(parked_table)
+                .where(parked_table.c.id == parked_id)
+                .values(reason=f"retry failed: {error!r}", deliveries=row.deliveries + 1)
+            )
+        return False
+    return True
+

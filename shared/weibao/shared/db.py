@@ -1,0 +1,89 @@
+"""Engines for the two backends we support, with the settings our guarantees rest on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+# An execution option on a connection: its next transaction takes SQLite's write lock
+# at BEGIN, so two writers queue on busy_timeout instead of failing on lock upgrade.
+WRITE = {"weibao_write": True}
+
+
+def async_url(url: str) -> str:
+    """Accept the plain URLs people write and pick our async drivers."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """An engine for `url`; on PostgreSQL, `schema` (if given) holds this service's tables."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    if schema is not None:
+        kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
+    engine = create_async_engine(async_url(url), **kwargs)
+    if is_sqlite(engine):
+        _sqlite_settings(engine)
+    return engine
+
+
+def schema_of(engine: AsyncEngine) -> str | None:
+    """The schema an engine's tables live in (None: the default); raw SQL needs it."""
+    translate = engine.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(None)
+    return str(schema) if schema else None
+
+
+def qualified(engine: AsyncEngine, table: str) -> str:
+    schema = schema_of(engine)
+    quote = engine.dialect.identifier_preparer.quote
+    return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+
+
+def _sqlite_settings(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below); the driver's implicit BEGIN would defer locks.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed event survives power loss, which WAL+NORMAL does not promise.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("weibao_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def ensure_schema(engine: AsyncEngine) -> None:
+    schema = schema_of(engine)
+    if schema and not is_sqlite(engine):
+        async with engine.begin() as conn:
+            quote = engine.dialect.identifier_preparer.quote
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"))
+
+
+@asynccontextmanager
+async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that will write: SQLite takes its single writer lock up front."""
+    async with engine.connect() as plain:
+        conn = await plain.execution_options(**WRITE)
+        async with conn.begin():
+            yield conn

@@ -1,0 +1,82 @@
+"""The shapes of events, before and after they are stored, and the hash that chains them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """One text for one value, so a hash over it is stable across backends and restarts."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """What `decide` returns: a fact not yet stored."""
+
+    type: str
+    data: Mapping[str, Any]
+    schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A fact as the log holds it."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: Mapping[str, Any]
+    meta: Mapping[str, Any]
+    recorded_at: datetime
+    prev_hash: str
+    hash: str = field(repr=False)
+
+    @property
+    def command_id(self) -> str | None:
+        value = self.meta.get("command_id")
+        return str(value) if value is not None else None
+
+
+def timestamp_text(moment: datetime) -> str:
+    """UTC, microseconds, no offset: the form the hash covers and SQLite sorts."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds")
+
+
+def event_hash(
+    prev_hash: str,
+    *,
+    position: int,
+    stream_id: str,
+    version: int,
+    type: str,
+    schema_version: int,
+    data_json: str,
+    meta_json: str,
+    recorded_at: datetime,
+) -> str:
+    body = canonical_json(
+        [prev_hash, position, stream_id, version, type, schema_version, data_json, meta_json,
+         timestamp_text(recorded_at)]
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def fold(evolve: Callable[[S, RecordedEvent], S], initial: S, events: Iterable[RecordedEvent]) -> S:
+    state = initial
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,370 @@
+"""A service's append-only event log in SQL.
+
+Guarantees (the contract suite in tests/ proves each, on SQLite and PostgreSQL):
+- optimistic concurrency per stream: a stale expected version raises ConcurrencyError
+  and stores nothing;
+- positions are gap-free and in commit order: appends are serialised per log (a table
+  lock on PostgreSQL, SQLite's single writer), so a reader never sees N+1 before N;
+- idempotent append by command id: the same command stored twice stores once;
+- a hash chain over the whole log, checked by `verify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from weibao.shared.db import begin_write, ensure_schema, is_sqlite, qualified
+from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash
+
+metadata = MetaData()
+
+events_table = Table(
+    "events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("stream_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    # Text, not JSON: the hash covers exactly the stored characters on every backend.
+    Column("data", Text, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("stream_id", "version", name="events_stream_version"),
+    Index("events_recorded_at", "recorded_at"),
+)
+
+commands_table = Table(
+    "commands",
+    metadata,
+    Column("command_id", String(200), primary_key=True),
+    Column("stream_id", String(200), nullable=False),
+    Column("first_position", BigInteger, nullable=True),
+    Column("last_position", BigInteger, nullable=True),
+)
+
+# ANY: append whatever the stream's version; NO_STREAM: the stream must not exist yet.
+ANY: int | None = None
+NO_STREAM = 0
+
+
+class ConcurrencyError(Exception):
+    """Another writer got to the stream first; reload, decide again, retry."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, the command expected {expected}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream_id: str
+    version: int
+    events: tuple[RecordedEvent, ...]
+    # True when the command id had been stored before and nothing new was written
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int
+    first_broken: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; we only ever store UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _row_to_event(row: Any) -> RecordedEvent:
+    return RecordedEvent(
+        position=row.position,
+        stream_id=row.stream_id,
+        version=row.version,
+        type=row.type,
+        schema_version=row.schema_version,
+        data=json.loads(row.data),
+        meta=json.loads(row.meta),
+        recorded_at=_aware(row.recorded_at),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class EventStore:
+    """The event log of one service, in that service's database."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._waiters: set[asyncio.Event] = set()
+
+    async def create_tables(self) -> None:
+        await ensure_schema(self.engine)
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def begin_write(self) -> Any:
+        """A write transaction on this log's database, for callers that append together
+        with other writes (a consumer's effects and its tracking row)."""
+        return begin_write(self.engine)
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        command_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> AppendResult:
+        """Store `events` at the end of `stream_id`, all or nothing.
+
+        With `conn`, the append joins the caller's transaction (opened with
+        `begin_write`) and the caller commits, then calls `notify()`."""
+        if conn is not None:
+            return await self._append(
+                conn, stream_id, events, expected_version=expected_version, command_id=command_id, meta=meta
+            )
+        try:
+            async with self.begin_write() as own:
+                result = await self._append(
+                    own, stream_id, events, expected_version=expected_version, command_id=command_id, meta=meta
+                )
+        except IntegrityError as error:
+            # Only reachable if something bypassed the lock; still a conflict, never a crash.
+            raise ConcurrencyError(stream_id, expected_version or -1, -1) from error
+        if result.events and not result.duplicate:
+            self.notify()
+        return result
+
+    async def _append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        command_id: str | None,
+        meta: Mapping[str, Any] | None,
+    ) -> AppendResult:
+        await self._lock(conn)
+        if command_id is not None:
+            done = (
+                await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
+            ).first()
+            if done is not None:
+                stored = await self._events_between(conn, done.first_position, done.last_position)
+                version = stored[-1].version if stored else await self._version(conn, done.stream_id)
+                return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
+
+        version = await self._version(conn, stream_id)
+        if expected_version is not None and expected_version != version:
+            raise ConcurrencyError(stream_id, expected_version, version)
+
+        last = (
+            await conn.execute(
+                select(events_table.c.position, events_table.c.hash)
+                .order_by(events_table.c.position.desc())
+                .limit(1)
+            )
+        ).first()
+        position, prev_hash = (last.position, last.hash) if last else (0, GENESIS_HASH)
+        recorded_at = self._clock()
+        meta_json = canonical_json({**(meta or {}), **({"command_id": command_id} if command_id else {})})
+
+        rows: list[dict[str, Any]] = []
+        for event in events:
+            position += 1
+            version += 1
+            data_json = canonical_json(dict(event.data))
+            digest = event_hash(
+                prev_hash,
+                position=position,
+                stream_id=stream_id,
+                version=version,
+                type=event.type,
+                schema_version=event.schema_version,
+                data_json=data_json,
+                meta_json=meta_json,
+                recorded_at=recorded_at,
+            )
+            rows.append(
+                {
+                    "position": position,
+                    "stream_id": stream_id,
+                    "version": version,
+                    "type": event.type,
+                    "schema_version": event.schema_version,
+                    "data": data_json,
+                    "meta": meta_json,
+                    "recorded_at": recorded_at,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
+            )
+            prev_hash = digest
+        if rows:
+            await conn.execute(events_table.insert(), rows)
+        if command_id is not None:
+            await conn.execute(
+                commands_table.insert().values(
+                    command_id=command_id,
+                    stream_id=stream_id,
+                    first_position=rows[0]["position"] if rows else None,
+                    last_position=rows[-1]["position"] if rows else None,
+                )
+            )
+        recorded = tuple(_row_to_event(_Row(r)) for r in rows)
+        return AppendResult(stream_id, version, recorded)
+
+    async def _lock(self, conn: AsyncConnection) -> None:
+        # SQLite: the transaction began IMMEDIATE, so it already is the only writer.
+        if not is_sqlite(self.engine):
+            await conn.execute(text(f"LOCK TABLE {qualified(self.engine, 'events')} IN EXCLUSIVE MODE"))
+
+    async def _version(self, conn: AsyncConnection, stream_id: str) -> int:
+        value = await conn.scalar(
+            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id)
+        )
+        return int(value or 0)
+
+    async def _events_between(self, conn: AsyncConnection, first: int | None, last: int | None) -> list[RecordedEvent]:
+        if first is None or last is None:
+            return []
+        rows = await conn.execute(
+            select(events_table)
+            .where(events_table.c.position.between(first, last))
+            .order_by(events_table.c.position)
+        )
+        return [_row_to_event(row) for row in rows]
+
+    # -- waking the relay ------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Tell waiters in this process that new events are committed."""
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def wait_for_append(self, timeout: float) -> None:
+        """Return on the next commit in this process, or after `timeout` (appends by
+        other processes are seen by the caller's poll)."""
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
+
+    # -- reading ---------------------------------------------------------------------
+
+    async def load(self, stream_id: str, *, as_of: datetime | None = None) -> list[RecordedEvent]:
+        """A stream's events in version order; with `as_of`, only those recorded by then."""
+        query = select(events_table).where(events_table.c.stream_id == stream_id)
+        if as_of is not None:
+            query = query.where(events_table.c.recorded_at <= as_of)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(events_table.c.version))
+            return [_row_to_event(row) for row in rows]
+
+    async def version(self, stream_id: str) -> int:
+        async with self.engine.connect() as conn:
+            return await self._version(conn, stream_id)
+
+    async def read_from(self, after: int, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to `limit` events with a position above `after`, in position order."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(events_table)
+                .where(events_table.c.position > after)
+                .order_by(events_table.c.position)
+                .limit(limit)
+            )
+            return [_row_to_event(row) for row in rows]
+
+    async def read_all(self, after: int = 0, batch: int = 1000) -> AsyncIterator[RecordedEvent]:
+        while True:
+            chunk = await self.read_from(after, batch)
+            for event in chunk:
+                yield event
+            if len(chunk) < batch:
+                return
+            after = chunk[-1].position
+
+    async def last_position(self) -> int:
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.max(events_table.c.position))) or 0)
+
+    async def verify(self) -> VerifyReport:
+        """Walk the chain from the start; report the first event whose link is broken."""
+        expected_prev, expected_position, checked = GENESIS_HASH, 1, 0
+        async for event in self.read_all():
+            if event.position != expected_position:
+                return VerifyReport(checked, expected_position, f"position {expected_position} is missing")
+            if event.prev_hash != expected_prev:
+                return VerifyReport(checked, event.position, "prev_hash does not match the previous event")
+            digest = event_hash(
+                event.prev_hash,
+                position=event.position,
+                stream_id=event.stream_id,
+                version=event.version,
+                type=event.type,
+                schema_version=event.schema_version,
+                data_json=canonical_json(dict(event.data)),
+                meta_json=canonical_json(dict(event.meta)),
+                recorded_at=event.recorded_at,
+            )
+            if digest != event.hash:
+                return VerifyReport(checked, event.position, "content does not match its hash")
+            expected_prev, expected_position, checked = event.hash, expected_position + 1, checked + 1
+        return VerifyReport(checked)
+
+
+class _Row:
+    """Lets a freshly inserted dict pass through the same mapping as a fetched row."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)

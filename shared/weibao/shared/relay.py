@@ -1,0 +1,140 @@
+"""The relay: copies a service's committed events, in position order, to its stream.
+
+It keeps no state of its own. Where to resume is read from the stream itself: the last
+message's position header. Every publish carries `Nats-Msg-Id = service:position` (the
+broker drops a repeat within the duplicate window) and `Nats-Expected-Last-Sequence`
+(the broker refuses a publish that would land anywhere but right after what we saw), so
+after any crash, lost ack or rival relay the stream stays an exact copy of the log: on
+any doubt the relay re-reads the tail and goes on from there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+
+from weibao.shared.events import RecordedEvent
+from weibao.shared.eventstore import EventStore
+from weibao.shared.messages import (
+    EXPECTED_LAST_SEQUENCE,
+    MSG_ID,
+    default_subject,
+    encode,
+    message_id,
+    position_header,
+)
+from weibao.shared.streams import stream_name
+
+log = structlog.get_logger("weibao.relay")
+
+
+class Relay:
+    def __init__(
+        self,
+        store: EventStore,
+        nc: NATS,
+        service: str,
+        *,
+        subject_for: Callable[[str, RecordedEvent], str] = default_subject,
+        batch: int = 500,
+        poll_interval: float = 0.5,
+        ack_timeout: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.service = service
+        self.stream = stream_name(service)
+        self.subject_for = subject_for
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.ack_timeout = ack_timeout
+        # What the stream holds, as last read from it: None until read.
+        self.last_seq: int | None = None
+        self.position = 0
+        self.published = 0
+
+    async def sync_tail(self) -> None:
+        """Read where the stream ends: its last sequence and the last position relayed.
+
+        Foreign messages (someone else publishing on our subjects) carry no position of
+        ours; they are stepped over."""
+        info = await self.js.stream_info(self.stream)
+        last_seq = info.state.last_seq
+        seq, position = last_seq, 0
+        while seq > 0:
+            try:
+                raw = await self.js.get_msg(self.stream, seq)
+            except NotFoundError:
+                seq -= 1
+                continue
+            found = position_header(raw.headers)
+            if found is not None and (raw.headers or {}).get(MSG_ID) == message_id(self.service, found):
+                position = found
+                break
+            seq -= 1
+        self.last_seq, self.position = last_seq, position
+        log.info("relay.tail", service=self.service, stream_seq=last_seq, position=position)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of what the stream lacks; return how many were stored."""
+        if self.last_seq is None:
+            await self.sync_tail()
+        assert self.last_seq is not None
+        events = await self.store.read_from(self.position, self.batch)
+        if not events:
+            return 0
+        if events[0].position != self.position + 1:
+            raise RuntimeError(
+                f"log of {self.service} has no position {self.position + 1}; found {events[0].position}"
+            )
+        futures: list[asyncio.Future[Any]] = []
+        # Pipelined: each publish states the sequence it must follow, so the broker
+        # stores them in order or refuses the rest after the first that does not fit.
+        for offset, event in enumerate(events):
+            payload, headers = encode(self.service, event)
+            headers[EXPECTED_LAST_SEQUENCE] = str(self.last_seq + offset)
+            futures.append(
+                await self.js.publish_async(
+                    self.subject_for(self.service, event), payload, stream=self.stream, headers=headers
+                )
+            )
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.ack_timeout)
+        except TimeoutError:
+            acks = [TimeoutError("no ack")]
+        stored = 0
+        for event, ack in zip(events, acks, strict=False):
+            if isinstance(ack, BaseException):
+                log.warning("relay.resync", service=self.service, position=event.position, reason=str(ack))
+                self.last_seq = None  # re-read the tail before the next batch
+                return stored
+            self.last_seq, self.position = ack.seq, event.position
+            stored += 1
+        self.published += stored
+        return stored
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; survive broker outages by re-reading the tail."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                count = await self.publish_pending()
+                backoff = 0.1
+                if count < self.batch and self.last_seq is not None:
+                    waiter = asyncio.ensure_future(self.store.wait_for_append(self.poll_interval))
+                    stopper = asyncio.ensure_future(stop.wait())
+                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    for task in (waiter, stopper):
+                        task.cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a broker outage must never end the relay
+                log.warning("relay.retry", service=self.service, error=repr(error), backoff=backoff)
+                self.last_seq = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

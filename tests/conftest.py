@@ -1,0 +1,73 @@
+"""Fixtures: both event-store backends, and a real nats-server per test.
+
+PostgreSQL runs when WEIBAO_TEST_POSTGRES_URL is set (.ci/run sets it); each test gets a
+schema of its own, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.db import make_engine
+from weibao.shared.logs import configure
+from weibao.shared.streams import setup_streams
+
+POSTGRES_URL = os.environ.get("WEIBAO_TEST_POSTGRES_URL")
+
+configure(json=True, level=os.environ.get("WEIBAO_LOG_LEVEL", "WARNING"))
+
+
+def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'service.db'}", None
+    if POSTGRES_URL is None:
+        pytest.skip("PostgreSQL tests need WEIBAO_TEST_POSTGRES_URL (.ci/run sets it)")
+    return POSTGRES_URL, f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
+    return database_url(backend, tmp_path)
+
+
+@pytest.fixture
+async def engine(db_url: tuple[str, str | None]) -> AsyncIterator[AsyncEngine]:
+    url, schema = db_url
+    engine = make_engine(url, schema=schema)
+    yield engine
+    await engine.dispose()
+    if schema is not None:
+        cleanup = make_engine(url)
+        async with cleanup.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await cleanup.dispose()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(data_dir=tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop(kill=True)
+
+
+@pytest.fixture
+async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
+    client = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    await setup_streams(client.jetstream())
+    yield client
+    await client.close()

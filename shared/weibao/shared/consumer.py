@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import begin_write, ensure_schema
-from weibao.shared.messages import BadMessage, Message, decode, position_header
+from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, message_id, position_header
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.consumer")
@@ -249,8 +249,10 @@ class TrackingConsumer:
             message = decode(item.subject, item.payload, item.headers)
         except BadMessage as error:
             await self._park(conn, item, str(error), item.deliveries)
-            if position == checkpoint.position + 1:
-                checkpoint.position = position  # parked counts as consumed: the rest flow
+            # Parked counts as consumed only if our relay sent it (its message id): a
+            # forged position header must not make us skip the real event at that position.
+            if position == checkpoint.position + 1 and item.headers.get(MSG_ID) == message_id(self.upstream, position):
+                checkpoint.position = position
             checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
             return
         if message.position != checkpoint.position + 1:
@@ -281,7 +283,10 @@ class TrackingConsumer:
             checkpoint = await self._checkpoint(conn)
         js = self.nc.jetstream()
         missing = []
+        have = {item.stream_seq for item in work}
         for seq in range(checkpoint.stream_seq + 1, before.stream_seq):
+            if seq in have:
+                continue
             try:
                 raw = await js.get_msg(self.stream, seq)
             except nats.js.errors.NotFoundError:

@@ -3,13 +3,15 @@
 It keeps no state of its own. Where to resume is read from the stream itself: the last
 message's position header. Every publish carries `Nats-Msg-Id = service:position` (the
 broker drops a repeat within the duplicate window) and `Nats-Expected-Last-Sequence`
-(the broker refuses a publish that would land anywhere but right after what we saw), so
+(the broker refuses a publish that would land anywhere but right after what we saw;
+pipelined ones also name the message they must follow), so
 after any crash, lost ack or rival relay the stream stays an exact copy of the log: on
 any doubt the relay re-reads the tail and goes on from there."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,56 @@ from weibao.shared.messages import (
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.relay")
+
+EXPECTED_STREAM = "Nats-Expected-Stream"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+
+
+class PublishRefused(Exception):
+    """The broker answered a publish with an error (wrong last sequence, mostly)."""
+
+
+class _Pipeline:
+    """Pipelined JetStream publishes, each answered on our own reply inbox.
+
+    Not nats-py's publish_async: when the broker answers with an error, its reply
+    handler raises inside the callback and the future is never resolved (nats-py
+    2.16), which would leave us waiting for an ack that never comes."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self.prefix = nc.new_inbox()
+        self.futures: dict[str, asyncio.Future[bytes]] = {}
+        self.counter = 0
+        self.sub: Any = None
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[bytes]:
+        if self.sub is None:
+            self.sub = await self.nc.subscribe(f"{self.prefix}.*", cb=self._on_reply)
+        self.counter += 1
+        token = str(self.counter)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.futures[token] = future
+        await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}", headers=headers)
+        return future
+
+    async def _on_reply(self, msg: Any) -> None:
+        future = self.futures.pop(msg.subject.rsplit(".", 1)[-1], None)
+        if future is not None and not future.done():
+            future.set_result(msg.data)
+
+    def forget(self) -> None:
+        """Drop answers still owed: after a resync they no longer matter."""
+        for future in self.futures.values():
+            future.cancel()
+        self.futures.clear()
+
+
+def _ack_sequence(reply: bytes) -> int:
+    answer = json.loads(reply)
+    if "error" in answer:
+        raise PublishRefused(str(answer["error"].get("description", answer["error"])))
+    return int(answer["seq"])
 
 
 class Relay:
@@ -57,6 +109,7 @@ class Relay:
         self.last_seq: int | None = None
         self.position = 0
         self.published = 0
+        self._pipeline = _Pipeline(nc)
 
     async def sync_tail(self) -> None:
         """Read where the stream ends: its last sequence and the last position relayed.
@@ -92,28 +145,36 @@ class Relay:
             raise RuntimeError(
                 f"log of {self.service} has no position {self.position + 1}; found {events[0].position}"
             )
-        futures: list[asyncio.Future[Any]] = []
+        futures: list[asyncio.Future[bytes]] = []
         # Pipelined: each publish states the sequence it must follow, so the broker
         # stores them in order or refuses the rest after the first that does not fit.
         for offset, event in enumerate(events):
             payload, headers = encode(self.service, event)
             headers[EXPECTED_LAST_SEQUENCE] = str(self.last_seq + offset)
-            futures.append(
-                await self.js.publish_async(
-                    self.subject_for(self.service, event), payload, stream=self.stream, headers=headers
-                )
-            )
+            headers[EXPECTED_STREAM] = self.stream
+            if offset > 0:
+                # A foreign message landing mid-pipeline would make a later publish fit
+                # its expected sequence and skip a position; it cannot fake our id.
+                headers[EXPECTED_LAST_MSG_ID] = message_id(self.service, event.position - 1)
+            futures.append(await self._pipeline.publish(self.subject_for(self.service, event), payload, headers))
         try:
-            acks = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), self.ack_timeout)
+            replies: list[Any] = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), self.ack_timeout
+            )
         except TimeoutError:
-            acks = [TimeoutError("no ack")]
+            replies = [TimeoutError("no ack")]
         stored = 0
-        for event, ack in zip(events, acks, strict=False):
-            if isinstance(ack, BaseException):
-                log.warning("relay.resync", service=self.service, position=event.position, reason=str(ack))
+        for event, reply in zip(events, replies, strict=False):
+            try:
+                if isinstance(reply, BaseException):
+                    raise reply
+                seq = _ack_sequence(reply)
+            except Exception as error:
+                log.warning("relay.resync", service=self.service, position=event.position, reason=repr(error))
+                self._pipeline.forget()
                 self.last_seq = None  # re-read the tail before the next batch
-                return stored
-            self.last_seq, self.position = ack.seq, event.position
+                break
+            self.last_seq, self.position = seq, event.position
             stored += 1
         self.published += stored
         return stored

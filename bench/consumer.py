@@ -1,0 +1,57 @@
+"""Layer 3: a TrackingConsumer applying a read model against a bare ordered-consumer read."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from nats.aio.client import Client as NATS
+from nats.js.api import DeliverPolicy
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bench.relay import SERVICE
+from bench.report import per_second
+from weibao.shared.consumer import Handler, TrackingConsumer
+from weibao.shared.messages import Message
+from weibao.shared.streams import stream_name
+
+
+async def ordered_read_rate(nc: NATS, count: int) -> float:
+    """Messages per second an ordered consumer reads from the start of the stream."""
+    js = nc.jetstream()
+    started = time.perf_counter()
+    sub = await js.subscribe(
+        f"{SERVICE}.>", stream=stream_name(SERVICE), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    try:
+        for _ in range(count):
+            await sub.next_msg(timeout=10.0)
+        return per_second(count, started)
+    finally:
+        await sub.unsubscribe()
+
+
+async def no_op(conn: AsyncConnection, message: Message) -> None:
+    """A handler that writes nothing: what is left is the consumer's own cost."""
+
+
+async def consumer_rate(engine: AsyncEngine, nc: NATS, count: int, name: str, handler: Handler) -> float:
+    """Events per second a fresh durable consumer `name` applies with `handler`, from position 0."""
+    consumer = TrackingConsumer(engine, nc, SERVICE, name, handler)
+    await consumer.create_tables()
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        while consumer.applied < count:
+            if task.done():
+                task.result()  # raises what ended it
+                raise RuntimeError(f"consumer ended after {consumer.applied} of {count}")
+            await asyncio.sleep(0.005)
+        return per_second(consumer.applied, started)
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -137,6 +137,8 @@ class TrackingConsumer:
     ack_wait: float = 30.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     applied: int = 0
+    # Redeliveries of what was already applied, seen and only acked: a health figure.
+    duplicates: int = 0
 
     @property
     def stream(self) -> str:
@@ -244,6 +246,7 @@ class TrackingConsumer:
         position = item.position
         if position is not None and position <= checkpoint.position:
             checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
+            self.duplicates += 1
             return  # a redelivery of what we already applied: ack it, do nothing
         try:
             message = decode(item.subject, item.payload, item.headers)

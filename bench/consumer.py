@@ -14,6 +14,7 @@ from bench.relay import SERVICE
 from bench.report import per_second
 from weibao.shared.consumer import Handler, TrackingConsumer
 from weibao.shared.messages import Message
+from weibao.shared.replay import live_position
 from weibao.shared.streams import stream_name
 
 
@@ -37,19 +38,21 @@ async def no_op(conn: AsyncConnection, message: Message) -> None:
 
 
 async def consumer_rate(engine: AsyncEngine, nc: NATS, count: int, name: str, handler: Handler) -> float:
-    """Events per second a fresh durable consumer `name` applies with `handler`, from position 0."""
+    """Events per second a fresh durable consumer `name` applies with `handler` and commits, from position 0
+    (the store was filled from position 1, so position `count` is the last)."""
     consumer = TrackingConsumer(engine, nc, SERVICE, name, handler)
     await consumer.create_tables()
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(consumer.run(stop))
     try:
-        while consumer.applied < count:
+        # `applied` counts inside the open transaction; the clock stops at the commit of position `count`.
+        while consumer.applied < count or await live_position(engine, name, SERVICE) < count:
             if task.done():
                 task.result()  # raises what ended it
                 raise RuntimeError(f"consumer ended after {consumer.applied} of {count}")
             await asyncio.sleep(0.005)
-        return per_second(consumer.applied, started)
+        return per_second(count, started)
     finally:
         stop.set()
         task.cancel()

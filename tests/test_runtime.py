@@ -1,0 +1,141 @@
+"""`weibao up` as a user runs it: healthy, stops cleanly on Ctrl-C, reuses its data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import eventually
+from weibao.runtime.natsd import free_port
+from weibao.shared.db import make_engine
+from weibao.shared.events import NewEvent
+from weibao.shared.eventstore import EventStore
+
+WEIBAO = [sys.executable, "-m", "weibao.runtime.cli"]
+
+
+def health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
+
+
+class System:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.http_port, self.nats_port = free_port(), free_port()
+        self.process: subprocess.Popen[str] | None = None
+        self.env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+
+    def up(self) -> None:
+        self.process = subprocess.Popen(
+            [*WEIBAO, "up", "--port", str(self.http_port), "--nats-port", str(self.nats_port)],
+            cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def ctrl_c(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=60)
+        return output
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*WEIBAO, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    system = System(tmp_path)
+    yield system
+    if system.process is not None and system.process.poll() is None:
+        system.process.kill()
+        system.process.wait()
+
+
+async def wait_healthy(system: System) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    async def healthy() -> bool:
+        nonlocal found
+        status, found = await asyncio.to_thread(health, system.http_port)
+        return status == 200
+
+    await eventually(healthy, timeout=90, every=0.3)
+    return found
+
+
+async def append_to_contracts(workdir: Path, events: int) -> None:
+    """Another writer on the service's SQLite log, as a command handler would be."""
+    engine = make_engine(f"sqlite:///{workdir / 'var' / 'contracts.db'}")
+    store = EventStore(engine)
+    version = await store.version("agreement-demo")
+    await store.append("agreement-demo", [NewEvent("Paid", {"n": n}) for n in range(events)],
+                       expected_version=version)
+    await engine.dispose()
+
+
+async def test_up_serves_healthz_stops_cleanly_and_reuses_its_data(system: System) -> None:
+    system.up()
+    first = await wait_healthy(system)
+    assert set(first["services"]) == {"contracts", "dispatch", "billing"}
+    await append_to_contracts(system.workdir, 5)
+
+    async def indexed() -> bool:
+        _, body = await asyncio.to_thread(health, system.http_port)
+        contracts = body.get("services", {}).get("contracts", {})
+        return contracts.get("consumers", {}).get("contracts-stream_index_contracts") == 5
+
+    await eventually(indexed, timeout=30)
+    output = system.ctrl_c()
+    assert system.process is not None and system.process.returncode == 0
+    assert "Weibao is running: console at http://127.0.0.1:" in output
+    assert "created CONTRACTS" in output
+    assert "Weibao stopped." in output
+
+    system.up()  # the second start finds its streams and its logs
+    again = await wait_healthy(system)
+    contracts = again["services"]["contracts"]
+    assert contracts["log_position"] == 5
+    assert contracts["relayed_position"] == 5
+    output = system.ctrl_c()
+    assert "updated CONTRACTS" in output
+
+    verify = system.cli("verify", "contracts")
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout) == {"ok": True, "checked": 5, "first_broken": None, "reason": ""}
+
+
+async def test_replay_from_the_command_line_matches_the_live_model(system: System) -> None:
+    system.up()
+    await wait_healthy(system)
+    await append_to_contracts(system.workdir, 12)
+
+    async def indexed() -> bool:
+        _, body = await asyncio.to_thread(health, system.http_port)
+        return body["services"]["contracts"]["consumers"]["contracts-stream_index_contracts"] == 12
+
+    await eventually(indexed, timeout=30)
+    replay = system.cli("replay", "contracts", "stream_index_contracts")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    report = json.loads(replay.stdout.strip().splitlines()[-1])
+    assert report["equal"] is True
+    assert report["applied"] == 12
+    parked = system.cli("parked", "contracts")
+    assert parked.returncode == 0
+    assert parked.stdout == ""
+    system.ctrl_c()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import eventually, relayed_positions, stream_messages
+from weibao.shared.db import make_engine
 from weibao.shared.events import NewEvent
 from weibao.shared.eventstore import NO_STREAM, EventStore
 from weibao.shared.relay import Relay
@@ -131,3 +133,27 @@ async def test_foreign_publishes_racing_the_pipeline_never_open_a_hole(engine: A
     stop.set()
     await task
     assert await relayed_positions(nc, "dispatch") == list(range(1, 501))
+
+
+async def test_relay_is_woken_by_a_commit_in_another_process(
+    engine: AsyncEngine, nc: NATS, db_url: tuple[str, str | None], backend: str
+) -> None:
+    """PostgreSQL: NOTIFY at commit reaches a relay whose store did not make the append."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no notification channel; relays there poll")
+    store = await new_store(engine)
+    relay = Relay(store, nc, "dispatch", poll_interval=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await eventually(lambda: _tail_read(relay))
+    url, schema = db_url
+    other = make_engine(url, schema=schema)  # another replica's connection pool
+    await EventStore(other).append("visit-9", [NewEvent("Requested", {})], expected_version=NO_STREAM)
+    await other.dispose()
+
+    async def relayed() -> bool:
+        return relay.position == 1
+
+    await eventually(relayed, timeout=10)
+    stop.set()
+    await task

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import begin_write, ensure_schema, is_sqlite, qualified
+from weibao.shared.db import begin_write, ensure_schema, is_sqlite, qualified, schema_of
 from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash
 
 metadata = MetaData()
@@ -136,6 +136,28 @@ class EventStore:
         self.engine = engine
         self._clock = clock
         self._waiters: set[asyncio.Event] = set()
+        self._listener: AsyncConnection | None = None
+
+    @property
+    def channel(self) -> str:
+        """The PostgreSQL NOTIFY channel of this log (one per schema)."""
+        return f"weibao_events_{schema_of(self.engine) or 'public'}"
+
+    async def listen(self) -> None:
+        """On PostgreSQL, wake our waiters on commits made by any process. A no-op on
+        SQLite, which has no such channel: waiters there also poll."""
+        if is_sqlite(self.engine) or self._listener is not None:
+            return
+        self._listener = await self.engine.connect()
+        raw = await self._listener.get_raw_connection()
+        driver = raw.driver_connection  # asyncpg's own connection: it has LISTEN
+        assert driver is not None
+        await driver.add_listener(self.channel, lambda *_: self.notify())
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
 
     async def create_tables(self) -> None:
         await ensure_schema(self.engine)
@@ -247,6 +269,10 @@ class EventStore:
             prev_hash = digest
         if rows:
             await conn.execute(events_table.insert(), rows)
+            if not is_sqlite(self.engine):
+                # Delivered at commit, to relays in other processes (replicas).
+                await conn.execute(text("SELECT pg_notify(:channel, :position)"),
+                                   {"channel": self.channel, "position": str(position)})
         if command_id is not None:
             await conn.execute(
                 commands_table.insert().values(

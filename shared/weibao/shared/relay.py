@@ -182,6 +182,7 @@ class Relay:
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; survive broker outages by re-reading the tail."""
         backoff = 0.1
+        await self.store.listen()
         while not stop.is_set():
             try:
                 count = await self.publish_pending()
@@ -199,3 +200,4 @@ class Relay:
                 self.last_seq = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        await self.store.close()

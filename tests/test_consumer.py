@@ -243,3 +243,17 @@ async def test_tracking_and_effects_share_one_transaction(
         position = await conn.scalar(select(func.max(tracking_table.c.position)))
     assert position == 1  # moved past it only because it was parked
     assert len(await list_parked(engine)) == 1
+
+
+async def test_two_replicas_on_one_durable_consumer_apply_each_event_once(
+    engine: AsyncEngine, nc: NATS, store: EventStore, index: StreamIndex, relayed: Relay
+) -> None:
+    """Production runs replicas: they split the deliveries, and the checkpoint row lock
+    plus gap filling keep every event applied exactly once and in order."""
+    await append_visits(store, 6, 40)
+    replicas = [TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, batch=9) for _ in range(2)]
+    running = [await run_consumer(replica) for replica in replicas]
+    await eventually(lambda: _counts_are(engine, index, {f"visit-{v}": 40 for v in range(6)}), timeout=60)
+    for stop, task in running:
+        await stop_consumer(stop, task)
+    assert sum(replica.applied for replica in replicas) == 240

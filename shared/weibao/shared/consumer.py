@@ -117,6 +117,9 @@ class Incoming:
 class Checkpoint:
     position: int = 0
     stream_seq: int = 0
+    # What this transaction did; added to the consumer's totals once it commits.
+    applied: int = 0
+    duplicates: int = 0
 
 
 class _Gap(Exception):
@@ -148,6 +151,16 @@ class TrackingConsumer:
         await ensure_schema(self.engine)
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+        # The tracking row exists before any message, so there is always a row to lock.
+        async with begin_write(self.engine) as conn:
+            if (await conn.execute(select(tracking_table.c.position).where(*self._key()))).first() is None:
+                await conn.execute(
+                    tracking_table.insert().values(consumer=self.name, upstream=self.upstream, position=0,
+                                                   stream_seq=0)
+                )
+
+    def _key(self) -> tuple[Any, Any]:
+        return (tracking_table.c.consumer == self.name, tracking_table.c.upstream == self.upstream)
 
     async def subscribe(self) -> Any:
         js = self.nc.jetstream()
@@ -196,6 +209,7 @@ class TrackingConsumer:
                     for item in work:
                         await self._process(conn, item, checkpoint)
                     await self._save(conn, checkpoint)
+                self._count(checkpoint)
             except _Gap as gap:
                 await self._fill_gap(work, gap.before)
                 continue
@@ -204,6 +218,10 @@ class TrackingConsumer:
                 return
             await self._ack(work)
             return
+
+    def _count(self, committed: Checkpoint) -> None:
+        self.applied += committed.applied
+        self.duplicates += committed.duplicates
 
     async def _one_by_one(self, work: deque[Incoming]) -> None:
         while work:
@@ -215,6 +233,7 @@ class TrackingConsumer:
                         checkpoint = await self._checkpoint(conn)
                         await self._process(conn, item, checkpoint)
                         await self._save(conn, checkpoint)
+                    self._count(checkpoint)
                     break
                 except _Gap as gap:
                     await self._fill_gap(work, gap.before)
@@ -246,7 +265,7 @@ class TrackingConsumer:
         position = item.position
         if position is not None and position <= checkpoint.position:
             checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
-            self.duplicates += 1
+            checkpoint.duplicates += 1
             return  # a redelivery of what we already applied: ack it, do nothing
         try:
             message = decode(item.subject, item.payload, item.headers)
@@ -278,12 +297,12 @@ class TrackingConsumer:
             bound.info("message.handled")
         checkpoint.position = message.position
         checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
-        self.applied += 1
+        checkpoint.applied += 1
 
     async def _fill_gap(self, work: deque[Incoming], before: Incoming) -> None:
         """Fetch from the stream what lies between our checkpoint and `before`."""
         async with self.engine.connect() as conn:
-            checkpoint = await self._checkpoint(conn)
+            checkpoint = await self._checkpoint(conn, lock=False)
         js = self.nc.jetstream()
         missing = []
         have = {item.stream_seq for item in work}
@@ -309,30 +328,19 @@ class TrackingConsumer:
 
     # -- storage -------------------------------------------------------------------
 
-    async def _checkpoint(self, conn: AsyncConnection) -> Checkpoint:
-        row = (
-            await conn.execute(
-                select(tracking_table.c.position, tracking_table.c.stream_seq).where(
-                    tracking_table.c.consumer == self.name, tracking_table.c.upstream == self.upstream
-                )
-            )
-        ).first()
+    async def _checkpoint(self, conn: AsyncConnection, *, lock: bool = True) -> Checkpoint:
+        query = select(tracking_table.c.position, tracking_table.c.stream_seq).where(*self._key())
+        # Replicas sharing one durable consumer queue here, each then reading the
+        # other's committed checkpoint (PostgreSQL; SQLite's single writer already does).
+        row = (await conn.execute(query.with_for_update() if lock else query)).first()
         return Checkpoint(row.position, row.stream_seq) if row else Checkpoint()
 
     async def _save(self, conn: AsyncConnection, checkpoint: Checkpoint) -> None:
-        where = (tracking_table.c.consumer == self.name) & (tracking_table.c.upstream == self.upstream)
-        result = await conn.execute(
-            update(tracking_table).where(where).values(position=checkpoint.position, stream_seq=checkpoint.stream_seq)
+        await conn.execute(
+            update(tracking_table)
+            .where(*self._key())
+            .values(position=checkpoint.position, stream_seq=checkpoint.stream_seq)
         )
-        if result.rowcount == 0:
-            await conn.execute(
-                tracking_table.insert().values(
-                    consumer=self.name,
-                    upstream=self.upstream,
-                    position=checkpoint.position,
-                    stream_seq=checkpoint.stream_seq,
-                )
-            )
 
     async def _park(self, conn: AsyncConnection, item: Incoming, reason: str, deliveries: int) -> None:
         exists = await conn.scalar(

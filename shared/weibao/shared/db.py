@@ -76,8 +76,12 @@ async def ensure_schema(engine: AsyncEngine) -> None:
     schema = schema_of(engine)
     if schema and not is_sqlite(engine):
         async with engine.begin() as conn:
-            quote = engine.dialect.identifier_preparer.quote
-            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"))
+            # Look first: CREATE SCHEMA IF NOT EXISTS needs the right to create in the
+            # database even when the schema exists, which a service's own role lacks.
+            found = await conn.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+            if found is None:
+                quote = engine.dialect.identifier_preparer.quote
+                await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"))
 
 
 @asynccontextmanager

@@ -11,9 +11,10 @@ import structlog
 
 
 def configure(*, json: bool | None = None, level: str | None = None) -> None:
-    """JSON when asked, or when stderr is not a terminal (a supervisor, a container)."""
+    """WEIBAO_LOG_FORMAT=json|console decides; unset, JSON unless stderr is a terminal."""
     if json is None:
-        json = os.environ.get("WEIBAO_LOG_FORMAT", "").lower() == "json" or not sys.stderr.isatty()
+        chosen = os.environ.get("WEIBAO_LOG_FORMAT", "").lower()
+        json = chosen == "json" if chosen in ("json", "console") else not sys.stderr.isatty()
     level_name = (level or os.environ.get("WEIBAO_LOG_LEVEL", "INFO")).upper()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(

@@ -89,10 +89,16 @@ class ServiceSpec:
         return f"{self.name}-{model.name}"
 
 
+def nats_servers(url: str) -> list[str]:
+    """NATS_URL may list a cluster's nodes, comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, name: str) -> NATS:
     """A connection that rides out broker restarts instead of giving up."""
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5, allow_reconnect=True
+        servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        connect_timeout=5, allow_reconnect=True,
     )
 
 
@@ -111,7 +117,7 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     for _, model in models:
         await create_tables(engine, model)
     nc = await connect(settings.nats_url, spec.name)
-    broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1, logger=None)
+    broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None)
     trackers = [
         consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model)
         for upstream, model in models

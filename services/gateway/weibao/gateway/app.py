@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import nats
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+
+from weibao.shared.service import connect
 
 SERVICES = ("contracts", "dispatch", "billing")
 
@@ -20,12 +21,11 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.nc = await nats.connect(nats_url, name="gateway", max_reconnect_attempts=-1,
-                                          reconnect_time_wait=0.5)
+        app.state.nc = await connect(nats_url, "gateway")
         try:
             yield
         finally:
-            await app.state.nc.drain()
+            await app.state.nc.close()
 
     app = FastAPI(title="Weibao gateway", lifespan=lifespan)
 

@@ -92,6 +92,17 @@ class Handler(Protocol):
     async def __call__(self, conn: AsyncConnection, message: Message) -> None: ...
 
 
+async def apply_all(handler: Handler, conn: AsyncConnection, messages: Sequence[Message]) -> None:
+    """Hand a batch to a handler that can take one at once (`apply_batch`: one
+    statement for many rows), else one message at a time."""
+    apply_batch = getattr(handler, "apply_batch", None)
+    if apply_batch is not None:
+        await apply_batch(conn, messages)
+        return
+    for message in messages:
+        await handler(conn, message)
+
+
 @dataclass
 class Incoming:
     """A message from the stream; `msg` is None when we fetched it ourselves (gap fill)."""
@@ -117,8 +128,7 @@ class Incoming:
 class Checkpoint:
     position: int = 0
     stream_seq: int = 0
-    # What this transaction did; added to the consumer's totals once it commits.
-    applied: int = 0
+    # Redeliveries this transaction skipped; added to the totals once it commits.
     duplicates: int = 0
 
 
@@ -206,10 +216,11 @@ class TrackingConsumer:
             try:
                 async with begin_write(self.engine) as conn:
                     checkpoint = await self._checkpoint(conn)
-                    for item in work:
-                        await self._process(conn, item, checkpoint)
+                    messages = [m for item in work if (m := await self._admit(conn, item, checkpoint)) is not None]
+                    if messages:
+                        await apply_all(self.handler, conn, messages)
                     await self._save(conn, checkpoint)
-                self._count(checkpoint)
+                self._committed(checkpoint, messages)
             except _Gap as gap:
                 await self._fill_gap(work, gap.before)
                 continue
@@ -219,10 +230,6 @@ class TrackingConsumer:
             await self._ack(work)
             return
 
-    def _count(self, committed: Checkpoint) -> None:
-        self.applied += committed.applied
-        self.duplicates += committed.duplicates
-
     async def _one_by_one(self, work: deque[Incoming]) -> None:
         while work:
             item = work[0]
@@ -231,9 +238,16 @@ class TrackingConsumer:
                 try:
                     async with begin_write(self.engine) as conn:
                         checkpoint = await self._checkpoint(conn)
-                        await self._process(conn, item, checkpoint)
+                        message = await self._admit(conn, item, checkpoint)
+                        applied = []
+                        if message is not None:
+                            try:
+                                await self.handler(conn, message)
+                                applied.append(message)
+                            except BadMessage as error:  # refused before writing: never retried
+                                await self._park(conn, item, f"handler refused: {error}", item.deliveries)
                         await self._save(conn, checkpoint)
-                    self._count(checkpoint)
+                    self._committed(checkpoint, applied)
                     break
                 except _Gap as gap:
                     await self._fill_gap(work, gap.before)
@@ -261,12 +275,30 @@ class TrackingConsumer:
             await self._ack([item])
             work.popleft()
 
-    async def _process(self, conn: AsyncConnection, item: Incoming, checkpoint: Checkpoint) -> None:
+    def _committed(self, checkpoint: Checkpoint, applied: Sequence[Message]) -> None:
+        """Count and log what a transaction did, once it is committed: one line each."""
+        self.applied += len(applied)
+        self.duplicates += checkpoint.duplicates
+        for message in applied:
+            log.info(
+                "message.handled",
+                consumer=self.name,
+                upstream=self.upstream,
+                position=message.position,
+                type=message.type,
+                stream_id=message.stream_id,
+                correlation_id=message.meta.get("correlation_id"),
+                causation_id=message.meta.get("causation_id"),
+            )
+
+    async def _admit(self, conn: AsyncConnection, item: Incoming, checkpoint: Checkpoint) -> Message | None:
+        """Decide what `item` is: a redelivery (None), garbage (parked, None), a gap
+        (raises _Gap) or the next message, which moves the checkpoint and is returned."""
         position = item.position
+        checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
         if position is not None and position <= checkpoint.position:
-            checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
             checkpoint.duplicates += 1
-            return  # a redelivery of what we already applied: ack it, do nothing
+            return None  # a redelivery of what we already applied: ack it, do nothing
         try:
             message = decode(item.subject, item.payload, item.headers)
         except BadMessage as error:
@@ -275,29 +307,11 @@ class TrackingConsumer:
             # forged position header must not make us skip the real event at that position.
             if position == checkpoint.position + 1 and item.headers.get(MSG_ID) == message_id(self.upstream, position):
                 checkpoint.position = position
-            checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
-            return
+            return None
         if message.position != checkpoint.position + 1:
             raise _Gap(item)
-        bound = log.bind(
-            consumer=self.name,
-            upstream=self.upstream,
-            position=message.position,
-            type=message.type,
-            stream_id=message.stream_id,
-            correlation_id=message.meta.get("correlation_id"),
-            causation_id=message.meta.get("causation_id"),
-        )
-        try:
-            await self.handler(conn, message)
-        except BadMessage as error:
-            await self._park(conn, item, f"handler refused: {error}", item.deliveries)
-            bound.warning("message.parked", reason=str(error))
-        else:
-            bound.info("message.handled")
         checkpoint.position = message.position
-        checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
-        checkpoint.applied += 1
+        return message
 
     async def _fill_gap(self, work: deque[Incoming], before: Incoming) -> None:
         """Fetch from the stream what lies between our checkpoint and `before`."""

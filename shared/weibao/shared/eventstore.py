@@ -221,18 +221,21 @@ class EventStore:
                 version = stored[-1].version if stored else await self._version(conn, done.stream_id)
                 return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
 
-        version = await self._version(conn, stream_id)
+        # One round trip for all we must read under the lock: the stream's version and
+        # the chain's tail (and, on PostgreSQL, the NOTIFY that goes out at commit).
+        tail = select(events_table.c.position, events_table.c.hash).order_by(events_table.c.position.desc()).limit(1)
+        columns: list[Any] = [
+            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id).scalar_subquery(),
+            tail.with_only_columns(events_table.c.position).scalar_subquery(),
+            tail.with_only_columns(events_table.c.hash).scalar_subquery(),
+        ]
+        if events and not is_sqlite(self.engine):
+            columns.append(func.pg_notify(self.channel, ""))
+        state = (await conn.execute(select(*columns))).one()
+        version = int(state[0] or 0)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyError(stream_id, expected_version, version)
-
-        last = (
-            await conn.execute(
-                select(events_table.c.position, events_table.c.hash)
-                .order_by(events_table.c.position.desc())
-                .limit(1)
-            )
-        ).first()
-        position, prev_hash = (last.position, last.hash) if last else (0, GENESIS_HASH)
+        position, prev_hash = (int(state[1]), str(state[2])) if state[1] is not None else (0, GENESIS_HASH)
         recorded_at = self._clock()
         meta_json = canonical_json({**(meta or {}), **({"command_id": command_id} if command_id else {})})
 
@@ -269,10 +272,6 @@ class EventStore:
             prev_hash = digest
         if rows:
             await conn.execute(events_table.insert(), rows)
-            if not is_sqlite(self.engine):
-                # Delivered at commit, to relays in other processes (replicas).
-                await conn.execute(text("SELECT pg_notify(:channel, :position)"),
-                                   {"channel": self.channel, "position": str(position)})
         if command_id is not None:
             await conn.execute(
                 commands_table.insert().values(

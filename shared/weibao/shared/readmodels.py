@@ -5,11 +5,11 @@ beside the live one and compare them row by row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import ensure_schema
@@ -83,24 +83,30 @@ class StreamIndex:
         return StreamIndex(self.upstream, suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
+        await self.apply_batch(conn, [message])
+
+    async def apply_batch(self, conn: AsyncConnection, messages: Sequence[Message]) -> None:
+        """Fold the batch per stream in memory, then one read and at most two writes."""
+        folded: dict[str, dict[str, Any]] = {}
+        for m in messages:
+            row = folded.setdefault(m.stream_id, {"sid": m.stream_id, "events": 0, "first": m.recorded_at})
+            row.update(events=row["events"] + 1, version=m.version, type=m.type, position=m.position,
+                       last=m.recorded_at)
         t = self.table
-        row = (await conn.execute(select(t.c.events).where(t.c.stream_id == message.stream_id))).first()
-        values = {
-            "version": message.version,
-            "last_type": message.type,
-            "last_position": message.position,
-            "last_recorded_at": message.recorded_at,
+        existing = {
+            r.stream_id: r.events
+            for r in await conn.execute(select(t.c.stream_id, t.c.events).where(t.c.stream_id.in_(list(folded))))
         }
-        if row is None:
+        fresh = [row for sid, row in folded.items() if sid not in existing]
+        seen = [{**row, "events": row["events"] + existing[sid]} for sid, row in folded.items() if sid in existing]
+        values: dict[str, Any] = {"version": bindparam("version"), "events": bindparam("events"), "last_type": bindparam("type"),
+                  "last_position": bindparam("position"), "last_recorded_at": bindparam("last")}
+        if fresh:
             await conn.execute(
-                t.insert().values(
-                    stream_id=message.stream_id, events=1, first_recorded_at=message.recorded_at, **values
-                )
+                t.insert().values(stream_id=bindparam("sid"), first_recorded_at=bindparam("first"), **values), fresh
             )
-        else:
-            await conn.execute(
-                t.update().where(t.c.stream_id == message.stream_id).values(events=row.events + 1, **values)
-            )
+        if seen:
+            await conn.execute(t.update().where(t.c.stream_id == bindparam("sid")).values(**values), seen)
 
 
 Fresh = Callable[[str], ReadModel]

@@ -15,7 +15,7 @@ from nats.js.api import DeliverPolicy
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.shared.consumer import tracking_table
+from weibao.shared.consumer import apply_all, tracking_table
 from weibao.shared.db import begin_write
 from weibao.shared.messages import BadMessage, decode, position_header
 from weibao.shared.readmodels import ReadModel, create_tables, drop_tables, rows_of
@@ -71,13 +71,17 @@ async def rebuild(
     pending: list[Any] = []
 
     async def flush() -> None:
-        async with begin_write(engine) as conn:
-            for message in pending:
-                try:
-                    await model(conn, message)
-                except BadMessage:
-                    # The live consumer parked it too (models refuse before writing).
-                    result.skipped += 1
+        try:
+            async with begin_write(engine) as conn:
+                await apply_all(model, conn, pending)
+        except BadMessage:
+            # One refused message (the live consumer parked it too): go one by one.
+            async with begin_write(engine) as conn:
+                for message in pending:
+                    try:
+                        await model(conn, message)
+                    except BadMessage:
+                        result.skipped += 1
         pending.clear()
 
     try:

@@ -98,9 +98,16 @@ class StreamIndex:
             for r in await conn.execute(select(t.c.stream_id, t.c.events).where(t.c.stream_id.in_(list(folded))))
         }
         fresh = [row for sid, row in folded.items() if sid not in existing]
-        seen = [{**row, "events": row["events"] + existing[sid]} for sid, row in folded.items() if sid in existing]
-        values: dict[str, Any] = {"version": bindparam("version"), "events": bindparam("events"), "last_type": bindparam("type"),
-                  "last_position": bindparam("position"), "last_recorded_at": bindparam("last")}
+        seen = [
+            {**row, "events": row["events"] + existing[sid]} for sid, row in folded.items() if sid in existing
+        ]
+        values: dict[str, Any] = {
+            "version": bindparam("version"),
+            "events": bindparam("events"),
+            "last_type": bindparam("type"),
+            "last_position": bindparam("position"),
+            "last_recorded_at": bindparam("last"),
+        }
         if fresh:
             await conn.execute(
                 t.insert().values(stream_id=bindparam("sid"), first_recorded_at=bindparam("first"), **values), fresh

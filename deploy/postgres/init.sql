@@ -31,15 +31,3 @@ CREATE SCHEMA billing AUTHORIZATION weibao_billing;
 -- every role could see it.
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 
--- A concession to the current code, to be removed: on every start a service runs
--- `CREATE SCHEMA IF NOT EXISTS <its schema>` (weibao.shared.db.ensure_schema), and
--- PostgreSQL checks the CREATE right on the database before it looks whether the
--- schema exists, so without this grant the statement fails even though the schema is
--- there. It lets a role create new, empty schemas of its own; it gives no access to
--- another service's schema.
-DO $$
-BEGIN
-    EXECUTE format('GRANT CREATE ON DATABASE %I TO weibao_contracts, weibao_dispatch, weibao_billing',
-                   current_database());
-END
-$$;

@@ -1,0 +1,55 @@
+"""Domain events <-> stored events, one codec per service.
+
+Domain events are frozen dataclasses; pydantic turns them into JSON-ready data and back
+(dates as ISO text, Decimals as strings, tuples as lists), so no service writes its own
+serialiser and a field added with a default reads old events unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from weibao.shared.events import NewEvent, RecordedEvent
+
+T = TypeVar("T")
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    """Building an adapter is costly; each event class gets one, on first use."""
+    found = _adapters.get(kind)
+    if found is None:
+        found = _adapters[kind] = TypeAdapter(kind)
+    return found
+
+
+def dump(value: Any) -> Any:
+    """A dataclass (or any pydantic-known value) as plain JSON data."""
+    return _adapter(type(value)).dump_python(value, mode="json")
+
+
+def load(kind: type[T], data: Any) -> T:
+    result: T = _adapter(kind).validate_python(data)
+    return result
+
+
+class Codec:
+    def __init__(self, kinds: Iterable[type], schema_versions: Mapping[str, int] | None = None) -> None:
+        self.kinds = {kind.__name__: kind for kind in kinds}
+        self.versions = dict(schema_versions or {})
+
+    def encode(self, event: Any) -> NewEvent:
+        name = type(event).__name__
+        if name not in self.kinds:
+            raise KeyError(f"{name} is not an event of this codec")
+        return NewEvent(name, dump(event), self.versions.get(name, 1))
+
+    def decode(self, recorded: RecordedEvent) -> Any:
+        kind = self.kinds.get(recorded.type)
+        if kind is None:
+            raise KeyError(f"unknown event type {recorded.type!r}")
+        return _adapter(kind).validate_python(dict(recorded.data))

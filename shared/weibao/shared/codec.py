@@ -38,12 +38,21 @@ def load(kind: type[T], data: Any) -> T:
 
 
 class Codec:
-    def __init__(self, kinds: Iterable[type], schema_versions: Mapping[str, int] | None = None) -> None:
-        self.kinds = {kind.__name__: kind for kind in kinds}
-        self.versions = dict(schema_versions or {})
+    """Stored type = `prefix` + class name. A service's private events use the prefix
+    "private.", so they travel on `<service>.private.<Name>` and never collide with a
+    public message of the same name."""
+
+    def __init__(self, kinds: Iterable[type], schema_versions: Mapping[str, int] | None = None,
+                 *, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.kinds = {prefix + kind.__name__: kind for kind in kinds}
+        self.versions = {prefix + name: version for name, version in (schema_versions or {}).items()}
+
+    def knows(self, type_name: str) -> bool:
+        return type_name in self.kinds
 
     def encode(self, event: Any) -> NewEvent:
-        name = type(event).__name__
+        name = self.prefix + type(event).__name__
         if name not in self.kinds:
             raise KeyError(f"{name} is not an event of this codec")
         return NewEvent(name, dump(event), self.versions.get(name, 1))

@@ -284,6 +284,19 @@ class EventStore:
         recorded = tuple(_row_to_event(_Row(r)) for r in rows)
         return AppendResult(stream_id, version, recorded)
 
+    async def command_result(self, command_id: str) -> AppendResult | None:
+        """What a command stored, if it was stored: a retry answers the same, without
+        deciding again against a state that its own first run already changed."""
+        async with self.engine.connect() as conn:
+            done = (
+                await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
+            ).first()
+            if done is None:
+                return None
+            stored = await self._events_between(conn, done.first_position, done.last_position)
+            version = stored[-1].version if stored else await self._version(conn, done.stream_id)
+            return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
+
     async def _lock(self, conn: AsyncConnection) -> None:
         # SQLite: the transaction began IMMEDIATE, so it already is the only writer.
         if not is_sqlite(self.engine):

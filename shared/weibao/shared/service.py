@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ class ServiceSpec:
     name: str
     read_models: Callable[[], Sequence[tuple[str, ReadModel]]] = field(default=lambda: ())
     endpoints: Callable[[NatsBroker, Runtime], None] | None = None
+    # Work the service does on its own schedule (e.g. a daily assessment), until stop.
+    background: Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]] | None = None
 
     def consumer_name(self, model: ReadModel) -> str:
         return f"{self.name}-{model.name}"
@@ -133,6 +135,8 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     await broker.start()
     tasks = [asyncio.create_task(runtime.relay.run(stop), name="relay")]
     tasks += [asyncio.create_task(t.run(stop), name=t.name) for t in trackers]
+    if spec.background is not None:
+        tasks.append(asyncio.create_task(spec.background(runtime, stop), name="background"))
     log.info("service.started", service=spec.name, nats=settings.nats_url,
              database=engine.url.render_as_string(hide_password=True))
     try:

@@ -1,0 +1,187 @@
+"""Agreement commands and queries: load, decide, append.
+
+Each command appends the domain's private events together with their public
+translations (shared/public/contracts.py) in one append: the relay publishes both, so
+the log is the only place anything is written and nothing is published that was not
+committed. Command ids make retries harmless."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from weibao.contracts.adapters.templates import TemplateFile
+from weibao.contracts.domain import agreement as domain
+from weibao.contracts.domain.coverage import Decision, Question, decide_coverage
+from weibao.contracts.domain.terms import Terms
+from weibao.shared import codec
+from weibao.shared.errors import Rejected, require
+from weibao.shared.events import NewEvent, RecordedEvent
+from weibao.shared.eventstore import EventStore
+from weibao.shared.public import contracts as public
+
+PRIVATE = codec.Codec([
+    domain.AgreementSigned, domain.FeePaid, domain.FeeFallenDue, domain.CoverageLapsed,
+    domain.AgreementAmended, domain.AgreementTerminated,
+], prefix="private.")
+PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
+
+
+def stream_of(agreement_id: str) -> str:
+    return f"agreement-{agreement_id}"
+
+
+def _office(office: domain.Office) -> public.Office:
+    return public.Office(office.name, office.city_code, office.latitude, office.longitude)
+
+
+def translate(event: domain.Event, state: domain.Agreement) -> list[Any]:
+    """The public messages a domain event makes true; `state` is after the event."""
+    match event:
+        case domain.AgreementSigned():
+            return [
+                public.AgreementSigned(event.agreement_id, event.customer_id, event.template_id,
+                                       event.go_live.isoformat(), event.site_ids, _office(event.office)),
+                _granted(state, event.go_live, event.free_until, "free", ("C1",)),
+            ]
+        case domain.FeePaid():
+            return [_granted(state, event.period_from, event.period_to, "paid", ("C2",))]
+        case domain.FeeFallenDue():
+            return [public.FeeDue(state.agreement_id, state.customer_id, event.period_from.isoformat(),
+                                  event.period_to.isoformat(), str(event.amount), event.due_on.isoformat())]
+        case domain.CoverageLapsed():
+            return [public.CoverageLapsed(state.agreement_id, state.customer_id, event.lapsed_on.isoformat())]
+        case domain.AgreementAmended():
+            return [public.CoverageChanged(state.agreement_id, state.customer_id, event.effective_on.isoformat(),
+                                           event.reason, codec.dump(event.terms))]
+        case domain.AgreementTerminated():
+            return [public.CoverageEnded(state.agreement_id, state.customer_id, event.on.isoformat(), event.reason)]
+    raise AssertionError(event)
+
+
+def _granted(state: domain.Agreement, start: date, end: date, basis: str, clauses: tuple[str, ...]) -> Any:
+    assert state.office is not None
+    return public.CoverageGranted(
+        state.agreement_id, state.customer_id, state.site_ids, start.isoformat(), end.isoformat(),
+        basis,  # type: ignore[arg-type]
+        clauses, _office(state.office), codec.dump(state.terms_on(start)),
+    )
+
+
+@dataclass
+class Agreements:
+    store: EventStore
+    templates: Mapping[str, TemplateFile]
+    today: Callable[[], date]
+
+    async def load(self, agreement_id: str, *, as_of: Any = None) -> tuple[domain.Agreement, int]:
+        events = await self.store.load(stream_of(agreement_id), as_of=as_of)
+        state = domain.Agreement()
+        for recorded in events:
+            if PRIVATE.knows(recorded.type):
+                state = domain.evolve(state, PRIVATE.decode(recorded))
+        return state, (events[-1].version if events else 0)
+
+    async def execute(self, agreement_id: str, command: domain.Command, *, command_id: str | None,
+                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
+        if command_id is not None and (done := await self.store.command_result(command_id)) is not None:
+            return list(done.events)
+        state, version = await self.load(agreement_id)
+        events = domain.decide(command, state)
+        stored: list[NewEvent] = []
+        for event in events:
+            state = domain.evolve(state, event)
+            stored.append(PRIVATE.encode(event))
+            stored.extend(PUBLIC.encode(message) for message in translate(event, state))
+        result = await self.store.append(stream_of(agreement_id), stored, expected_version=version,
+                                         command_id=command_id, meta=meta)
+        return list(result.events)
+
+    # -- commands from the outside world, as plain data ------------------------------
+
+    async def sign(self, data: Mapping[str, Any], *, command_id: str | None = None,
+                   meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
+        template_id = str(data.get("template_id", ""))
+        require(template_id in self.templates, "unknown", "template_id",
+                f"no template {template_id!r}; known: {', '.join(sorted(self.templates))}")
+        terms: Terms = self.templates[template_id].resolve(data.get("parameters") or {})
+        office = codec.load(domain.Office, data.get("office"))
+        command = domain.SignAgreement(
+            agreement_id=_text(data, "agreement_id"), customer_id=_text(data, "customer_id"),
+            template_id=template_id, terms=terms, go_live=_date(data, "go_live"),
+            signed_on=_date(data, "signed_on", self.today()), office=office,
+            site_ids=tuple(str(s) for s in data.get("site_ids") or ()),
+        )
+        return await self.execute(command.agreement_id, command, command_id=command_id, meta=meta)
+
+    async def pay(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        command = domain.RecordFeePayment(
+            payment_id=_text(data, "payment_id"), amount=_amount(data, "amount"),
+            period_from=_date(data, "period_from"), period_to=_date(data, "period_to"),
+            paid_on=_date(data, "paid_on", self.today()),
+        )
+        return await self.execute(_text(data, "agreement_id"), command, **kw)
+
+    async def assess(self, agreement_id: str, today: date | None = None, **kw: Any) -> list[RecordedEvent]:
+        return await self.execute(agreement_id, domain.AssessCoverage(today or self.today()), **kw)
+
+    async def amend(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        state, _ = await self.load(_text(data, "agreement_id"))
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        terms = self.templates[state.template_id].resolve(data.get("parameters") or {})
+        command = domain.AmendAgreement(terms, _date(data, "effective_on"), str(data.get("reason", "")))
+        return await self.execute(state.agreement_id, command, **kw)
+
+    async def terminate(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        command = domain.TerminateAgreement(_date(data, "on", self.today()), str(data.get("reason", "")))
+        return await self.execute(_text(data, "agreement_id"), command, **kw)
+
+    async def coverage(self, data: Mapping[str, Any]) -> Decision:
+        state, _ = await self.load(_text(data, "agreement_id"))
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        fields = {k: v for k, v in data.items() if k != "agreement_id"}
+        fields.setdefault("on", self.today().isoformat())
+        try:
+            question = codec.load(Question, fields)
+        except Exception as error:  # pydantic's ValidationError, named by field
+            raise _invalid(error) from error
+        return decide_coverage(state, question)
+
+
+def _invalid(error: Exception) -> Rejected:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return Rejected("invalid", ".".join(str(p) for p in first["loc"]) or "(body)", first["msg"])
+    return Rejected("invalid", "(body)", str(error))
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    require(isinstance(value, str) and bool(value.strip()), "missing", name, "a non-empty text is required")
+    return str(value)
+
+
+def _date(data: Mapping[str, Any], name: str, default: date | None = None) -> date:
+    value = data.get(name)
+    if value is None and default is not None:
+        return default
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as error:
+        raise Rejected("invalid", name, "a date as YYYY-MM-DD is required") from error
+
+
+def _amount(data: Mapping[str, Any], name: str) -> Decimal:
+    value = data.get(name)
+    require(isinstance(value, str | int) and not isinstance(value, bool), "invalid", name,
+            "an amount of yuan as text, e.g. '12000.00'")
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError as error:
+        raise Rejected("invalid", name, "not an amount of yuan") from error
+    require(amount.is_finite() and amount > 0, "invalid", name, "must be a positive amount")
+    return amount

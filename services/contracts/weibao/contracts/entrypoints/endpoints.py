@@ -1,0 +1,108 @@
+"""The contracts service's commands and queries on NATS (`weibao.contracts.<name>`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from faststream.nats import NatsBroker
+from sqlalchemy import select
+
+from weibao.contracts.adapters.templates import load_templates
+from weibao.contracts.application.agreements import Agreements, stream_of
+from weibao.contracts.domain import agreement as domain
+from weibao.shared import codec
+from weibao.shared.errors import Rejected, require
+from weibao.shared.events import RecordedEvent
+from weibao.shared.readmodels import StreamIndex
+from weibao.shared.rpc import expose
+from weibao.shared.service import Runtime
+
+log = structlog.get_logger("weibao.contracts")
+
+# The vendors' offices are in China: "today" is Beijing time's date, whatever the host's zone.
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def china_today() -> date:
+    fixed = os.environ.get("WEIBAO_TODAY")  # demos and tests pin the date
+    return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
+
+
+def _events(events: list[RecordedEvent]) -> list[dict[str, Any]]:
+    return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data} for e in events]
+
+
+def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Agreements:
+    return Agreements(runtime.store, load_templates(), today)
+
+
+def register(broker: NatsBroker, runtime: Runtime) -> None:
+    agreements = application(runtime)
+
+    def command(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+        async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+            events = await method(body, command_id=body.get("command_id"), meta=meta)
+            return {"agreement_id": body.get("agreement_id"), "events": _events(events)}
+        return handle
+
+    expose(broker, "contracts", "sign", command(agreements.sign))
+    expose(broker, "contracts", "pay", command(agreements.pay))
+    expose(broker, "contracts", "amend", command(agreements.amend))
+    expose(broker, "contracts", "terminate", command(agreements.terminate))
+
+    async def assess(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+        today = date.fromisoformat(body["today"]) if body.get("today") else None
+        events = await agreements.assess(str(body.get("agreement_id", "")), today, command_id=None, meta=meta)
+        return {"agreement_id": body.get("agreement_id"), "events": _events(events)}
+
+    async def coverage(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await agreements.coverage(body)
+
+    async def agreement(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        as_of = datetime.fromisoformat(body["as_of"]) if body.get("as_of") else None
+        state, version = await agreements.load(str(body.get("agreement_id", "")), as_of=as_of)
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        return {"version": version, **domain.summary(state), "terms": codec.dump(state.terms)}
+
+    async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        events = await runtime.store.load(stream_of(str(body.get("agreement_id", ""))))
+        return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data, "meta": e.meta,
+                 "recorded_at": e.recorded_at.isoformat()} for e in events]
+
+    async def templates(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return [{"id": t.template.id, "name": t.template.name, "parameters": t.template.parameters,
+                 "description": t.template.description} for t in agreements.templates.values()]
+
+    expose(broker, "contracts", "assess", assess)
+    expose(broker, "contracts", "coverage", coverage)
+    expose(broker, "contracts", "agreement", agreement)
+    expose(broker, "contracts", "history", history)
+    expose(broker, "contracts", "templates", templates)
+
+
+async def assess_daily(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Lapse and fee-due checks for every agreement, on the service's own clock (C1, B4)."""
+    interval = float(os.environ.get("WEIBAO_ASSESS_INTERVAL", "3600"))
+    agreements = application(runtime)
+    index = StreamIndex("contracts").table
+    while not stop.is_set():
+        async with runtime.engine.connect() as conn:
+            ids = [row.stream_id.removeprefix("agreement-") for row in
+                   await conn.execute(select(index.c.stream_id).where(index.c.stream_id.like("agreement-%")))]
+        today = china_today()
+        for agreement_id in ids:
+            try:
+                # One assessment a day per agreement: the command id makes reruns no-ops.
+                await agreements.assess(agreement_id, today, command_id=f"assess:{agreement_id}:{today}")
+            except Rejected as error:
+                log.warning("assess.refused", agreement_id=agreement_id, **error.as_dict())
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            continue

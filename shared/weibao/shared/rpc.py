@@ -1,0 +1,64 @@
+"""Commands and queries over NATS request/reply, answered the same way by every service.
+
+A request is a JSON object; the reply is `{"ok": true, "result": ...}` or
+`{"ok": false, "error": {"code", "field", "message"}}`. A refused command stored
+nothing (the event store's append is all or nothing). Ids for audit come with the
+request: `command_id` (idempotency) in the body, the acting user and correlation id in
+the `Weibao-Actor` and `Weibao-Correlation-Id` headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+
+from weibao.shared import codec
+from weibao.shared.errors import Rejected
+
+log = structlog.get_logger("weibao.rpc")
+
+ACTOR = "Weibao-Actor"
+CORRELATION = "Weibao-Correlation-Id"
+
+Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
+
+
+def subject(service: str, name: str) -> str:
+    return f"weibao.{service}.{name}"
+
+
+def reply_error(error: Rejected) -> dict[str, Any]:
+    return {"ok": False, "error": error.as_dict()}
+
+
+def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> None:
+    """Answer `weibao.<service>.<name>` with `handler(body, meta)`."""
+
+    @broker.subscriber(subject(service, name))
+    async def endpoint(message: NatsMessage) -> dict[str, Any]:
+        headers = message.headers or {}
+        meta = {
+            "actor": headers.get(ACTOR, "system"),
+            "correlation_id": headers.get(CORRELATION) or message.correlation_id,
+        }
+        bound = log.bind(endpoint=subject(service, name), **meta)
+        try:
+            body = json.loads(message.body or b"{}")
+            if not isinstance(body, dict):
+                raise Rejected("invalid", "(body)", "a JSON object is required")
+            result = await handler(body, meta)
+        except json.JSONDecodeError as error:
+            return reply_error(Rejected("invalid", "(body)", f"not JSON: {error.msg}"))
+        except Rejected as error:
+            bound.info("command.rejected", **error.as_dict())
+            return reply_error(error)
+        except Exception:
+            # Never leave a caller waiting for a reply that will not come.
+            bound.exception("command.failed")
+            return reply_error(Rejected("internal", "(server)", "the service failed; see its log"))
+        bound.info("command.done")
+        return {"ok": True, "result": codec.dump(result) if result is not None else None}

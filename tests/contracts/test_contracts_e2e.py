@@ -1,0 +1,138 @@
+"""Each seed template end to end over real NATS: sign, pay, cover, lapse, and the
+messages the contracts service publishes for dispatch and billing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from tests.helpers import eventually, stream_messages
+from weibao.contracts.service import spec
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.service import Settings, serve
+
+from .conftest import YIZHUO_PARAMETERS
+
+OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
+
+
+@pytest.fixture
+async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
+    monkeypatch.setenv("WEIBAO_TODAY", "2025-03-01")
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop))
+
+    async def answering() -> bool:
+        try:
+            await nc.request("weibao.contracts.health", b"", timeout=0.5)
+        except Exception:
+            return False
+        return True
+
+    await eventually(answering)
+    yield
+    stop.set()
+    await task
+
+
+async def ask(nc: NATS, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = await nc.request(f"weibao.contracts.{name}", json.dumps(body).encode(), timeout=10,
+                             headers={"Weibao-Actor": "dispatcher:test"})
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+async def published(nc: NATS, count: int) -> list[tuple[str, dict[str, Any]]]:
+    async def enough() -> bool:
+        return len(await stream_messages(nc, "contracts")) >= count
+
+    await eventually(enough)
+    found = []
+    js = nc.jetstream()
+    for seq, _, body in await stream_messages(nc, "contracts"):
+        raw = await js.get_msg("CONTRACTS", seq)
+        assert isinstance(body, dict)
+        found.append((raw.subject or "", body))
+    return found
+
+
+CASES = [
+    ("yizhuo-crm-maintenance", YIZHUO_PARAMETERS, {"service": "fault", "local": True}, "C9", "12000.00"),
+    ("xxx-software-service", {}, {"service": "fault", "phase": "cutover", "cause": "virus_cleanup"}, "C14", None),
+    ("chaoren-software-sale", {}, {"service": "fault"}, "C16", None),
+    ("quansousuo-purchasing", {}, {"service": "fault", "cause": "usage_problem"}, "C15", None),
+    ("ziguang-three-guarantees", {}, {"service": "fault"}, "C20", None),
+]
+
+
+@pytest.mark.parametrize(("template_id", "parameters", "question", "sla_clause", "fee"), CASES)
+async def test_sign_pay_cover_lapse(
+    contracts: None, nc: NATS, template_id: str, parameters: dict[str, Any], question: dict[str, Any],
+    sla_clause: str, fee: str | None,
+) -> None:
+    signed = await ask(nc, "sign", {
+        "command_id": "sign-1", "agreement_id": "a-1", "customer_id": "c-1", "template_id": template_id,
+        "parameters": parameters, "go_live": "2025-03-01", "office": OFFICE, "site_ids": ["s-1"],
+    })
+    assert signed["ok"], signed
+    again = await ask(nc, "sign", {"command_id": "sign-1", "agreement_id": "a-1", "customer_id": "c-1",
+                                   "template_id": template_id, "parameters": parameters,
+                                   "go_live": "2025-03-01", "office": OFFICE})
+    assert again["ok"] and again["result"]["events"] == signed["result"]["events"]  # a retry stores nothing
+
+    covered = await ask(nc, "coverage", {"agreement_id": "a-1", "on": "2025-06-01", **question})
+    assert covered["ok"], covered
+    assert covered["result"]["verdict"] == "covered"
+    assert sla_clause in covered["result"]["clauses"]
+
+    if fee is not None:
+        paid = await ask(nc, "pay", {"agreement_id": "a-1", "payment_id": "p-1", "amount": fee,
+                                     "period_from": "2026-03-01", "period_to": "2027-02-28"})
+        assert paid["ok"], paid
+        later = await ask(nc, "coverage", {"agreement_id": "a-1", "on": "2026-06-01", **question})
+        assert later["result"]["verdict"] == "covered" and "C2" in later["result"]["clauses"]
+
+    lapse_day = "2027-03-01" if fee else "2026-03-01"
+    assessed = await ask(nc, "assess", {"agreement_id": "a-1", "today": lapse_day})
+    assert assessed["ok"], assessed
+    after = await ask(nc, "coverage", {"agreement_id": "a-1", "on": lapse_day, **question})
+    assert after["result"]["verdict"] == "billable" and after["result"]["clauses"][:2] == ["C1", "B3"]
+
+    kinds = [subject for subject, _ in await published(nc, 6 if fee else 5)]
+    assert kinds[:3] == ["contracts.private.AgreementSigned", "contracts.AgreementSigned",
+                         "contracts.CoverageGranted"]
+    assert "contracts.CoverageLapsed" in kinds
+    messages: dict[str, dict[str, Any]] = {}
+    for subject, body in await published(nc, 5):
+        messages.setdefault(subject, body)  # the first of each kind: the free year's grant
+    granted = messages["contracts.CoverageGranted"]["data"]
+    # Everything dispatch and billing need, without asking contracts.
+    assert granted["period_from"] == "2025-03-01" and granted["period_to"] == "2026-02-28"
+    assert granted["office"]["city_code"] == "3401"
+    assert granted["terms"]["onsite"]["kind"]
+    assert messages["contracts.CoverageLapsed"]["data"]["lapsed_on"] == lapse_day
+    if fee is not None:
+        assert messages["contracts.FeeDue"]["data"]["amount"] == fee  # rule B4
+
+
+async def test_an_invalid_command_answers_a_structured_error_and_stores_nothing(contracts: None, nc: NATS) -> None:
+    refused = await ask(nc, "sign", {"agreement_id": "a-2", "customer_id": "c-1",
+                                     "template_id": "yizhuo-crm-maintenance", "parameters": {},
+                                     "go_live": "2025-03-01", "office": OFFICE})
+    assert refused == {"ok": False, "error": {"code": "missing", "field": "parameters.fee.percent",
+                                              "message": "this template needs it at signing"}}
+    bad_date = await ask(nc, "sign", {"agreement_id": "a-2", "customer_id": "c-1",
+                                      "template_id": "xxx-software-service", "go_live": "soon", "office": OFFICE})
+    assert bad_date["error"]["field"] == "go_live"
+    garbage = await nc.request("weibao.contracts.pay", b"{not json", timeout=5)
+    assert json.loads(garbage.data)["error"]["field"] == "(body)"
+    health = json.loads((await nc.request("weibao.contracts.health", b"", timeout=5)).data)
+    assert health["log_position"] == 0

@@ -136,3 +136,57 @@ async def test_an_invalid_command_answers_a_structured_error_and_stores_nothing(
     assert json.loads(garbage.data)["error"]["field"] == "(body)"
     health = json.loads((await nc.request("weibao.contracts.health", b"", timeout=5)).data)
     assert health["log_position"] == 0
+
+
+async def sign_xxx(nc: NATS) -> None:
+    signed = await ask(nc, "sign", {"agreement_id": "a-9", "customer_id": "c-9", "template_id": "xxx-software-service",
+                                    "go_live": "2025-03-01", "office": OFFICE})
+    assert signed["ok"], signed
+
+
+async def test_c7_b5_training_seats_free_then_billable_over_nats(contracts: None, nc: NATS) -> None:
+    await sign_xxx(nc)
+    booked = await ask(nc, "quota.reserve", {"agreement_id": "a-9", "kind": "training_seat", "ref": "class-1",
+                                             "units": 2, "on": "2025-04-01"})
+    assert booked["ok"], booked
+    used = await ask(nc, "quota.consume", {"agreement_id": "a-9", "kind": "training_seat", "ref": "class-2",
+                                           "units": 2, "on": "2025-04-02"})
+    assert used["ok"], used
+    message = next(e["data"] for e in used["result"]["events"] if e["type"] == "QuotaConsumed")
+    # rule C7 [2]: three free seats; two reserved, so one of these is free and one billable (B5)
+    assert (message["free_units"], message["billable_units"]) == (1, 1)
+    assert message["customer_id"] == "c-9"
+    balance = await ask(nc, "quota.balance", {"agreement_id": "a-9", "kind": "training_seat"})
+    assert balance["result"]["available"] == 0
+    bad = await ask(nc, "quota.reserve", {"agreement_id": "a-9", "kind": "training_seat", "ref": "x", "units": 0})
+    assert bad["error"]["field"] == "units"
+
+
+async def test_c10_installations_use_the_quota_over_nats(contracts: None, nc: NATS) -> None:
+    await sign_xxx(nc)
+    for n in range(4):
+        used = await ask(nc, "quota.consume", {"agreement_id": "a-9", "kind": "installation", "ref": f"i-{n}",
+                                               "units": 1, "on": "2025-04-02"})
+        assert used["ok"], used
+    last = next(e["data"] for e in used["result"]["events"] if e["type"] == "QuotaConsumed")
+    assert last["billable_units"] == 1  # the fourth of three free installations
+
+
+async def test_c18_b7_a_dongle_after_its_warranty_costs_200_over_nats(contracts: None, nc: NATS) -> None:
+    registered = await ask(nc, "warranty.register", {
+        "serial": "DG-1", "kind": "dongle", "model": "超人加密狗", "customer_id": "c-3", "supplied_by_vendor": True,
+        "purchased_on": "2024-01-10", "invoice": True, "produced_on": None, "warranty_months": 12,
+    })
+    assert registered["ok"], registered
+    verdict = await ask(nc, "warranty.verdict", {"serial": "DG-1", "fault_on": "2025-06-01"})
+    assert verdict["result"]["remedy"] == "paid_replacement" and verdict["result"]["amount"] == "200.00"
+    replaced = await ask(nc, "warranty.replace", {
+        "serial": "DG-1", "replaced_on": "2025-06-02", "fault_on": "2025-06-01", "fault": "performance",
+        "replacement_serial": "DG-2", "replacement_model": "超人加密狗",
+    })
+    assert replaced["ok"], replaced
+    message = next(e["data"] for e in replaced["result"]["events"] if e["type"] == "WarrantyVerdict")
+    assert (message["action"], message["fee"], message["covered"]) == ("replacement", "200.00", False)
+    assert "C18" in message["clauses"]
+    unknown = await ask(nc, "warranty.verdict", {"serial": "nope", "fault_on": "2025-06-01"})
+    assert unknown["error"]["field"] == "serial"

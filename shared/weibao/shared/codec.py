@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
+from weibao.shared.errors import Rejected
 from weibao.shared.events import NewEvent, RecordedEvent
 
 T = TypeVar("T")
@@ -35,6 +36,16 @@ def dump(value: Any) -> Any:
 def load(kind: type[T], data: Any) -> T:
     result: T = _adapter(kind).validate_python(data)
     return result
+
+
+def parse(kind: type[T], data: Any, *, field: str = "") -> T:
+    """Validate outside data into `kind`; refuse with the first bad field's path."""
+    try:
+        return load(kind, data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(part) for part in (field, *first["loc"]) if part != "")
+        raise Rejected("invalid", path or "(body)", first["msg"]) from error
 
 
 class Codec:

@@ -97,3 +97,40 @@ class FeeDue:
 
 
 MESSAGES: tuple[type, ...] = (AgreementSigned, CoverageGranted, CoverageChanged, CoverageLapsed, CoverageEnded, FeeDue)
+
+
+@dataclass(frozen=True)
+class QuotaConsumed:
+    """rules C7, C10, B5: units used, split into free, waived and billable."""
+
+    SCHEMA = 1
+    agreement_id: str
+    customer_id: str
+    kind: str  # installation | training_seat | onsite_training_session
+    ref: str
+    on: str
+    free_units: int
+    waived_units: int
+    billable_units: int
+    clauses: tuple[str, ...]
+    discount_percent: str | None = None  # rule C7 [1]: paid-up customers' discount on billable training
+
+
+@dataclass(frozen=True)
+class WarrantyVerdict:
+    """What happened to a vendor-supplied unit and who pays (C11, C18, C19, C21-C24; B2, B7)."""
+
+    SCHEMA = 1
+    serial: str
+    customer_id: str
+    kind: str  # machine | dongle | part
+    action: Literal["repair", "return", "replacement"]
+    on: str
+    covered: bool
+    clauses: tuple[str, ...]
+    remedy: str | None = None
+    fee: str | None = None  # yuan the customer pays (B7: a dongle after its warranty)
+    warranty_until: str | None = None
+
+
+MESSAGES = (*MESSAGES, QuotaConsumed, WarrantyVerdict)

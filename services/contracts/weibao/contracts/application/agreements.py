@@ -18,8 +18,9 @@ from weibao.contracts.domain import agreement as domain
 from weibao.contracts.domain.coverage import Decision, Question, decide_coverage
 from weibao.contracts.domain.terms import Terms
 from weibao.shared import codec
+from weibao.shared.aggregates import Repository
 from weibao.shared.errors import Rejected, require
-from weibao.shared.events import NewEvent, RecordedEvent
+from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.public import contracts as public
 
@@ -71,34 +72,27 @@ def _granted(state: domain.Agreement, start: date, end: date, basis: str, clause
     )
 
 
+def repository(store: EventStore) -> Repository[domain.Agreement, domain.Event]:
+    return Repository(store, PRIVATE, domain.evolve, domain.Agreement(), PUBLIC, translate)
+
+
 @dataclass
 class Agreements:
     store: EventStore
     templates: Mapping[str, TemplateFile]
     today: Callable[[], date]
 
+    @property
+    def repository(self) -> Repository[domain.Agreement, domain.Event]:
+        return repository(self.store)
+
     async def load(self, agreement_id: str, *, as_of: Any = None) -> tuple[domain.Agreement, int]:
-        events = await self.store.load(stream_of(agreement_id), as_of=as_of)
-        state = domain.Agreement()
-        for recorded in events:
-            if PRIVATE.knows(recorded.type):
-                state = domain.evolve(state, PRIVATE.decode(recorded))
-        return state, (events[-1].version if events else 0)
+        return await self.repository.load(stream_of(agreement_id), as_of=as_of)
 
     async def execute(self, agreement_id: str, command: domain.Command, *, command_id: str | None,
                       meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
-        if command_id is not None and (done := await self.store.command_result(command_id)) is not None:
-            return list(done.events)
-        state, version = await self.load(agreement_id)
-        events = domain.decide(command, state)
-        stored: list[NewEvent] = []
-        for event in events:
-            state = domain.evolve(state, event)
-            stored.append(PRIVATE.encode(event))
-            stored.extend(PUBLIC.encode(message) for message in translate(event, state))
-        result = await self.store.append(stream_of(agreement_id), stored, expected_version=version,
-                                         command_id=command_id, meta=meta)
-        return list(result.events)
+        return await self.repository.execute(stream_of(agreement_id), lambda state: domain.decide(command, state),
+                                             command_id=command_id, meta=meta)
 
     # -- commands from the outside world, as plain data ------------------------------
 
@@ -108,7 +102,7 @@ class Agreements:
         require(template_id in self.templates, "unknown", "template_id",
                 f"no template {template_id!r}; known: {', '.join(sorted(self.templates))}")
         terms: Terms = self.templates[template_id].resolve(data.get("parameters") or {})
-        office = codec.load(domain.Office, data.get("office"))
+        office = codec.parse(domain.Office, data.get("office"), field="office")
         command = domain.SignAgreement(
             agreement_id=_text(data, "agreement_id"), customer_id=_text(data, "customer_id"),
             template_id=template_id, terms=terms, go_live=_date(data, "go_live"),
@@ -144,19 +138,7 @@ class Agreements:
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
         fields = {k: v for k, v in data.items() if k != "agreement_id"}
         fields.setdefault("on", self.today().isoformat())
-        try:
-            question = codec.load(Question, fields)
-        except Exception as error:  # pydantic's ValidationError, named by field
-            raise _invalid(error) from error
-        return decide_coverage(state, question)
-
-
-def _invalid(error: Exception) -> Rejected:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return Rejected("invalid", ".".join(str(p) for p in first["loc"]) or "(body)", first["msg"])
-    return Rejected("invalid", "(body)", str(error))
+        return decide_coverage(state, codec.parse(Question, fields))
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:

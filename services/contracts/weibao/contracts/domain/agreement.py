@@ -15,20 +15,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from weibao.contracts.domain.terms import Terms
+from weibao.shared.dates import add_months
 from weibao.shared.errors import require
 from weibao.shared.money import percent_of, to_fen
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    for candidate in (31, 30, 29, 28):
-        try:
-            return date(year, month + 1, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ Pure: no I/O, no clock; every date comes in with the command or the query."""
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal, assert_never, get_args
 
+from weibao.shared.dates import add_months
 from weibao.shared.errors import Rejected, require
 from weibao.shared.money import yuan
 
@@ -60,11 +60,6 @@ EXTENSION_MONTHS, EXTENSION_MIN_WARRANTY_MONTHS = 3, 12  # rule C23
 REPLACEABLE: tuple[Remedy, ...] = ("return_exchange_or_repair", "exchange_or_repair", "free_replacement",
                                    "paid_replacement")
 
-
-def add_months(day: date, months: int) -> date:
-    """`day` moved by whole months, the day clamped to the month's end (31 Jan + 1 = 29 Feb 2024)."""
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 # Commands

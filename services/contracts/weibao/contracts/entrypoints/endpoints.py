@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,8 @@ from sqlalchemy import select
 
 from weibao.contracts.adapters.templates import load_templates
 from weibao.contracts.application.agreements import Agreements, stream_of
+from weibao.contracts.application.quotas import Quotas
+from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
 from weibao.shared import codec
 from weibao.shared.errors import Rejected, require
@@ -38,6 +41,16 @@ def _events(events: list[RecordedEvent]) -> list[dict[str, Any]]:
     return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data} for e in events]
 
 
+def _recorded(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    """A command endpoint: run it with the body's command id and answer its events."""
+
+    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+        events = await method(body, command_id=body.get("command_id"), meta=meta)
+        return {"events": _events(events)}
+
+    return handle
+
+
 def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Agreements:
     return Agreements(runtime.store, load_templates(), today)
 
@@ -45,21 +58,15 @@ def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Ag
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     agreements = application(runtime)
 
-    def command(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
-        async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
-            events = await method(body, command_id=body.get("command_id"), meta=meta)
-            return {"agreement_id": body.get("agreement_id"), "events": _events(events)}
-        return handle
-
-    expose(broker, "contracts", "sign", command(agreements.sign))
-    expose(broker, "contracts", "pay", command(agreements.pay))
-    expose(broker, "contracts", "amend", command(agreements.amend))
-    expose(broker, "contracts", "terminate", command(agreements.terminate))
+    expose(broker, "contracts", "sign", _recorded(agreements.sign))
+    expose(broker, "contracts", "pay", _recorded(agreements.pay))
+    expose(broker, "contracts", "amend", _recorded(agreements.amend))
+    expose(broker, "contracts", "terminate", _recorded(agreements.terminate))
 
     async def assess(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
         today = date.fromisoformat(body["today"]) if body.get("today") else None
         events = await agreements.assess(str(body.get("agreement_id", "")), today, command_id=None, meta=meta)
-        return {"agreement_id": body.get("agreement_id"), "events": _events(events)}
+        return {"events": _events(events)}
 
     async def coverage(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await agreements.coverage(body)
@@ -79,6 +86,22 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         return [{"id": t.template.id, "name": t.template.name, "parameters": t.template.parameters,
                  "description": t.template.description} for t in agreements.templates.values()]
 
+    quotas = Quotas(agreements)
+    for action in ("reserve", "consume", "release"):
+        expose(broker, "contracts", f"quota.{action}", _recorded(partial(quotas.use, action)))
+
+    async def quota_balance(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await quotas.balance(body)
+
+    warranties = Warranties(runtime.store)
+    for action in ("register", "repair", "return", "replace"):
+        expose(broker, "contracts", f"warranty.{action}", _recorded(partial(warranties.record, action)))
+
+    async def warranty_verdict(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await warranties.verdict(body)
+
+    expose(broker, "contracts", "quota.balance", quota_balance)
+    expose(broker, "contracts", "warranty.verdict", warranty_verdict)
     expose(broker, "contracts", "assess", assess)
     expose(broker, "contracts", "coverage", coverage)
     expose(broker, "contracts", "agreement", agreement)

@@ -1,0 +1,62 @@
+"""Load, decide, append: the one way every service's command handlers touch the log.
+
+A command's private events and the public messages they make true (`translate`) are
+appended together, so the relay publishes nothing that was not committed. A command id
+seen before answers what it stored then: a retry never decides again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from weibao.shared.codec import Codec
+from weibao.shared.events import NewEvent, RecordedEvent
+from weibao.shared.eventstore import EventStore
+
+S = TypeVar("S")
+E = TypeVar("E")
+
+
+def _nothing(_event: Any, _state: Any) -> list[Any]:
+    return []
+
+
+@dataclass
+class Repository(Generic[S, E]):
+    store: EventStore
+    private: Codec
+    evolve: Callable[[S, E], S]
+    initial: S
+    public: Codec = field(default_factory=lambda: Codec([]))
+    translate: Callable[[E, S], list[Any]] = _nothing
+
+    async def load(self, stream_id: str, *, as_of: datetime | None = None) -> tuple[S, int]:
+        """The state folded from the stream's private events, and the stream's version."""
+        events = await self.store.load(stream_id, as_of=as_of)
+        state = self.initial
+        for recorded in events:
+            if self.private.knows(recorded.type):
+                state = self.evolve(state, self.private.decode(recorded))
+        return state, (events[-1].version if events else 0)
+
+    async def execute(
+        self,
+        stream_id: str,
+        decide: Callable[[S], list[E]],
+        *,
+        command_id: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        if command_id is not None and (done := await self.store.command_result(command_id)) is not None:
+            return list(done.events)
+        state, version = await self.load(stream_id)
+        stored: list[NewEvent] = []
+        for event in decide(state):
+            state = self.evolve(state, event)
+            stored.append(self.private.encode(event))
+            stored.extend(self.public.encode(message) for message in self.translate(event, state))
+        result = await self.store.append(stream_id, stored, expected_version=version, command_id=command_id,
+                                         meta=meta)
+        return list(result.events)

@@ -190,3 +190,29 @@ async def test_c18_b7_a_dongle_after_its_warranty_costs_200_over_nats(contracts:
     assert "C18" in message["clauses"]
     unknown = await ask(nc, "warranty.verdict", {"serial": "nope", "fault_on": "2025-06-01"})
     assert unknown["error"]["field"] == "serial"
+
+
+async def test_c9_local_or_out_of_town_is_decided_from_the_site(contracts: None, nc: NATS) -> None:
+    registered = await ask(nc, "customer.register", {
+        "customer_id": "c-1", "name": "天宇贸易", "contacts": [{"name": "王经理", "phone": "0551-1234567"}],
+        "sites": [{"site_id": "hefei", "name": "合肥总部", "address": "安徽省合肥市蜀山区长江西路100号"},
+                  {"site_id": "canton", "name": "广州分部", "address": "广州市天河区体育西路1号"}],
+    })
+    assert registered["ok"], registered
+    signed = await ask(nc, "sign", {"agreement_id": "a-1", "customer_id": "c-1",
+                                    "template_id": "yizhuo-crm-maintenance", "parameters": YIZHUO_PARAMETERS,
+                                    "go_live": "2025-03-01", "office": OFFICE, "site_ids": ["hefei", "canton"]})
+    assert signed["ok"], signed
+    local = await ask(nc, "coverage", {"agreement_id": "a-1", "on": "2025-06-01", "service": "fault",
+                                       "site_id": "hefei"})
+    away = await ask(nc, "coverage", {"agreement_id": "a-1", "on": "2025-06-01", "service": "fault",
+                                      "site_id": "canton"})
+    assert local["result"]["sla"]["arrive_within_hours"] == 8  # rule C9: N hours locally
+    assert away["result"]["sla"]["arrive_within_days"] == 2  # rule C9: M days out of town
+    messages = [body for subject, body in await published(nc, 2) if subject == "contracts.SiteLocated"]
+    assert {m["data"]["site_id"]: m["data"]["city_code"] for m in messages} == {"hefei": "3401", "canton": "4401"}
+    unknown = await ask(nc, "coverage", {"agreement_id": "a-1", "service": "fault", "site_id": "nowhere"})
+    assert unknown["error"]["field"] == "site_id"
+    bad = await ask(nc, "customer.add_site", {"customer_id": "c-1", "site_id": "x", "name": "?",
+                                              "address": "somewhere", "latitude": 95, "longitude": 10})
+    assert bad["error"]["field"] == "latitude"

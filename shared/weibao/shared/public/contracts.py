@@ -134,3 +134,22 @@ class WarrantyVerdict:
 
 
 MESSAGES = (*MESSAGES, QuotaConsumed, WarrantyVerdict)
+
+
+@dataclass(frozen=True)
+class SiteLocated:
+    """A customer's site was added or moved: where dispatch sends technicians (D4)."""
+
+    SCHEMA = 1
+    customer_id: str
+    customer_name: str
+    site_id: str
+    name: str
+    address: str
+    latitude: float  # WGS-84
+    longitude: float
+    city_code: str | None
+    precision: str
+
+
+MESSAGES = (*MESSAGES, SiteLocated)

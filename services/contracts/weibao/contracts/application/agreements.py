@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from weibao.contracts.adapters.templates import TemplateFile
+from weibao.contracts.application.customers import Customers
+from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.domain import agreement as domain
 from weibao.contracts.domain.coverage import Decision, Question, decide_coverage
 from weibao.contracts.domain.terms import Terms
-from weibao.shared import codec
+from weibao.shared import codec, geo
 from weibao.shared.aggregates import Repository
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
@@ -28,7 +30,6 @@ PRIVATE = codec.Codec([
     domain.AgreementSigned, domain.FeePaid, domain.FeeFallenDue, domain.CoverageLapsed,
     domain.AgreementAmended, domain.AgreementTerminated,
 ], prefix="private.")
-PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
 
 
 def stream_of(agreement_id: str) -> str:
@@ -136,9 +137,21 @@ class Agreements:
     async def coverage(self, data: Mapping[str, Any]) -> Decision:
         state, _ = await self.load(_text(data, "agreement_id"))
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
-        fields = {k: v for k, v in data.items() if k != "agreement_id"}
+        fields = {k: v for k, v in data.items() if k not in ("agreement_id", "site_id")}
         fields.setdefault("on", self.today().isoformat())
+        if data.get("site_id") and "local" not in data:
+            fields["local"] = await self._is_local(state, str(data["site_id"]))
         return decide_coverage(state, codec.parse(Question, fields))
+
+    async def _is_local(self, state: domain.Agreement, site_id: str) -> bool:
+        """rule C9 / D1: the site is in the servicing office's city, or within its radius."""
+        customer = await Customers(self.store).load(state.customer_id)
+        site = customer.site(site_id)
+        require(site is not None, "not_found", "site_id", "the agreement's customer has no such site")
+        assert site is not None
+        assert state.office is not None
+        assert state.terms is not None
+        return geo.is_local(site.location, state.office, radius_km=state.terms.onsite.local_radius_km)
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from weibao.contracts.application.agreements import PUBLIC, Agreements
+from weibao.contracts.application.agreements import Agreements
+from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.domain import agreement as agreements_domain
 from weibao.contracts.domain import quota as domain
 from weibao.shared import codec

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from weibao.contracts.application.agreements import PUBLIC
+from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.domain import warranty as domain
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from weibao.contracts.adapters.templates import load_templates
 from weibao.contracts.application.agreements import Agreements, stream_of
+from weibao.contracts.application.customers import Customers
 from weibao.contracts.application.quotas import Quotas
 from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
@@ -100,6 +101,17 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def warranty_verdict(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await warranties.verdict(body)
 
+    customers = Customers(runtime.store)
+    expose(broker, "contracts", "customer.register", _recorded(customers.register))
+    expose(broker, "contracts", "customer.add_site", _recorded(customers.add_site))
+    expose(broker, "contracts", "customer.move_site", _recorded(customers.move_site))
+
+    async def customer(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        state = await customers.load(str(body.get("customer_id", "")))
+        require(bool(state.customer_id), "not_found", "customer_id", "no such customer")
+        return state
+
+    expose(broker, "contracts", "customer", customer)
     expose(broker, "contracts", "quota.balance", quota_balance)
     expose(broker, "contracts", "warranty.verdict", warranty_verdict)
     expose(broker, "contracts", "assess", assess)

@@ -1,0 +1,89 @@
+"""Customers and sites: addresses geocoded offline at the edge (weibao.shared.geo),
+explicit coordinates always winning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weibao.contracts.application.published import PUBLIC
+from weibao.contracts.domain import customer as domain
+from weibao.shared import codec, geo
+from weibao.shared.aggregates import Repository
+from weibao.shared.errors import require
+from weibao.shared.events import RecordedEvent
+from weibao.shared.eventstore import EventStore
+from weibao.shared.public import contracts as public
+
+PRIVATE = codec.Codec([domain.CustomerRegistered, domain.SiteAdded, domain.SiteMoved, domain.ContactsChanged],
+                      prefix="private.")
+
+
+def stream_of(customer_id: str) -> str:
+    return f"customer-{customer_id}"
+
+
+def translate(event: Any, state: domain.Customer) -> list[Any]:
+    if isinstance(event, domain.SiteAdded | domain.SiteMoved):
+        site = state.site(event.site_id)
+        assert site is not None
+        where = site.location
+        return [public.SiteLocated(state.customer_id, state.name, site.site_id, site.name, where.address,
+                                   where.latitude, where.longitude, where.city_code, where.precision)]
+    return []
+
+
+def locate(data: Mapping[str, Any]) -> domain.Location:
+    """rule C9 needs the city: the gazetteer reads it from the address, coordinates win."""
+    place = geo.locate(str(data.get("address", "")), latitude=data.get("latitude"),
+                       longitude=data.get("longitude"), datum=data.get("datum", "wgs84"))
+    return domain.Location(place.address, place.latitude, place.longitude, place.city_code, place.province,
+                           place.city, place.district, place.precision)
+
+
+@dataclass
+class Customers:
+    store: EventStore
+
+    @property
+    def repository(self) -> Repository[domain.Customer, domain.Event]:
+        return Repository(self.store, PRIVATE, domain.evolve, domain.Customer(), PUBLIC, translate)
+
+    async def load(self, customer_id: str) -> domain.Customer:
+        state, _ = await self.repository.load(stream_of(customer_id))
+        return state
+
+    async def execute(self, customer_id: str, command: domain.Command, *, command_id: str | None = None,
+                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
+        return await self.repository.execute(stream_of(customer_id), lambda s: domain.decide(command, s),
+                                             command_id=command_id, meta=meta)
+
+    async def register(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        contacts = codec.parse(tuple[domain.Contact, ...], data.get("contacts") or (), field="contacts")
+        commands: list[domain.Command] = [
+            domain.RegisterCustomer(str(data.get("customer_id", "")), str(data.get("name", "")), contacts)
+        ]
+        for n, site in enumerate(data.get("sites") or ()):
+            require(isinstance(site, dict), "invalid", f"sites.{n}", "a site is an object")
+            commands.append(domain.AddSite(str(site.get("site_id", "")), str(site.get("name", "")), locate(site)))
+
+        def decide(state: domain.Customer) -> list[domain.Event]:
+            # The customer and its sites in one append: all stored, or none.
+            events: list[domain.Event] = []
+            for command in commands:
+                new = domain.decide(command, state)
+                for event in new:
+                    state = domain.evolve(state, event)
+                events += new
+            return events
+
+        return await self.repository.execute(stream_of(str(data.get("customer_id", ""))), decide, **kw)
+
+    async def add_site(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        command = domain.AddSite(str(data.get("site_id", "")), str(data.get("name", "")), locate(data))
+        return await self.execute(str(data.get("customer_id", "")), command, **kw)
+
+    async def move_site(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        command = domain.MoveSite(str(data.get("site_id", "")), locate(data))
+        return await self.execute(str(data.get("customer_id", "")), command, **kw)

@@ -1,0 +1,59 @@
+"""Customers and sites: geocoded offline, and "local" by city for rule C9."""
+
+from __future__ import annotations
+
+import pytest
+
+from weibao.contracts.application.customers import locate
+from weibao.contracts.domain.customer import (
+    AddSite,
+    Customer,
+    MoveSite,
+    RegisterCustomer,
+    SiteAdded,
+    decide,
+    evolve,
+)
+from weibao.shared.errors import Rejected
+
+
+def registered() -> Customer:
+    (event,) = decide(RegisterCustomer("c-1", "合肥天宇贸易"), Customer())
+    return evolve(Customer(), event)
+
+
+def test_a_site_address_is_geocoded_with_its_city_code() -> None:
+    where = locate({"address": "安徽省合肥市蜀山区长江西路100号"})
+    assert where.city_code == "3401"
+    assert 31.5 < where.latitude < 32.2 and 116.9 < where.longitude < 117.6
+
+
+def test_explicit_coordinates_win_and_the_city_still_comes_from_the_address() -> None:
+    where = locate({"address": "广州市天河区体育西路1号", "latitude": 23.1365, "longitude": 113.3206})
+    assert (where.latitude, where.longitude, where.city_code) == (23.1365, 113.3206, "4401")
+
+
+def test_an_unknown_address_without_coordinates_is_refused_by_field() -> None:
+    with pytest.raises(Rejected) as refused:
+        locate({"address": "火星基地"})
+    assert refused.value.field == "address"
+
+
+def test_sites_are_added_once_and_moved_as_events() -> None:
+    state = registered()
+    (added,) = decide(AddSite("s-1", "总部", locate({"address": "合肥市蜀山区"})), state)
+    assert isinstance(added, SiteAdded)
+    state = evolve(state, added)
+    with pytest.raises(Rejected) as refused:
+        decide(AddSite("s-1", "again", locate({"address": "合肥市蜀山区"})), state)
+    assert (refused.value.code, refused.value.field) == ("conflict", "site_id")
+    (moved,) = decide(MoveSite("s-1", locate({"address": "郑州市金水区"})), state)
+    state = evolve(state, moved)
+    site = state.site("s-1")
+    assert site is not None and site.location.city_code == "4101"
+
+
+def test_a_customer_needs_a_name() -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(RegisterCustomer("c-2", " "), Customer())
+    assert refused.value.field == "name"

@@ -23,10 +23,16 @@ OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "
 
 
 @pytest.fixture
-async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
-    monkeypatch.setenv("WEIBAO_TODAY", "2025-03-01")
+def clock() -> dict[str, str]:
+    """The contracts service's injected clock and assessment interval."""
+    return {"WEIBAO_TODAY": "2025-03-01", "WEIBAO_ASSESS_INTERVAL": "3600"}
+
+
+@pytest.fixture
+async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    clock: dict[str, str]) -> AsyncIterator[None]:
+    for name, value in clock.items():
+        monkeypatch.setenv(name, value)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop))
 
@@ -216,3 +222,20 @@ async def test_c9_local_or_out_of_town_is_decided_from_the_site(contracts: None,
     bad = await ask(nc, "customer.add_site", {"customer_id": "c-1", "site_id": "x", "name": "?",
                                               "address": "somewhere", "latitude": 95, "longitude": 10})
     assert bad["error"]["field"] == "latitude"
+
+
+@pytest.mark.parametrize("clock", [{"WEIBAO_TODAY": "2026-03-02", "WEIBAO_ASSESS_INTERVAL": "0.2"}])
+async def test_c1_the_daily_assessment_lapses_coverage_by_itself(contracts: None, nc: NATS) -> None:
+    signed = await ask(nc, "sign", {"agreement_id": "a-5", "customer_id": "c-5", "template_id": "xxx-software-service",
+                                    "go_live": "2025-03-01", "office": OFFICE})
+    assert signed["ok"], signed
+
+    async def lapsed() -> bool:
+        subjects = [subject for subject, _ in await published(nc, 3)]
+        return "contracts.CoverageLapsed" in subjects
+
+    await eventually(lapsed)
+    # Reruns the same day are no-ops: one lapse, however often the clock ticks.
+    await asyncio.sleep(0.6)
+    subjects = [subject for subject, _ in await published(nc, 3)]
+    assert subjects.count("contracts.CoverageLapsed") == 1

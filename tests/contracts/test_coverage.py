@@ -129,3 +129,26 @@ def test_c10_installations_use_the_quota(templates: dict[str, TemplateFile]) -> 
 
 def test_no_agreement_is_excluded() -> None:
     assert decide_coverage(Agreement(), Question(IN_FREE_YEAR, "fault")).verdict == "excluded"
+
+
+def test_c13_the_agreement_lists_its_service_channels(templates: dict[str, TemplateFile]) -> None:
+    assert "qq" in templates["quansousuo-purchasing"].template.terms.channels
+    assert "fax" in templates["xxx-software-service"].template.terms.channels
+    assert templates["xxx-software-service"].template.terms.channels[0] == "phone"  # phone first (C13, D3)
+
+
+def test_c11_c19_c24_vendor_hardware_coverage_comes_from_its_warranty() -> None:
+    from weibao.contracts.domain.coverage import from_warranty
+    from weibao.contracts.domain.warranty import RegisterHardware, evolve, verdict
+    from weibao.contracts.domain.warranty import decide as decide_warranty
+
+    (registered,) = decide_warranty(RegisterHardware(
+        serial="PC-1", kind="machine", model="紫光 T100", customer_id="c", supplied_by_vendor=True,
+        purchased_on=date(2025, 3, 1), invoice=True, produced_on=None), None)
+    unit = evolve(None, registered)
+    early = from_warranty(verdict(unit, fault_on=date(2025, 3, 5), fault="performance"))
+    assert early.verdict == "covered" and "C19" in early.clauses
+    misuse = from_warranty(verdict(unit, fault_on=date(2025, 6, 1), fault="performance", cause="misuse"))
+    assert misuse.verdict == "excluded" and "C24" in misuse.clauses
+    late = from_warranty(verdict(unit, fault_on=date(2026, 6, 1), fault="performance"))
+    assert late.verdict in ("billable", "excluded") and not late.penalty_applies

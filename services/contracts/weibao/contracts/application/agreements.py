@@ -16,8 +16,9 @@ from typing import Any
 from weibao.contracts.adapters.templates import TemplateFile
 from weibao.contracts.application.customers import Customers
 from weibao.contracts.application.published import PUBLIC
+from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
-from weibao.contracts.domain.coverage import Decision, Question, decide_coverage
+from weibao.contracts.domain.coverage import Decision, Question, decide_coverage, from_warranty
 from weibao.contracts.domain.terms import Terms
 from weibao.shared import codec, geo
 from weibao.shared.aggregates import Repository
@@ -135,6 +136,9 @@ class Agreements:
         return await self.execute(_text(data, "agreement_id"), command, **kw)
 
     async def coverage(self, data: Mapping[str, Any]) -> Decision:
+        if data.get("serial"):
+            # Vendor-supplied hardware: its warranty answers, not the maintenance period.
+            return from_warranty(await Warranties(self.store).verdict(data))
         state, _ = await self.load(_text(data, "agreement_id"))
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
         fields = {k: v for k, v in data.items() if k not in ("agreement_id", "site_id")}

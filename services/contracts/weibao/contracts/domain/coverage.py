@@ -13,6 +13,7 @@ from typing import Literal
 
 from weibao.contracts.domain.agreement import Agreement
 from weibao.contracts.domain.terms import Onsite, Terms
+from weibao.contracts.domain.warranty import Verdict
 
 Service = Literal[
     "fault",  # a fault of the software (C9, C12)
@@ -62,6 +63,17 @@ class Decision:
     # "quota" (the quota ledger decides free or paid: C7, C10), "workload" (C8).
     charges: tuple[str, ...] = ()
     penalty_applies: bool = True  # rule C17: no SLA penalty for causes outside liability
+
+
+def from_warranty(verdict: Verdict) -> Decision:
+    """Vendor-supplied hardware: the warranty decides (C11, C18, C19, C21, C22, C23, C24),
+    and work the warranty does not cover is billed (B2, B7)."""
+    if verdict.covered:
+        return Decision("covered", verdict.clauses, verdict.reason)
+    charges = ("fee",) if verdict.amount is not None else ("day_rate",)
+    excluded = "C24" in verdict.clauses or "C3" in verdict.clauses
+    return Decision("excluded" if excluded and verdict.amount is None else "billable", verdict.clauses,
+                    verdict.reason, charges=charges, penalty_applies=False)
 
 
 def sla_for(onsite: Onsite, question: Question) -> Sla | None:

@@ -14,6 +14,8 @@ from typing import Literal
 
 STRICT = {"extra": "forbid"}
 
+Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]
+
 # rule C12: maintenance inside coverage; [4] adds fixing problems met in use
 C12_CAUSES = ("environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair",
               "usage_problem")
@@ -131,6 +133,8 @@ class Terms:
     changes: Changes = field(default_factory=Changes)
     warranty: Warranty | None = None
     billing_period: Literal["monthly", "per_visit"] = "monthly"
+    # rule C13: how the customer may reach the vendor; phone comes first (D3)
+    channels: tuple[Channel, ...] = ("phone", "onsite")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ PRIVATE = codec.Codec(
      domain.QuotaRenewed],
     prefix="private.",
 )
-ACTIONS: dict[str, type] = {"reserve": domain.Reserve, "consume": domain.Consume, "release": domain.Release}
+ACTIONS: dict[str, type] = {"reserve": domain.Reserve, "consume": domain.Consume, "release": domain.Release,
+                            "expire": domain.Expire}
 
 
 def stream_of(agreement_id: str, kind: str) -> str:

@@ -88,7 +88,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
                  "description": t.template.description} for t in agreements.templates.values()]
 
     quotas = Quotas(agreements)
-    for action in ("reserve", "consume", "release"):
+    for action in ("reserve", "consume", "release", "expire"):
         expose(broker, "contracts", f"quota.{action}", _recorded(partial(quotas.use, action)))
 
     async def quota_balance(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:

@@ -159,7 +159,9 @@ class TrackingConsumer:
 
     async def create_tables(self) -> None:
         await ensure_schema(self.engine)
-        async with self.engine.begin() as conn:
+        # IMMEDIATE: several processes may start at once; a deferred DDL transaction
+        # on SQLite fails at once on lock upgrade instead of waiting its turn.
+        async with begin_write(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
         # The tracking row exists before any message, so there is always a row to lock.
         async with begin_write(self.engine) as conn:
@@ -185,8 +187,8 @@ class TrackingConsumer:
         return await js.pull_subscribe(f"{self.upstream}.>", durable=self.name, stream=self.stream, config=config)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.create_tables()
         backoff = 0.1
+        ready = False
         sub: Any = None
         # The next batch is fetched while this one commits: the database's fsync and
         # the broker's round trip overlap instead of taking turns.
@@ -194,13 +196,16 @@ class TrackingConsumer:
         try:
             while not stop.is_set():
                 try:
+                    if not ready:
+                        await self.create_tables()
+                        ready = True
                     if sub is None:
                         sub = await self.subscribe()
                     if ahead is None:
                         ahead = asyncio.ensure_future(sub.fetch(self.batch, timeout=1.0))
                     try:
                         msgs = await ahead
-                    except nats.errors.TimeoutError:
+                    except (nats.errors.TimeoutError, TimeoutError):
                         continue
                     finally:
                         ahead = None
@@ -221,6 +226,8 @@ class TrackingConsumer:
             # Fetched, not handled: the broker redelivers them after ack_wait.
             if ahead is not None:
                 ahead.cancel()
+                if ahead.done() and not ahead.cancelled():
+                    ahead.exception()  # a fetch timeout nobody waits for any more
 
     # -- the exactly-once core ------------------------------------------------------
 

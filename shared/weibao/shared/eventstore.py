@@ -161,7 +161,9 @@ class EventStore:
 
     async def create_tables(self) -> None:
         await ensure_schema(self.engine)
-        async with self.engine.begin() as conn:
+        # IMMEDIATE: several processes may start at once; a deferred DDL transaction
+        # on SQLite fails at once on lock upgrade instead of waiting its turn.
+        async with begin_write(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
 
     # -- writing ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import ensure_schema
+from weibao.shared.db import begin_write, ensure_schema
 from weibao.shared.messages import Message
 
 
@@ -29,12 +29,12 @@ class ReadModel(Protocol):
 
 async def create_tables(engine: AsyncEngine, model: ReadModel) -> None:
     await ensure_schema(engine)
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:  # IMMEDIATE: see EventStore.create_tables
         await conn.run_sync(model.metadata.create_all)
 
 
 async def drop_tables(engine: AsyncEngine, model: ReadModel) -> None:
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:
         await conn.run_sync(model.metadata.drop_all)
 
 

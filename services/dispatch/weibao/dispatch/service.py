@@ -1,10 +1,17 @@
 """The dispatch service as the runtime sees it."""
 
+from weibao.dispatch.adapters.board import TechnicianBoard
+from weibao.dispatch.adapters.coverage import CoverageBook
+from weibao.dispatch.entrypoints.endpoints import register
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.service import ServiceSpec
 
 spec = ServiceSpec(
     name="dispatch",
-    # The index of this service's own aggregates, for the auditor's history view.
-    read_models=lambda: [("dispatch", StreamIndex("dispatch"))],
+    read_models=lambda: [
+        ("contracts", CoverageBook()),  # coverage and sites, as contracts published them
+        ("dispatch", TechnicianBoard()),  # who can go where (D4)
+        ("dispatch", StreamIndex("dispatch")),  # the auditor's list of aggregates
+    ],
+    endpoints=register,
 )

@@ -1,0 +1,493 @@
+"""A service request from any channel, and the on-site visit it may become.
+
+Triage comes first (rules C13, D3): a request is resolved remotely or escalated to a
+visit. A visit is assigned (D4, decided elsewhere and recorded here with its
+explanation), accepted or declined, checked into and out of from a phone (D5), and
+records work time and expenses (D6). Times, ids and positions come in with commands;
+the server's time decides deadlines, the device's time is kept for audit (D5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from weibao.dispatch.domain import deadlines as dl
+from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
+from weibao.shared.errors import Rejected, require
+from weibao.shared.geo import distance_km
+
+Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]
+WorkKind = Literal["hardware", "network", "software"]
+ExpenseKind = Literal["transport", "lodging", "meals", "travel"]
+
+# A phone may be offline for hours, but its clock must not be ahead of ours by more.
+DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Position:
+    latitude: float
+    longitude: float
+
+    def check(self, field_prefix: str = "") -> None:
+        require(-90 <= self.latitude <= 90, "invalid", f"{field_prefix}latitude", "between -90 and 90")
+        require(-180 <= self.longitude <= 180, "invalid", f"{field_prefix}longitude", "between -180 and 180")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What contracts said, as of the request (from its CoverageGranted messages)."""
+
+    agreement_id: str | None
+    verdict: Literal["covered", "billable", "excluded"]
+    clauses: tuple[str, ...]
+    local: bool
+    onsite: Mapping[str, Any] = field(default_factory=dict)  # the agreement's SLA terms
+
+
+@dataclass(frozen=True)
+class ClockSet:
+    kind: dl.Kind
+    allowed: timedelta
+    due: datetime
+    risk_from: datetime
+
+
+@dataclass(frozen=True)
+class DeadlinesSet:
+    """rule D1/D2: the due times, fixed when the request came in. Stored, not recomputed,
+    so a later calendar update cannot change what a past request was promised."""
+
+    requested_at: datetime
+    calendar: Literal["clock", "working"]
+    service_hours: ServiceHours | None
+    clocks: tuple[ClockSet, ...]
+    clauses: tuple[str, ...]
+
+    def rebuild(self) -> dl.Deadlines:
+        timeline = dl.Timeline(self.calendar, self.service_hours)
+        return dl.Deadlines(self.requested_at, timeline,
+                                tuple(dl.Clock(c.kind, c.allowed, c.due, c.risk_from) for c in self.clocks))
+
+
+def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["parallel_run", "cutover"] | None
+                  ) -> DeadlinesSet | None:
+    """No deadline without an SLA, or for work outside coverage (C1, C17)."""
+    if coverage.verdict != "covered" or not coverage.onsite:
+        return None
+    sla = sla_from_terms(coverage.onsite, local=coverage.local, phase=phase)
+    if not sla.sets_deadlines:
+        return None
+    started = dl.Deadlines.start(opened_at, sla)
+    return DeadlinesSet(opened_at, sla.calendar, sla.service_hours,
+                        tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from) for c in started.clocks), sla.clauses)
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    ticket_id: str
+    customer_id: str
+    site_id: str
+    site: Position
+    channel: Channel
+    summary: str
+    opened_at: datetime
+    coverage: Coverage
+    skill: str = "software:general"  # D4: "software:<product>", "hardware" or "network"
+    phase: Literal["parallel_run", "cutover"] | None = None  # rule C14
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock's turn: announce deadlines now at risk, breached (events, once each)."""
+
+    now: datetime
+
+
+@dataclass(frozen=True)
+class ResolveRemotely:
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """rule D3: phone or remote triage failed; someone must go on site."""
+
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordAssignment:
+    technician_id: str
+    at: datetime
+    explanation: Mapping[str, Any]
+    at_risk: bool
+    by: str
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Accept:
+    technician_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Decline:
+    technician_id: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """Anything a technician sends from the phone: an idempotency key, device time."""
+
+    technician_id: str
+    key: str
+    server_time: datetime
+    device_time: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckIn(Report):
+    position: Position
+    accuracy_m: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckOut(Report):
+    position: Position
+    accuracy_m: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogWork(Report):
+    kind: WorkKind
+    started: datetime
+    ended: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordExpense(Report):
+    kind: ExpenseKind
+    amount: Decimal
+    receipt_no: str = ""
+    receipt_date: str = ""
+    nights: int | None = None  # lodging
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Complete:
+    technician_id: str
+    at: datetime
+    resolution: str
+
+
+Command = (OpenTicket | Tick | ResolveRemotely | Escalate | RecordAssignment | Accept | Decline | CheckIn | CheckOut
+           | LogWork | RecordExpense | Complete)
+
+
+# -- events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketOpened:
+    ticket_id: str
+    customer_id: str
+    site_id: str
+    site: Position
+    channel: Channel
+    summary: str
+    opened_at: datetime
+    coverage: Coverage
+    skill: str
+    deadlines: DeadlinesSet | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRemotely:
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class VisitRequested:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class VisitAssigned:
+    technician_id: str
+    at: datetime
+    explanation: Mapping[str, Any]
+    at_risk: bool
+    by: str
+    override_reason: str | None
+
+
+@dataclass(frozen=True)
+class VisitAccepted:
+    technician_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class VisitDeclined:
+    technician_id: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    """rule D5: accepted near the site; it stops the response clock."""
+
+    technician_id: str
+    key: str
+    server_time: datetime
+    device_time: datetime
+    position: Position
+    accuracy_m: float
+    distance_m: float
+    within_geofence: bool
+
+
+@dataclass(frozen=True)
+class CheckedOut:
+    technician_id: str
+    key: str
+    server_time: datetime
+    device_time: datetime
+    position: Position
+    accuracy_m: float
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class WorkLogged:
+    """rule D6 (C4: hardware and network days are billed per day)."""
+
+    technician_id: str
+    key: str
+    kind: WorkKind
+    started: datetime
+    ended: datetime
+    server_time: datetime
+
+
+@dataclass(frozen=True)
+class ExpenseRecorded:
+    """rule D6 (C5, B1: borne by the customer, at cost)."""
+
+    technician_id: str
+    key: str
+    kind: ExpenseKind
+    amount: Decimal
+    receipt_no: str
+    receipt_date: str
+    nights: int | None
+    note: str
+    server_time: datetime
+
+
+@dataclass(frozen=True)
+class VisitCompleted:
+    technician_id: str
+    at: datetime
+    resolution: str
+
+
+Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | VisitAccepted | VisitDeclined
+         | CheckedIn | CheckedOut | WorkLogged | ExpenseRecorded | VisitCompleted | dl.DeadlineAtRisk
+         | dl.DeadlineBreached | dl.DeadlineMet)
+
+Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
+                 "checked_out", "completed"]
+
+
+# -- state -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ticket:
+    status: Status = "none"
+    opened: TicketOpened | None = None
+    technician_id: str | None = None
+    declined_by: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()  # idempotency keys of phone reports already applied
+    first_check_in: CheckedIn | None = None
+    flagged_check_ins: int = 0
+    work: tuple[WorkLogged, ...] = ()
+    expenses: tuple[ExpenseRecorded, ...] = ()
+    deadlines: dl.Deadlines | None = None
+
+
+def geofence_m(accuracy_m: float, radius_m: float) -> float:
+    """How far from the site a check-in may be: the radius, widened by the phone's own
+    stated uncertainty (capped, so a wild fix cannot claim to be anywhere)."""
+    return radius_m + min(max(accuracy_m, 0.0), radius_m)
+
+
+def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0) -> list[Event]:
+    match command:
+        case OpenTicket():
+            require(state.status == "none", "conflict", "ticket_id", "this ticket already exists")
+            require(bool(command.summary.strip()), "missing", "summary", "say what is wrong")
+            command.site.check("site.")
+            due = set_deadlines(command.opened_at, command.coverage, command.phase)
+            return [TicketOpened(command.ticket_id, command.customer_id, command.site_id, command.site,
+                                 command.channel, command.summary.strip(), command.opened_at, command.coverage,
+                                 command.skill, due)]
+        case Tick():
+            if state.deadlines is None:
+                return []
+            return list(dl.evaluate(state.deadlines, command.now))
+        case ResolveRemotely():
+            _require(state, "triage", "only a request in triage is resolved remotely")
+            return [ResolvedRemotely(command.at, command.note)]
+        case Escalate():
+            _require(state, "triage", "only a request in triage is escalated")
+            return [VisitRequested(command.at, command.reason)]
+        case RecordAssignment():
+            require(state.status in ("awaiting_assignment", "assigned"), "conflict", "ticket_id",
+                    "the visit is not waiting for a technician")
+            require(command.technician_id not in state.declined_by, "conflict", "technician_id",
+                    "this technician declined the visit")
+            return [VisitAssigned(command.technician_id, command.at, command.explanation, command.at_risk,
+                                  command.by, command.override_reason)]
+        case Accept():
+            _require_assignee(state, command.technician_id)
+            require(state.status == "assigned", "conflict", "ticket_id", "the visit is not awaiting acceptance")
+            return [VisitAccepted(command.technician_id, command.at)]
+        case Decline():
+            _require_assignee(state, command.technician_id)
+            require(state.status in ("assigned", "accepted"), "conflict", "ticket_id", "nothing to decline")
+            require(bool(command.reason.strip()), "missing", "reason", "say why")
+            return [VisitDeclined(command.technician_id, command.at, command.reason)]
+        case CheckIn() | CheckOut() | LogWork() | RecordExpense():
+            return _with_clocks(state, _report(command, state, geofence_radius_m), command.server_time)
+        case Complete():
+            _require_assignee(state, command.technician_id)
+            require(state.status in ("on_site", "checked_out"), "conflict", "ticket_id",
+                    "a visit is completed after a check-in")
+            return _with_clocks(state, [VisitCompleted(command.technician_id, command.at, command.resolution)],
+                                command.at)
+    raise AssertionError(command)
+
+
+def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Event]:
+    """rule D5: a valid check-in stops the response and arrival clocks; completion the
+    resolution clock. What that decides (met, breached) is announced with it."""
+    after = state
+    for event in events:
+        after = evolve(after, event)
+    if after.deadlines is None or after.deadlines == state.deadlines:
+        return events
+    return [*events, *dl.evaluate(after.deadlines, now)]
+
+
+def _require(state: Ticket, status: Status, message: str) -> None:
+    require(state.status != "none", "not_found", "ticket_id", "no such ticket")
+    require(state.status == status, "conflict", "ticket_id", message)
+
+
+def _require_assignee(state: Ticket, technician_id: str) -> None:
+    require(state.status != "none", "not_found", "ticket_id", "no such visit")
+    if state.technician_id != technician_id:
+        raise Rejected("forbidden", "technician_id", "the visit is not assigned to this technician")
+
+
+def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket, radius_m: float) -> list[Event]:
+    """rule D5: duplicates and late offline uploads have exactly one effect."""
+    _require_assignee(state, command.technician_id)
+    require(bool(command.key), "missing", "key", "every phone report carries an idempotency key")
+    if command.key in state.keys:
+        return []
+    # Offline phones upload late and out of order (a check-out before its check-in, an
+    # expense after completion): every state after assignment takes them.
+    require(command.device_time <= command.server_time + DEVICE_CLOCK_TOLERANCE, "invalid", "device_time",
+            "the phone's clock is ahead of the server's")
+    assert state.opened is not None
+    match command:
+        case CheckIn():
+            command.position.check()
+            meters = distance_km(command.position, state.opened.site) * 1000
+            return [CheckedIn(command.technician_id, command.key, command.server_time, command.device_time,
+                              command.position, command.accuracy_m, round(meters, 1),
+                              meters <= geofence_m(command.accuracy_m, radius_m))]
+        case CheckOut():
+            command.position.check()
+            meters = distance_km(command.position, state.opened.site) * 1000
+            return [CheckedOut(command.technician_id, command.key, command.server_time, command.device_time,
+                               command.position, command.accuracy_m, round(meters, 1))]
+        case LogWork():
+            require(command.ended > command.started, "invalid", "ended", "work ends after it starts")
+            require(command.ended - command.started <= timedelta(days=31), "invalid", "ended",
+                    "one record covers at most a month")
+            return [WorkLogged(command.technician_id, command.key, command.kind, command.started, command.ended,
+                               command.server_time)]
+        case RecordExpense():
+            require(command.amount > 0, "invalid", "amount", "a positive amount of yuan")
+            require(command.amount == command.amount.quantize(Decimal("0.01")), "invalid", "amount",
+                    "yuan to the fen at most")
+            if command.kind == "lodging":
+                require(command.nights is not None and command.nights > 0, "missing", "nights",
+                        "lodging is recorded by the night")
+            return [ExpenseRecorded(command.technician_id, command.key, command.kind, command.amount,
+                                    command.receipt_no, command.receipt_date, command.nights, command.note,
+                                    command.server_time)]
+    raise AssertionError(command)
+
+
+def evolve(state: Ticket, event: Event) -> Ticket:
+    match event:
+        case TicketOpened():
+            return Ticket(status="triage", opened=event,
+                          deadlines=event.deadlines.rebuild() if event.deadlines else None)
+        case dl.DeadlineAtRisk() | dl.DeadlineBreached() | dl.DeadlineMet():
+            assert state.deadlines is not None
+            return replace(state, deadlines=dl.evolve(state.deadlines, event))
+        case ResolvedRemotely():
+            return replace(state, status="resolved")
+        case VisitRequested():
+            return replace(state, status="awaiting_assignment")
+        case VisitAssigned():
+            return replace(state, status="assigned", technician_id=event.technician_id)
+        case VisitAccepted():
+            return replace(state, status="accepted")
+        case VisitDeclined():
+            return replace(state, status="awaiting_assignment", technician_id=None,
+                           declined_by=state.declined_by | {event.technician_id})
+        case CheckedIn():
+            keys = state.keys | {event.key}
+            if not event.within_geofence:
+                # Recorded and flagged, never lost; it does not stop the clock.
+                return replace(state, keys=keys, flagged_check_ins=state.flagged_check_ins + 1)
+            first = state.first_check_in
+            if first is None or event.server_time < first.server_time:
+                first = event
+            status: Status = "on_site" if state.status in ("assigned", "accepted") else state.status
+            stopped = state.deadlines.stop("arrived", event.server_time) if state.deadlines else None
+            return replace(state, keys=keys, first_check_in=first, status=status, deadlines=stopped)
+        case CheckedOut():
+            status = "checked_out" if state.status == "on_site" else state.status
+            return replace(state, keys=state.keys | {event.key}, status=status)
+        case WorkLogged():
+            return replace(state, keys=state.keys | {event.key}, work=(*state.work, event))
+        case ExpenseRecorded():
+            return replace(state, keys=state.keys | {event.key}, expenses=(*state.expenses, event))
+        case VisitCompleted():
+            stopped = state.deadlines.stop("resolved", event.at) if state.deadlines else None
+            return replace(state, status="completed", deadlines=stopped)
+    raise AssertionError(event)

@@ -1,0 +1,73 @@
+"""The dispatch service's commands and queries on NATS (`weibao.dispatch.<name>`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from faststream.nats import NatsBroker
+
+from weibao.dispatch.adapters.board import TechnicianBoard, technicians
+from weibao.dispatch.adapters.coverage import CoverageBook
+from weibao.dispatch.application.assigning import Assigning
+from weibao.dispatch.application.tickets import Dispatch
+from weibao.shared.rpc import expose
+from weibao.shared.service import Runtime
+
+BOOK = CoverageBook()
+BOARD = TechnicianBoard()
+
+
+def utc_now() -> datetime:
+    fixed = os.environ.get("WEIBAO_NOW")  # demos and tests pin the clock
+    return datetime.fromisoformat(fixed) if fixed else datetime.now(UTC)
+
+
+def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Dispatch:
+    radius = float(os.environ.get("WEIBAO_GEOFENCE_M", "500"))
+    return Dispatch(runtime.store, runtime.engine, BOOK, BOARD, now, radius)
+
+
+def _events(events: list[Any]) -> dict[str, Any]:
+    return {"events": [{"position": e.position, "version": e.version, "type": e.type, "data": e.data}
+                       for e in events]}
+
+
+def _recorded(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+        return _events(await method(body, command_id=body.get("command_id"), meta=meta))
+
+    return handle
+
+
+def register(broker: NatsBroker, runtime: Runtime) -> None:
+    dispatch = application(runtime)
+    assigning = Assigning(dispatch)
+    expose(broker, "dispatch", "ticket.open", _recorded(dispatch.open))
+    expose(broker, "dispatch", "ticket.triage", _recorded(dispatch.triage))
+    expose(broker, "dispatch", "ticket.assign", _recorded(assigning.assign))
+    expose(broker, "dispatch", "ticket.accept", _recorded(dispatch.accept))
+    expose(broker, "dispatch", "ticket.decline", _recorded(assigning.decline))
+    for kind in ("check_in", "check_out", "work", "expense"):
+        expose(broker, "dispatch", f"ticket.{kind}", _recorded(partial(dispatch.report, kind)))
+    expose(broker, "dispatch", "ticket.complete", _recorded(dispatch.complete))
+    expose(broker, "dispatch", "technician.register", _recorded(dispatch.register_technician))
+    expose(broker, "dispatch", "technician.time_off", _recorded(dispatch.time_off))
+
+    async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await dispatch.ticket(str(body.get("ticket_id", "")))
+
+    async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")
+        return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data, "meta": e.meta,
+                 "recorded_at": e.recorded_at.isoformat()} for e in events]
+
+    async def board(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await technicians(runtime.engine, BOARD)
+
+    expose(broker, "dispatch", "ticket", ticket)
+    expose(broker, "dispatch", "history", history)
+    expose(broker, "dispatch", "technicians", board)

@@ -1,0 +1,134 @@
+"""What the dispatch service publishes, on `dispatch.<MessageName>`.
+
+Billing needs nothing else from dispatch: each message names the customer, the
+agreement and the coverage verdict the visit ran under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SERVICE = "dispatch"
+
+
+@dataclass(frozen=True)
+class VisitRequested:
+    """rule D3: triage escalated a request to an on-site visit."""
+
+    SCHEMA = 1
+    ticket_id: str
+    customer_id: str
+    site_id: str
+    agreement_id: str | None
+    verdict: str  # covered | billable | excluded, as contracts said
+    clauses: tuple[str, ...]
+    requested_at: str  # ISO datetime, UTC
+    summary: str
+    skill: str
+
+
+@dataclass(frozen=True)
+class VisitAssigned:
+    """rule D4, with its explanation (candidates, distances, arrival times, why)."""
+
+    SCHEMA = 1
+    ticket_id: str
+    technician_id: str
+    assigned_at: str
+    at_risk: bool
+    by: str
+    override_reason: str | None
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VisitCheckedIn:
+    """rule D5: the first valid check-in (server time) stops the response clock."""
+
+    SCHEMA = 1
+    ticket_id: str
+    technician_id: str
+    at: str
+    device_time: str
+    distance_m: float
+    within_geofence: bool
+
+
+@dataclass(frozen=True)
+class VisitCompleted:
+    SCHEMA = 1
+    ticket_id: str
+    customer_id: str
+    agreement_id: str | None
+    technician_id: str
+    completed_at: str
+    resolution: str
+    verdict: str
+    clauses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WorkLogged:
+    """rule D6; billing turns hardware and network time into days (C4, B2)."""
+
+    SCHEMA = 1
+    ticket_id: str
+    customer_id: str
+    agreement_id: str | None
+    technician_id: str
+    key: str
+    kind: str  # hardware | network | software
+    started: str
+    ended: str
+    verdict: str
+    clauses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExpenseRecorded:
+    """rule D6; billed at cost (C5, B1)."""
+
+    SCHEMA = 1
+    ticket_id: str
+    customer_id: str
+    agreement_id: str | None
+    technician_id: str
+    key: str
+    kind: str  # transport | lodging | meals | travel
+    amount: str  # yuan, exact decimal text
+    receipt_no: str
+    receipt_date: str
+    nights: int | None
+    note: str
+
+
+@dataclass(frozen=True)
+class SlaMet:
+    SCHEMA = 1
+    ticket_id: str
+    kind: str  # respond | arrive | resolve
+    due: str
+    at: str
+
+
+@dataclass(frozen=True)
+class SlaBreached:
+    SCHEMA = 1
+    ticket_id: str
+    kind: str
+    due: str
+    at: str
+    penalty_applies: bool  # rule C17: not for causes outside the vendor's liability
+
+
+@dataclass(frozen=True)
+class SlaAtRisk:
+    SCHEMA = 1
+    ticket_id: str
+    kind: str
+    due: str
+    at: str
+
+
+MESSAGES: tuple[type, ...] = (VisitRequested, VisitAssigned, VisitCheckedIn, VisitCompleted, WorkLogged,
+                              ExpenseRecorded, SlaMet, SlaBreached, SlaAtRisk)

@@ -1,0 +1,156 @@
+"""A request flows from coverage to deadline, assignment, check-in and completion over
+real NATS: the contracts and dispatch services both running, as in production."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from tests.helpers import eventually, stream_messages
+from weibao.contracts.service import spec as contracts_spec
+from weibao.dispatch.service import spec as dispatch_spec
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.service import Settings, serve
+
+HEFEI_OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
+SITE = {"latitude": 31.8650, "longitude": 117.2830}  # 蜀山/庐阳, a few km from the office
+
+
+@pytest.fixture
+async def services(nats_server: NatsServer, nc: NATS, tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
+    monkeypatch.setenv("WEIBAO_TODAY", "2026-06-01")
+    monkeypatch.setenv("WEIBAO_NOW", "2026-06-01T01:00:00+00:00")  # Monday 09:00 in Hefei
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(serve(contracts_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop)),
+        asyncio.create_task(serve(dispatch_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'd.db'}"), stop)),
+    ]
+
+    async def answering() -> bool:
+        try:
+            for service in ("contracts", "dispatch"):
+                await nc.request(f"weibao.{service}.health", b"", timeout=0.5)
+        except Exception:
+            return False
+        return True
+
+    await eventually(answering)
+    yield
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def ask(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:
+    reply = await nc.request(f"weibao.{subject}", json.dumps(body).encode(), timeout=10,
+                             headers={"Weibao-Actor": actor})
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+async def ok(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:
+    answer = await ask(nc, subject, body, actor)
+    assert answer["ok"], (subject, answer)
+    return answer
+
+
+async def published(nc: NATS, service: str) -> list[str]:
+    js = nc.jetstream()
+    subjects = []
+    for seq, _, _ in await stream_messages(nc, service):
+        subjects.append((await js.get_msg(service.upper(), seq)).subject or "")
+    return subjects
+
+
+async def set_up_customer_and_crew(nc: NATS) -> None:
+    await ok(nc, "contracts.customer.register", {
+        "customer_id": "c-1", "name": "天宇贸易",
+        "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
+    await ok(nc, "contracts.sign", {
+        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+        "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+        "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
+    for technician, where in (("near", (31.83, 117.24)), ("far", (34.75, 113.62))):  # Hefei, Zhengzhou
+        await ok(nc, "dispatch.technician.register", {
+            "technician_id": technician, "name": technician, "skills": ["software:general", "hardware"],
+            "home": {"latitude": where[0], "longitude": where[1]}})
+
+    probes = iter(range(1000))
+
+    async def ready() -> bool:
+        board = await ask(nc, "dispatch.technicians", {})
+        opened = await ask(nc, "dispatch.ticket.open",
+                           {"ticket_id": f"probe-{next(probes)}", "site_id": "s-1", "summary": "x"})
+        return len(board["result"]) == 2 and opened["ok"] and opened["result"]["events"][0]["data"][
+            "coverage"]["agreement_id"] == "a-1"
+
+    await eventually(ready)  # dispatch has read contracts' messages and its own
+
+
+async def test_d1_d4_d5_a_request_from_coverage_to_completion(services: None, nc: NATS) -> None:
+    await set_up_customer_and_crew(nc)
+    opened = await ok(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1", "channel": "phone",
+                                                   "summary": "CRM 报表打不开"})
+    ticket = opened["result"]["events"][0]["data"]
+    assert ticket["coverage"]["verdict"] == "covered" and ticket["coverage"]["local"]  # C1, C9
+    dues = {c["kind"]: datetime.fromisoformat(c["due"]) for c in ticket["deadlines"]["clocks"]}
+    assert dues["arrive"] == datetime(2026, 6, 1, 5, 0, tzinfo=UTC)  # D1: 4 hours locally (C9)
+
+    await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-1", "outcome": "escalate", "note": "电话无法解决"})
+    assigned = await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-1"})
+    event = assigned["result"]["events"][0]["data"]
+    assert event["technician_id"] == "near" and not event["at_risk"]  # D4: least travel, in time
+    assert [c["technician_id"] for c in event["explanation"]["candidates"]] == ["near", "far"]
+
+    await ok(nc, "dispatch.ticket.accept", {"ticket_id": "t-1", "technician_id": "near"}, actor="technician:near")
+    check_in = {"ticket_id": "t-1", "technician_id": "near", "key": "phone-1", "device_time":
+                "2026-06-01T08:59:00+08:00", "position": SITE, "accuracy_m": 15}
+    first = await ok(nc, "dispatch.ticket.check_in", check_in, actor="technician:near")
+    again = await ok(nc, "dispatch.ticket.check_in", check_in, actor="technician:near")  # offline retry
+    assert [e["type"] for e in first["result"]["events"]] == [
+        "private.CheckedIn", "VisitCheckedIn", "private.DeadlineMet", "SlaMet"]
+    assert again["result"]["events"] == []
+    await ok(nc, "dispatch.ticket.complete", {"ticket_id": "t-1", "technician_id": "near", "resolution": "修复报表"},
+             actor="technician:near")
+
+    async def relayed() -> bool:
+        return "dispatch.VisitCompleted" in await published(nc, "dispatch")
+
+    await eventually(relayed)
+    subjects = await published(nc, "dispatch")
+    for public in ("VisitRequested", "VisitAssigned", "VisitCheckedIn", "SlaMet", "VisitCompleted"):
+        assert subjects.count(f"dispatch.{public}") == 1, public
+
+
+async def test_bad_input_gets_a_structured_error_and_stores_nothing(services: None, nc: NATS) -> None:
+    await set_up_customer_and_crew(nc)
+    await ok(nc, "dispatch.ticket.open", {"ticket_id": "t-2", "site_id": "s-1", "summary": "打印机无法连接"})
+    await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-2", "outcome": "escalate", "note": ""})
+    await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-2"})
+    before = json.loads((await nc.request("weibao.dispatch.health", b"", timeout=5)).data)["log_position"]
+    cases = [
+        ({"ticket_id": "nope", "technician_id": "near", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
+          "position": SITE, "accuracy_m": 5}, "ticket_id"),
+        ({"ticket_id": "t-2", "technician_id": "far", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
+          "position": SITE, "accuracy_m": 5}, "technician_id"),
+        ({"ticket_id": "t-2", "technician_id": "near", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
+          "position": {"latitude": 123, "longitude": 117}, "accuracy_m": 5}, "latitude"),
+        ({"ticket_id": "t-2", "technician_id": "near", "key": "k", "device_time": "2026-06-02T09:00:00+08:00",
+          "position": SITE, "accuracy_m": 5}, "device_time"),
+    ]
+    for body, field in cases:
+        answer = await ask(nc, "dispatch.ticket.check_in", body)
+        assert not answer["ok"] and answer["error"]["field"] == field, (field, answer)
+    override = await ask(nc, "dispatch.ticket.assign", {"ticket_id": "t-2", "technician_id": "far"})
+    assert override["error"]["field"] == "reason"  # D4: a dispatcher's override says why
+    after = json.loads((await nc.request("weibao.dispatch.health", b"", timeout=5)).data)["log_position"]
+    assert after == before

@@ -1,0 +1,195 @@
+"""Requests, triage, visits and phone reports. Given events, when a command, then events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from weibao.dispatch.domain.deadlines import DeadlineAtRisk, DeadlineBreached, DeadlineMet
+from weibao.dispatch.domain.ticket import (
+    Accept,
+    CheckedIn,
+    CheckIn,
+    CheckOut,
+    Complete,
+    Coverage,
+    Decline,
+    Escalate,
+    ExpenseRecorded,
+    LogWork,
+    OpenTicket,
+    Position,
+    RecordAssignment,
+    RecordExpense,
+    ResolveRemotely,
+    Tick,
+    Ticket,
+    VisitRequested,
+    WorkLogged,
+    decide,
+    evolve,
+)
+from weibao.shared.errors import Rejected
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+SITE = Position(31.8206, 117.2272)
+NEAR = Position(31.8226, 117.2272)  # about 220 m north
+FAR = Position(31.9206, 117.2272)  # about 11 km north
+
+
+def run(state: Ticket, *commands: Any) -> Ticket:
+    for command in commands:
+        for event in decide(command, state):
+            state = evolve(state, event)
+    return state
+
+
+def opened() -> Ticket:
+    coverage = Coverage("a-1", "covered", ("C1", "C9"), True,
+                        {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2})
+    return run(Ticket(), OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, coverage))
+
+
+def assigned(technician: str = "tech-1") -> Ticket:
+    return run(opened(), Escalate(T0, "phone guidance failed"),
+               RecordAssignment(technician, T0, {"winner": technician}, False, "dispatcher:li"))
+
+
+def check_in(key: str, where: Position = NEAR, *, at: datetime = T0, device: datetime | None = None,
+             technician: str = "tech-1") -> CheckIn:
+    return CheckIn(technician_id=technician, key=key, server_time=at, device_time=device or at,
+                   position=where, accuracy_m=20.0)
+
+
+def test_d3_triage_resolves_remotely_or_escalates() -> None:
+    assert run(opened(), ResolveRemotely(T0, "guided by phone")).status == "resolved"
+    (event,) = decide(Escalate(T0, "needs hands"), opened())
+    assert isinstance(event, VisitRequested)
+    with pytest.raises(Rejected):
+        decide(Escalate(T0, "again"), run(opened(), ResolveRemotely(T0, "done")))
+
+
+def test_d5_a_check_in_near_the_site_is_accepted() -> None:
+    event, *_ = decide(check_in("k1"), assigned())
+    assert isinstance(event, CheckedIn) and event.within_geofence
+    assert 150 < event.distance_m < 300
+    state = evolve(assigned(), event)
+    assert state.status == "on_site" and state.first_check_in == event
+
+
+def test_d1_d5_a_check_in_in_time_meets_the_arrival_deadline() -> None:
+    state = assigned()
+    assert state.deadlines is not None and state.deadlines.arrive_by == T0 + timedelta(hours=8)  # C9: 8 hours
+    events = decide(check_in("k1", at=T0 + timedelta(hours=3)), state)
+    met = [e for e in events if isinstance(e, DeadlineMet)]
+    assert [e.kind for e in met] == ["arrive"]
+
+
+def test_d1_at_risk_then_breached_each_announced_once() -> None:
+    state = assigned()
+    risky = decide(Tick(T0 + timedelta(hours=7)), state)
+    assert [type(e) for e in risky] == [DeadlineAtRisk]
+    state = run(state, Tick(T0 + timedelta(hours=7)))
+    assert decide(Tick(T0 + timedelta(hours=7, minutes=30)), state) == []
+    late = decide(Tick(T0 + timedelta(hours=9)), state)
+    assert [type(e) for e in late] == [DeadlineBreached]
+    state = run(state, Tick(T0 + timedelta(hours=9)))
+    assert decide(Tick(T0 + timedelta(hours=10)), state) == []
+
+
+def test_c17_no_deadline_for_work_outside_coverage() -> None:
+    coverage = Coverage("a-1", "billable", ("C17",), True, {"kind": "local_or_out_of_town", "local_hours": 8,
+                                                            "out_of_town_days": 2})
+    state = run(Ticket(), OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "线路故障", T0, coverage))
+    assert state.deadlines is None
+
+
+def test_d5_a_check_in_far_away_is_recorded_and_flagged_not_lost() -> None:
+    (event,) = decide(check_in("k1", FAR), assigned())
+    assert isinstance(event, CheckedIn) and not event.within_geofence
+    state = evolve(assigned(), event)
+    assert state.flagged_check_ins == 1 and state.first_check_in is None and state.status == "assigned"
+
+
+def test_d5_duplicates_and_late_uploads_have_one_effect() -> None:
+    state = run(assigned(), check_in("k1"))
+    assert decide(check_in("k1"), state) == []  # the same upload again
+    late = check_in("k0", at=T0 + timedelta(hours=5), device=T0 - timedelta(hours=1))
+    state = run(state, late)
+    assert state.first_check_in is not None and state.first_check_in.key == "k1"  # server time decides
+    assert decide(late, state) == []
+
+
+def test_d5_a_check_out_may_arrive_before_its_check_in() -> None:
+    out = CheckOut(technician_id="tech-1", key="o1", server_time=T0, device_time=T0, position=NEAR, accuracy_m=5)
+    state = run(assigned(), out, check_in("k1"))
+    assert state.first_check_in is not None
+
+
+def test_only_the_assigned_technician_checks_in() -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(check_in("k1", technician="tech-2"), assigned())
+    assert (refused.value.code, refused.value.field) == ("forbidden", "technician_id")
+
+
+def test_coordinates_out_of_range_are_refused_by_field() -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(check_in("k1", Position(91.0, 117.0)), assigned())
+    assert refused.value.field == "latitude"
+
+
+def test_a_device_time_far_in_the_future_is_refused() -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(check_in("k1", device=T0 + timedelta(hours=2)), assigned())
+    assert refused.value.field == "device_time"
+
+
+def test_an_unknown_visit_is_not_found() -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(check_in("k1"), Ticket())
+    assert refused.value.code == "not_found"
+
+
+def test_d4_a_decline_sends_the_visit_back_and_bars_that_technician() -> None:
+    state = run(assigned(), Decline("tech-1", T0, "sick"))
+    assert state.status == "awaiting_assignment" and "tech-1" in state.declined_by
+    with pytest.raises(Rejected):
+        decide(RecordAssignment("tech-1", T0, {}, False, "auto"), state)
+    state = run(state, RecordAssignment("tech-2", T0, {}, False, "auto"), Accept("tech-2", T0))
+    assert state.status == "accepted"
+
+
+def test_d6_work_time_and_expenses_with_receipts() -> None:
+    state = run(assigned(), check_in("k1"))
+    work = LogWork(technician_id="tech-1", key="w1", server_time=T0, device_time=T0, kind="hardware",
+                   started=T0, ended=T0 + timedelta(hours=9))
+    hotel = RecordExpense(technician_id="tech-1", key="e1", server_time=T0, device_time=T0, kind="lodging",
+                          amount=Decimal("268.00"), receipt_no="FP-001", receipt_date="2026-06-01", nights=1)
+    (logged,) = decide(work, state)
+    (spent,) = decide(hotel, state)
+    assert isinstance(logged, WorkLogged) and logged.kind == "hardware"
+    assert isinstance(spent, ExpenseRecorded) and spent.amount == Decimal("268.00")
+    no_nights = RecordExpense(technician_id="tech-1", key="e2", server_time=T0, device_time=T0, kind="lodging",
+                              amount=Decimal("100"))
+    with pytest.raises(Rejected) as refused:
+        decide(no_nights, state)
+    assert refused.value.field == "nights"
+    fen = RecordExpense(technician_id="tech-1", key="e3", server_time=T0, device_time=T0, kind="meals",
+                        amount=Decimal("10.005"))
+    with pytest.raises(Rejected) as refused:
+        decide(fen, state)
+    assert refused.value.field == "amount"
+    backwards = LogWork(technician_id="tech-1", key="w2", server_time=T0, device_time=T0, kind="network",
+                        started=T0, ended=T0 - timedelta(hours=1))
+    with pytest.raises(Rejected):
+        decide(backwards, state)
+
+
+def test_a_visit_completes_after_a_check_in() -> None:
+    with pytest.raises(Rejected):
+        decide(Complete("tech-1", T0, "fixed"), assigned())
+    state = run(assigned(), check_in("k1"), Complete("tech-1", T0, "fixed"))
+    assert state.status == "completed"

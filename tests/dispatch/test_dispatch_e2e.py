@@ -29,6 +29,7 @@ async def services(nats_server: NatsServer, nc: NATS, tmp_path: Path,
     monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
     monkeypatch.setenv("WEIBAO_TODAY", "2026-06-01")
     monkeypatch.setenv("WEIBAO_NOW", "2026-06-01T01:00:00+00:00")  # Monday 09:00 in Hefei
+    monkeypatch.setenv("WEIBAO_TICK_INTERVAL", "0.2")
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(serve(contracts_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop)),
@@ -154,3 +155,23 @@ async def test_bad_input_gets_a_structured_error_and_stores_nothing(services: No
     assert override["error"]["field"] == "reason"  # D4: a dispatcher's override says why
     after = json.loads((await nc.request("weibao.dispatch.health", b"", timeout=5)).data)["log_position"]
     assert after == before
+
+
+async def test_d1_a_missed_deadline_is_announced_by_the_clock(services: None, nc: NATS,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    await set_up_customer_and_crew(nc)
+    await ok(nc, "dispatch.ticket.open", {"ticket_id": "t-3", "site_id": "s-1", "summary": "数据库连接失败"})
+    monkeypatch.setenv("WEIBAO_NOW", "2026-06-01T06:00:00+00:00")  # 14:00: past the 4 hours (C9)
+
+    async def breached() -> bool:
+        return "dispatch.SlaBreached" in await published(nc, "dispatch")
+
+    await eventually(breached)
+    await asyncio.sleep(0.5)  # more ticks: still one announcement per deadline
+    subjects = await published(nc, "dispatch")
+    assert subjects.count("dispatch.SlaAtRisk") == 0  # first seen already past due: breached only
+    assert subjects.count("dispatch.SlaBreached") >= 1
+    kinds = [body["data"]["kind"] for _, headers, body in await stream_messages(nc, "dispatch")
+             if headers.get("Weibao-Type") == "SlaBreached" and isinstance(body, dict)
+             and body["data"]["ticket_id"] == "t-3"]
+    assert sorted(kinds) == ["arrive"]  # each deadline of this ticket once

@@ -2,7 +2,7 @@
 
 from weibao.dispatch.adapters.board import TechnicianBoard
 from weibao.dispatch.adapters.coverage import CoverageBook
-from weibao.dispatch.entrypoints.endpoints import register
+from weibao.dispatch.entrypoints.endpoints import register, watch_deadlines
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.service import ServiceSpec
 
@@ -14,4 +14,5 @@ spec = ServiceSpec(
         ("dispatch", StreamIndex("dispatch")),  # the auditor's list of aggregates
     ],
     endpoints=register,
+    background=watch_deadlines,
 )

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import structlog
 from faststream.nats import NatsBroker
+from sqlalchemy import select
 
 from weibao.dispatch.adapters.board import TechnicianBoard, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.tickets import Dispatch
+from weibao.shared.errors import Rejected
+from weibao.shared.eventstore import ConcurrencyError
+from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import expose
 from weibao.shared.service import Runtime
+
+log = structlog.get_logger("weibao.dispatch")
 
 BOOK = CoverageBook()
 BOARD = TechnicianBoard()
@@ -71,3 +79,28 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "ticket", ticket)
     expose(broker, "dispatch", "history", history)
     expose(broker, "dispatch", "technicians", board)
+
+
+DONE = ("private.VisitCompleted", "private.ResolvedRemotely")
+
+
+async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
+    """rule D1: at-risk and breached deadlines become events when the clock says so,
+    not only when someone looks (WEIBAO_TICK_INTERVAL seconds, default 30)."""
+    interval = float(os.environ.get("WEIBAO_TICK_INTERVAL", "30"))
+    dispatch = application(runtime)
+    index = StreamIndex("dispatch").table
+    while not stop.is_set():
+        async with runtime.engine.connect() as conn:
+            rows = await conn.execute(select(index.c.stream_id).where(
+                index.c.stream_id.like("ticket-%"), index.c.last_type.not_in(DONE)))
+            open_tickets = [row.stream_id.removeprefix("ticket-") for row in rows]
+        for ticket_id in open_tickets:
+            try:
+                await dispatch.tick(ticket_id)
+            except (Rejected, ConcurrencyError) as error:
+                log.info("tick.skipped", ticket_id=ticket_id, reason=str(error))  # retried next tick
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            continue

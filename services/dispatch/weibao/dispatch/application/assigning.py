@@ -64,7 +64,7 @@ class Assigning:
         by = str((meta or {}).get("actor", "system"))
         chosen = data.get("technician_id")
         reason = None
-        if chosen:
+        if chosen and chosen != decision.technician_id:  # naming the rule's own choice is no override
             reason = str(data.get("reason", ""))
             decision = d4.override(decision, str(chosen), reason, by)
         if decision.technician_id is None:

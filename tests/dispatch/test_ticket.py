@@ -16,6 +16,7 @@ from weibao.dispatch.domain.ticket import (
     CheckOut,
     Complete,
     Coverage,
+    CustomerResponded,
     Decline,
     Escalate,
     ExpenseRecorded,
@@ -28,6 +29,7 @@ from weibao.dispatch.domain.ticket import (
     Tick,
     Ticket,
     VisitRequested,
+    WaitForCustomer,
     WorkLogged,
     decide,
     evolve,
@@ -193,3 +195,12 @@ def test_a_visit_completes_after_a_check_in() -> None:
         decide(Complete("tech-1", T0, "fixed"), assigned())
     state = run(assigned(), check_in("k1"), Complete("tech-1", T0, "fixed"))
     assert state.status == "completed"
+
+
+def test_d1_waiting_on_the_customer_pauses_the_clocks() -> None:
+    state = run(assigned(), WaitForCustomer(T0 + timedelta(hours=1), "customer away"),
+                CustomerResponded(T0 + timedelta(hours=3)))
+    assert state.deadlines is not None
+    assert state.deadlines.arrive_by == T0 + timedelta(hours=10)  # 8 hours plus the 2 waited
+    with pytest.raises(Rejected):
+        decide(CustomerResponded(T0 + timedelta(hours=4)), state)  # not waiting any more

@@ -28,7 +28,8 @@ CHINA = ZoneInfo("Asia/Shanghai")
 TICKET = codec.Codec(
     [domain.TicketOpened, domain.ResolvedRemotely, domain.VisitRequested, domain.VisitAssigned,
      domain.VisitAccepted, domain.VisitDeclined, domain.CheckedIn, domain.CheckedOut, domain.WorkLogged,
-     domain.ExpenseRecorded, domain.VisitCompleted, dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet],
+     domain.ExpenseRecorded, domain.VisitCompleted, domain.ClocksPaused, domain.ClocksResumed,
+     dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet],
     prefix="private.",
 )
 CREW = codec.Codec([crew.TechnicianRegistered, crew.SkillsChanged, crew.TimeOffTaken, crew.ShiftChanged],
@@ -144,6 +145,14 @@ class Dispatch:
     async def tick(self, ticket_id: str, **kw: Any) -> list[RecordedEvent]:
         """Announce what the clock made true (D1): at risk, breached."""
         return await self.execute(ticket_id, domain.Tick(self.now()), **kw)
+
+    async def wait(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        """rule D1: waiting on the customer pauses the clocks; their answer resumes them."""
+        if data.get("until_customer_responds", True):
+            command: domain.Command = domain.WaitForCustomer(self.now(), str(data.get("reason", "")))
+        else:
+            command = domain.CustomerResponded(self.now())
+        return await self.execute(_id(data), command, **kw)
 
     async def triage(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
         """rule D3: resolved remotely, or escalated to an on-site visit."""

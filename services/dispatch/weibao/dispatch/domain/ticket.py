@@ -111,6 +111,19 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class WaitForCustomer:
+    """rule D1: the clocks pause while the vendor waits on the customer."""
+
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CustomerResponded:
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ResolveRemotely:
     at: datetime
     note: str
@@ -193,8 +206,8 @@ class Complete:
     resolution: str
 
 
-Command = (OpenTicket | Tick | ResolveRemotely | Escalate | RecordAssignment | Accept | Decline | CheckIn | CheckOut
-           | LogWork | RecordExpense | Complete)
+Command = (OpenTicket | Tick | WaitForCustomer | CustomerResponded | ResolveRemotely | Escalate | RecordAssignment
+           | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete)
 
 
 # -- events ------------------------------------------------------------------------
@@ -212,6 +225,20 @@ class TicketOpened:
     coverage: Coverage
     skill: str
     deadlines: DeadlinesSet | None = None
+
+
+@dataclass(frozen=True)
+class ClocksPaused:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClocksResumed:
+    """The due times after the wait, stored as decided (never recomputed on replay)."""
+
+    at: datetime
+    clocks: tuple[ClockSet, ...]
 
 
 @dataclass(frozen=True)
@@ -309,7 +336,8 @@ class VisitCompleted:
 
 
 Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | VisitAccepted | VisitDeclined
-         | CheckedIn | CheckedOut | WorkLogged | ExpenseRecorded | VisitCompleted | dl.DeadlineAtRisk
+         | CheckedIn | CheckedOut | WorkLogged | ExpenseRecorded | VisitCompleted | ClocksPaused | ClocksResumed
+         | dl.DeadlineAtRisk
          | dl.DeadlineBreached | dl.DeadlineMet)
 
 Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
@@ -353,6 +381,19 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             if state.deadlines is None:
                 return []
             return list(dl.evaluate(state.deadlines, command.now))
+        case WaitForCustomer():
+            require(state.status not in ("none", "completed", "resolved"), "conflict", "ticket_id",
+                    "no open ticket to wait on")
+            if state.deadlines is None:
+                return [ClocksPaused(command.at, command.reason)]
+            state.deadlines.pause(command.at)  # refuses a second pause, or one before the request
+            return [ClocksPaused(command.at, command.reason)]
+        case CustomerResponded():
+            require(state.deadlines is not None, "conflict", "ticket_id", "no deadline is running")
+            assert state.deadlines is not None
+            resumed = state.deadlines.resume(command.at)
+            return [ClocksResumed(command.at, tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from)
+                                                    for c in resumed.clocks))]
         case ResolveRemotely():
             _require(state, "triage", "only a request in triage is resolved remotely")
             return [ResolvedRemotely(command.at, command.note)]
@@ -458,6 +499,15 @@ def evolve(state: Ticket, event: Event) -> Ticket:
         case dl.DeadlineAtRisk() | dl.DeadlineBreached() | dl.DeadlineMet():
             assert state.deadlines is not None
             return replace(state, deadlines=dl.evolve(state.deadlines, event))
+        case ClocksPaused():
+            return replace(state, deadlines=state.deadlines.pause(event.at) if state.deadlines else None)
+        case ClocksResumed():
+            assert state.deadlines is not None
+            resumed = state.deadlines.resume(event.at)
+            stored = {c.kind: c for c in event.clocks}
+            clocks = tuple(replace(c, due=stored[c.kind].due, risk_from=stored[c.kind].risk_from)
+                           for c in resumed.clocks)
+            return replace(state, deadlines=replace(resumed, clocks=clocks))
         case ResolvedRemotely():
             return replace(state, status="resolved")
         case VisitRequested():

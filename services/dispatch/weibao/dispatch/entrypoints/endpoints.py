@@ -62,6 +62,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     for kind in ("check_in", "check_out", "work", "expense"):
         expose(broker, "dispatch", f"ticket.{kind}", _recorded(partial(dispatch.report, kind)))
     expose(broker, "dispatch", "ticket.complete", _recorded(dispatch.complete))
+    expose(broker, "dispatch", "ticket.wait", _recorded(dispatch.wait))
     expose(broker, "dispatch", "technician.register", _recorded(dispatch.register_technician))
     expose(broker, "dispatch", "technician.time_off", _recorded(dispatch.time_off))
 

@@ -41,3 +41,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(every)
+
+
+async def services_answer(nc: NATS, *services: str) -> None:
+    """Wait until every named service answers its health request."""
+
+    async def answering() -> bool:
+        try:
+            for service in services:
+                await nc.request(f"weibao.{service}.health", b"", timeout=0.5)
+        except Exception:
+            return False
+        return True
+
+    await eventually(answering)

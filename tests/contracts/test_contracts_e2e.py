@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, stream_messages
+from tests.helpers import eventually, services_answer, stream_messages
 from weibao.contracts.service import spec
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.service import Settings, serve
@@ -35,15 +35,7 @@ async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path, monkeypat
         monkeypatch.setenv(name, value)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop))
-
-    async def answering() -> bool:
-        try:
-            await nc.request("weibao.contracts.health", b"", timeout=0.5)
-        except Exception:
-            return False
-        return True
-
-    await eventually(answering)
+    await services_answer(nc, "contracts")
     yield
     stop.set()
     await task

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, stream_messages
+from tests.helpers import eventually, services_answer, stream_messages
 from weibao.contracts.service import spec as contracts_spec
 from weibao.dispatch.service import spec as dispatch_spec
 from weibao.runtime.natsd import NatsServer
@@ -35,16 +35,7 @@ async def services(nats_server: NatsServer, nc: NATS, tmp_path: Path,
         asyncio.create_task(serve(contracts_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop)),
         asyncio.create_task(serve(dispatch_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'd.db'}"), stop)),
     ]
-
-    async def answering() -> bool:
-        try:
-            for service in ("contracts", "dispatch"):
-                await nc.request(f"weibao.{service}.health", b"", timeout=0.5)
-        except Exception:
-            return False
-        return True
-
-    await eventually(answering)
+    await services_answer(nc, "contracts", "dispatch")
     yield
     stop.set()
     await asyncio.gather(*tasks)

@@ -9,7 +9,7 @@ the `Weibao-Actor` and `Weibao-Correlation-Id` headers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from faststream.nats.annotations import NatsMessage
 
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
+from weibao.shared.events import RecordedEvent
 
 log = structlog.get_logger("weibao.rpc")
 
@@ -33,6 +34,27 @@ def subject(service: str, name: str) -> str:
 
 def reply_error(error: Rejected) -> dict[str, Any]:
     return {"ok": False, "error": error.as_dict()}
+
+
+def events_reply(events: Sequence[RecordedEvent]) -> dict[str, Any]:
+    """What a command answers: the events it stored (none for a no-op or a retry's twin)."""
+    return {"events": [{"position": e.position, "version": e.version, "type": e.type, "data": e.data}
+                       for e in events]}
+
+
+def history_reply(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
+    """An aggregate's history for the auditor: every event with its meta and time."""
+    return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data, "meta": e.meta,
+             "recorded_at": e.recorded_at.isoformat()} for e in events]
+
+
+def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handler:
+    """A command endpoint: run `method(body, command_id=..., meta=...)`, answer its events."""
+
+    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+        return events_reply(await method(body, command_id=body.get("command_id"), meta=meta))
+
+    return handle
 
 
 def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> None:

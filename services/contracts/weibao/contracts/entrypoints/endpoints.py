@@ -22,9 +22,8 @@ from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
 from weibao.shared import codec
 from weibao.shared.errors import Rejected, require
-from weibao.shared.events import RecordedEvent
 from weibao.shared.readmodels import StreamIndex
-from weibao.shared.rpc import expose
+from weibao.shared.rpc import command, events_reply, expose, history_reply
 from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.contracts")
@@ -38,18 +37,8 @@ def china_today() -> date:
     return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
 
 
-def _events(events: list[RecordedEvent]) -> list[dict[str, Any]]:
-    return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data} for e in events]
 
 
-def _recorded(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
-    """A command endpoint: run it with the body's command id and answer its events."""
-
-    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
-        events = await method(body, command_id=body.get("command_id"), meta=meta)
-        return {"events": _events(events)}
-
-    return handle
 
 
 def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Agreements:
@@ -59,15 +48,15 @@ def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Ag
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     agreements = application(runtime)
 
-    expose(broker, "contracts", "sign", _recorded(agreements.sign))
-    expose(broker, "contracts", "pay", _recorded(agreements.pay))
-    expose(broker, "contracts", "amend", _recorded(agreements.amend))
-    expose(broker, "contracts", "terminate", _recorded(agreements.terminate))
+    expose(broker, "contracts", "sign", command(agreements.sign))
+    expose(broker, "contracts", "pay", command(agreements.pay))
+    expose(broker, "contracts", "amend", command(agreements.amend))
+    expose(broker, "contracts", "terminate", command(agreements.terminate))
 
     async def assess(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
         today = date.fromisoformat(body["today"]) if body.get("today") else None
         events = await agreements.assess(str(body.get("agreement_id", "")), today, command_id=None, meta=meta)
-        return {"events": _events(events)}
+        return events_reply(events)
 
     async def coverage(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await agreements.coverage(body)
@@ -80,8 +69,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         events = await runtime.store.load(stream_of(str(body.get("agreement_id", ""))))
-        return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data, "meta": e.meta,
-                 "recorded_at": e.recorded_at.isoformat()} for e in events]
+        return history_reply(events)
 
     async def templates(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return [{"id": t.template.id, "name": t.template.name, "parameters": t.template.parameters,
@@ -89,22 +77,22 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     quotas = Quotas(agreements)
     for action in ("reserve", "consume", "release", "expire"):
-        expose(broker, "contracts", f"quota.{action}", _recorded(partial(quotas.use, action)))
+        expose(broker, "contracts", f"quota.{action}", command(partial(quotas.use, action)))
 
     async def quota_balance(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await quotas.balance(body)
 
     warranties = Warranties(runtime.store)
     for action in ("register", "repair", "return", "replace"):
-        expose(broker, "contracts", f"warranty.{action}", _recorded(partial(warranties.record, action)))
+        expose(broker, "contracts", f"warranty.{action}", command(partial(warranties.record, action)))
 
     async def warranty_verdict(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await warranties.verdict(body)
 
     customers = Customers(runtime.store)
-    expose(broker, "contracts", "customer.register", _recorded(customers.register))
-    expose(broker, "contracts", "customer.add_site", _recorded(customers.add_site))
-    expose(broker, "contracts", "customer.move_site", _recorded(customers.move_site))
+    expose(broker, "contracts", "customer.register", command(customers.register))
+    expose(broker, "contracts", "customer.add_site", command(customers.add_site))
+    expose(broker, "contracts", "customer.move_site", command(customers.move_site))
 
     async def customer(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         state = await customers.load(str(body.get("customer_id", "")))

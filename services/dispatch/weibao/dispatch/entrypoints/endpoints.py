@@ -20,7 +20,7 @@ from weibao.dispatch.application.tickets import Dispatch
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.readmodels import StreamIndex
-from weibao.shared.rpc import expose
+from weibao.shared.rpc import command, expose, history_reply
 from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.dispatch")
@@ -39,40 +39,31 @@ def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Disp
     return Dispatch(runtime.store, runtime.engine, BOOK, BOARD, now, radius)
 
 
-def _events(events: list[Any]) -> dict[str, Any]:
-    return {"events": [{"position": e.position, "version": e.version, "type": e.type, "data": e.data}
-                       for e in events]}
 
 
-def _recorded(method: Callable[..., Any]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
-    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
-        return _events(await method(body, command_id=body.get("command_id"), meta=meta))
-
-    return handle
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     dispatch = application(runtime)
     assigning = Assigning(dispatch)
-    expose(broker, "dispatch", "ticket.open", _recorded(dispatch.open))
-    expose(broker, "dispatch", "ticket.triage", _recorded(dispatch.triage))
-    expose(broker, "dispatch", "ticket.assign", _recorded(assigning.assign))
-    expose(broker, "dispatch", "ticket.accept", _recorded(dispatch.accept))
-    expose(broker, "dispatch", "ticket.decline", _recorded(assigning.decline))
+    expose(broker, "dispatch", "ticket.open", command(dispatch.open))
+    expose(broker, "dispatch", "ticket.triage", command(dispatch.triage))
+    expose(broker, "dispatch", "ticket.assign", command(assigning.assign))
+    expose(broker, "dispatch", "ticket.accept", command(dispatch.accept))
+    expose(broker, "dispatch", "ticket.decline", command(assigning.decline))
     for kind in ("check_in", "check_out", "work", "expense"):
-        expose(broker, "dispatch", f"ticket.{kind}", _recorded(partial(dispatch.report, kind)))
-    expose(broker, "dispatch", "ticket.complete", _recorded(dispatch.complete))
-    expose(broker, "dispatch", "ticket.wait", _recorded(dispatch.wait))
-    expose(broker, "dispatch", "technician.register", _recorded(dispatch.register_technician))
-    expose(broker, "dispatch", "technician.time_off", _recorded(dispatch.time_off))
+        expose(broker, "dispatch", f"ticket.{kind}", command(partial(dispatch.report, kind)))
+    expose(broker, "dispatch", "ticket.complete", command(dispatch.complete))
+    expose(broker, "dispatch", "ticket.wait", command(dispatch.wait))
+    expose(broker, "dispatch", "technician.register", command(dispatch.register_technician))
+    expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off))
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await dispatch.ticket(str(body.get("ticket_id", "")))
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")
-        return [{"position": e.position, "version": e.version, "type": e.type, "data": e.data, "meta": e.meta,
-                 "recorded_at": e.recorded_at.isoformat()} for e in events]
+        return history_reply(events)
 
     async def board(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await technicians(runtime.engine, BOARD)

@@ -166,3 +166,20 @@ async def test_d1_a_missed_deadline_is_announced_by_the_clock(services: None, nc
              if headers.get("Weibao-Type") == "SlaBreached" and isinstance(body, dict)
              and body["data"]["ticket_id"] == "t-3"]
     assert sorted(kinds) == ["arrive"]  # each deadline of this ticket once
+
+
+async def test_todays_plan_routes_the_open_visits(services: None, nc: NATS) -> None:
+    await set_up_customer_and_crew(nc)
+    for n in range(3):
+        await ok(nc, "dispatch.ticket.open", {"ticket_id": f"p-{n}", "site_id": "s-1", "summary": "巡检"})
+        await ok(nc, "dispatch.ticket.triage", {"ticket_id": f"p-{n}", "outcome": "escalate", "note": ""})
+    result: dict[str, Any] = {}
+
+    async def planned_all() -> bool:  # the plan reads the stream index, a read model: it may lag
+        nonlocal result
+        result = (await ok(nc, "dispatch.plan", {"seconds": 0.5}))["result"]
+        planned = [stop["ticket_id"] for stops in result["routes"].values() for stop in stops]
+        return sorted(planned + result["unassigned"]) == ["p-0", "p-1", "p-2"]
+
+    await eventually(planned_all)
+    assert result["routes"]  # somebody goes

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from weibao.dispatch.adapters.board import TechnicianBoard, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.application.assigning import Assigning
+from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.tickets import Dispatch
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
@@ -68,6 +69,12 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def board(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await technicians(runtime.engine, BOARD)
 
+    planning = Planning(dispatch)
+
+    async def plan(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await planning.today(seconds=min(float(body.get("seconds", 5)), 60.0))
+
+    expose(broker, "dispatch", "plan", plan)
     expose(broker, "dispatch", "ticket", ticket)
     expose(broker, "dispatch", "history", history)
     expose(broker, "dispatch", "technicians", board)

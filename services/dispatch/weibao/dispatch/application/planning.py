@@ -1,0 +1,76 @@
+"""Today's plan: every open visit across the technicians, as routes with time windows.
+
+Minutes count from midnight in the office's time zone. A visit's window closes at its
+arrival deadline (D1), or at the end of the day without one; visits already under way
+(checked in) stay with their technician, first in the route. Planning proposes; a
+dispatcher still assigns, so nothing is stored here."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import select
+
+from weibao.dispatch.adapters.board import technicians
+from weibao.dispatch.application.tickets import CHINA, Dispatch
+from weibao.dispatch.domain.ticket import Ticket
+from weibao.dispatch.planning.model import Plan, Technician, Visit
+from weibao.dispatch.planning.solver import plan_day
+from weibao.dispatch.planning.travel import TravelModel
+from weibao.shared.readmodels import StreamIndex
+
+OPEN = ("awaiting_assignment", "assigned", "accepted", "on_site")
+VISIT_MINUTES = 90  # a visit's expected length when nothing better is known
+
+
+def minutes(moment: datetime, midnight: datetime) -> int:
+    return max(0, int((moment - midnight).total_seconds() // 60))
+
+
+def visit_of(ticket: Ticket, now: datetime, midnight: datetime) -> Visit:
+    assert ticket.opened is not None
+    due = ticket.deadlines.arrive_by if ticket.deadlines else None
+    latest = minutes(due, midnight) if due else 24 * 60 - VISIT_MINUTES
+    under_way = ticket.status == "on_site"
+    return Visit(ticket.opened.ticket_id, (ticket.opened.site.latitude, ticket.opened.site.longitude),
+                 earliest=minutes(now, midnight), latest=max(latest, minutes(now, midnight)),
+                 duration=VISIT_MINUTES, skill=ticket.opened.skill,
+                 locked_to=ticket.technician_id if under_way else None)
+
+
+@dataclass
+class Planning:
+    dispatch: Dispatch
+    travel: TravelModel = field(default_factory=TravelModel)
+
+    async def today(self, *, seconds: float = 5.0) -> dict[str, Any]:
+        now = self.dispatch.now()
+        midnight = datetime.combine(now.astimezone(CHINA).date(), time(0), CHINA)
+        index = StreamIndex("dispatch").table
+        async with self.dispatch.engine.connect() as conn:
+            ids = [r.stream_id.removeprefix("ticket-") for r in
+                   await conn.execute(select(index.c.stream_id).where(index.c.stream_id.like("ticket-%")))]
+        tickets = [await self.dispatch.ticket(ticket_id) for ticket_id in ids]
+        visits = [visit_of(t, now, midnight) for t in tickets if t.status in OPEN]
+        crew = [
+            Technician(row["technician_id"], (row["latitude"], row["longitude"]),
+                       minutes(datetime.combine(midnight.date(), time.fromisoformat(row["shift"]["starts"]), CHINA),
+                               midnight),
+                       minutes(datetime.combine(midnight.date(), time.fromisoformat(row["shift"]["ends"]), CHINA),
+                               midnight),
+                       frozenset(row["skills"]), end=(row["home_latitude"], row["home_longitude"]))
+            for row in await technicians(self.dispatch.engine, self.dispatch.board)
+        ]
+        # The solver is CPU-bound: off the event loop, so the service keeps answering.
+        plan: Plan = await asyncio.to_thread(plan_day, crew, visits, self.travel, seconds=seconds)
+        return {
+            "day": midnight.date().isoformat(),
+            "routes": {tech: [{"ticket_id": s.visit_id, "arrival": s.arrival, "late": s.late} for s in stops]
+                       for tech, stops in plan.routes.items() if stops},
+            "unassigned": plan.unassigned,
+            "late": plan.late_visits,
+            "total_travel_minutes": plan.total_travel_minutes,
+        }

@@ -49,6 +49,15 @@ async def rows_of(engine: AsyncEngine, model: ReadModel) -> dict[str, list[tuple
     return found
 
 
+async def upsert(conn: AsyncConnection, table: Table, key: str, value: Any, values: dict[str, Any]) -> None:
+    """Insert the row keyed `key=value`, or update it: the one write most read models do."""
+    found = await conn.scalar(select(table.c[key]).where(table.c[key] == value))
+    if found is None:
+        await conn.execute(table.insert().values({key: value, **values}))
+    else:
+        await conn.execute(table.update().where(table.c[key] == value).values(values))
+
+
 def _suffix_of(model: ReadModel) -> str:
     return getattr(model, "suffix", "")
 

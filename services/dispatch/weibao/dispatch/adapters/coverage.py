@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared import geo
 from weibao.shared.messages import BadMessage, Message
+from weibao.shared.readmodels import upsert
 
 READS = {"CoverageGranted": 1, "CoverageChanged": 1, "CoverageLapsed": 1, "CoverageEnded": 1, "SiteLocated": 1}
 
@@ -73,7 +74,7 @@ class CoverageBook:
         data = message.data
         match message.type:
             case "CoverageGranted":
-                await self._upsert(conn, self.agreements, "agreement_id", data["agreement_id"], {
+                await upsert(conn, self.agreements, "agreement_id", data["agreement_id"], {
                     "customer_id": data["customer_id"], "site_ids": json.dumps(data["site_ids"]),
                     "office": json.dumps(data["office"]), "terms": json.dumps(data["terms"]), "ended_on": None,
                 })
@@ -92,19 +93,12 @@ class CoverageBook:
             case "CoverageLapsed":
                 pass  # periods already end on their last day; kept for the record upstream
             case "SiteLocated":
-                await self._upsert(conn, self.sites, "site_id", data["site_id"], {
+                await upsert(conn, self.sites, "site_id", data["site_id"], {
                     "customer_id": data["customer_id"], "customer_name": data["customer_name"],
                     "name": data["name"], "address": data["address"], "latitude": data["latitude"],
                     "longitude": data["longitude"], "city_code": data["city_code"],
                 })
 
-    async def _upsert(self, conn: AsyncConnection, table: Table, key: str, value: str,
-                      values: dict[str, Any]) -> None:
-        found = await conn.scalar(select(table.c[key]).where(table.c[key] == value))
-        if found is None:
-            await conn.execute(table.insert().values({key: value, **values}))
-        else:
-            await conn.execute(table.update().where(table.c[key] == value).values(values))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from weibao.shared.codec import Codec
 from weibao.shared.events import NewEvent, RecordedEvent
 from weibao.shared.eventstore import EventStore
@@ -32,9 +34,10 @@ class Repository(Generic[S, E]):
     public: Codec = field(default_factory=lambda: Codec([]))
     translate: Callable[[E, S], list[Any]] = _nothing
 
-    async def load(self, stream_id: str, *, as_of: datetime | None = None) -> tuple[S, int]:
+    async def load(self, stream_id: str, *, as_of: datetime | None = None,
+                   conn: AsyncConnection | None = None) -> tuple[S, int]:
         """The state folded from the stream's private events, and the stream's version."""
-        events = await self.store.load(stream_id, as_of=as_of)
+        events = await self.store.load(stream_id, as_of=as_of, conn=conn)
         state = self.initial
         for recorded in events:
             if self.private.knows(recorded.type):
@@ -48,15 +51,18 @@ class Repository(Generic[S, E]):
         *,
         command_id: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        conn: AsyncConnection | None = None,
     ) -> list[RecordedEvent]:
+        """With `conn`, inside the caller's transaction (a consumer's, with its checkpoint);
+        the caller commits, then calls `store.notify()`."""
         if command_id is not None and (done := await self.store.command_result(command_id)) is not None:
             return list(done.events)
-        state, version = await self.load(stream_id)
+        state, version = await self.load(stream_id, conn=conn)
         stored: list[NewEvent] = []
         for event in decide(state):
             state = self.evolve(state, event)
             stored.append(self.private.encode(event))
             stored.extend(self.public.encode(message) for message in self.translate(event, state))
         result = await self.store.append(stream_id, stored, expected_version=version, command_id=command_id,
-                                         meta=meta)
+                                         meta=meta, conn=conn)
         return list(result.events)

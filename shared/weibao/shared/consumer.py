@@ -152,6 +152,8 @@ class TrackingConsumer:
     applied: int = 0
     # Redeliveries of what was already applied, seen and only acked: a health figure.
     duplicates: int = 0
+    # Called after each commit: a policy that appends events wakes its service's relay.
+    on_commit: Callable[[], None] = field(default=lambda: None)
 
     @property
     def stream(self) -> str:
@@ -300,6 +302,8 @@ class TrackingConsumer:
 
     def _committed(self, checkpoint: Checkpoint, applied: Sequence[Message]) -> None:
         """Count and log what a transaction did, once it is committed: one line each."""
+        if applied:
+            self.on_commit()
         self.applied += len(applied)
         self.duplicates += checkpoint.duplicates
         for message in applied:

@@ -213,7 +213,7 @@ class EventStore:
         command_id: str | None,
         meta: Mapping[str, Any] | None,
     ) -> AppendResult:
-        await self._lock(conn)
+        await self.lock(conn)
         if command_id is not None:
             done = (
                 await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
@@ -299,7 +299,8 @@ class EventStore:
             version = stored[-1].version if stored else await self._version(conn, done.stream_id)
             return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
 
-    async def _lock(self, conn: AsyncConnection) -> None:
+    async def lock(self, conn: AsyncConnection) -> None:
+        """Hold this log's append lock for the rest of `conn`'s transaction."""
         # SQLite: the transaction began IMMEDIATE, so it already is the only writer.
         if not is_sqlite(self.engine):
             await conn.execute(text(f"LOCK TABLE {qualified(self.engine, 'events')} IN EXCLUSIVE MODE"))
@@ -341,14 +342,18 @@ class EventStore:
 
     # -- reading ---------------------------------------------------------------------
 
-    async def load(self, stream_id: str, *, as_of: datetime | None = None) -> list[RecordedEvent]:
-        """A stream's events in version order; with `as_of`, only those recorded by then."""
+    async def load(self, stream_id: str, *, as_of: datetime | None = None,
+                   conn: AsyncConnection | None = None) -> list[RecordedEvent]:
+        """A stream's events in version order; with `as_of`, only those recorded by then.
+        With `conn`, inside the caller's transaction (it sees its own uncommitted appends)."""
         query = select(events_table).where(events_table.c.stream_id == stream_id)
         if as_of is not None:
             query = query.where(events_table.c.recorded_at <= as_of)
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(query.order_by(events_table.c.version))
-            return [_row_to_event(row) for row in rows]
+        query = query.order_by(events_table.c.version)
+        if conn is not None:
+            return [_row_to_event(row) for row in await conn.execute(query)]
+        async with self.engine.connect() as own:
+            return [_row_to_event(row) for row in await own.execute(query)]
 
     async def version(self, stream_id: str) -> int:
         async with self.engine.connect() as conn:

@@ -82,7 +82,8 @@ class ServiceSpec:
     upstream stream) and a hook that registers its commands and queries."""
 
     name: str
-    read_models: Callable[[], Sequence[tuple[str, ReadModel]]] = field(default=lambda: ())
+    # Given the service's own log: a policy appends to it in its consumer's transaction.
+    read_models: Callable[[EventStore], Sequence[tuple[str, ReadModel]]] = field(default=lambda _store: ())
     endpoints: Callable[[NatsBroker, Runtime], None] | None = None
     # Work the service does on its own schedule (e.g. a daily assessment), until stop.
     background: Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]] | None = None
@@ -115,13 +116,13 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     engine = _database(settings)
     store = EventStore(engine)
     await store.create_tables()
-    models = list(spec.read_models())
+    models = list(spec.read_models(store))
     for _, model in models:
         await create_tables(engine, model)
     nc = await connect(settings.nats_url, spec.name)
     broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None)
     trackers = [
-        consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model)
+        consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model, on_commit=store.notify)
         for upstream, model in models
     ]
     runtime = Runtime(spec, engine, store, nc, Relay(store, nc, spec.name), trackers)
@@ -153,8 +154,8 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
         log.info("service.stopped", service=spec.name)
 
 
-def _find_model(spec: ServiceSpec, name: str) -> tuple[str, ReadModel]:
-    models = {model.name: (upstream, model) for upstream, model in spec.read_models()}
+def _find_model(spec: ServiceSpec, name: str, store: EventStore) -> tuple[str, ReadModel]:
+    models = {model.name: (upstream, model) for upstream, model in spec.read_models(store)}
     if name not in models:
         raise SystemExit(f"{spec.name} has no read model {name!r}; it has: {', '.join(sorted(models)) or 'none'}")
     return models[name]
@@ -162,12 +163,12 @@ def _find_model(spec: ServiceSpec, name: str) -> tuple[str, ReadModel]:
 
 async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, show_progress: bool) -> int:
     """Rebuild `name` into fresh tables up to the live model's position and compare."""
-    upstream, live = _find_model(spec, name)
+    engine = _database(settings)
+    upstream, live = _find_model(spec, name, EventStore(engine))
     fresh_model = getattr(live, "fresh", None)
     if fresh_model is None:
         raise SystemExit(f"read model {name!r} cannot be built beside itself (no fresh())")
     fresh = fresh_model("__replay")
-    engine = _database(settings)
     nc = await connect(settings.nats_url, f"{spec.name}-replay")
     try:
         until = await live_position(engine, spec.consumer_name(live), upstream)
@@ -205,7 +206,7 @@ async def parked_command(spec: ServiceSpec, settings: Settings, retry: int | Non
         rows = {p.id: p for p in await consumers.list_parked(engine)}
         if retry not in rows:
             raise SystemExit(f"no parked message {retry}")
-        handlers = {spec.consumer_name(model): model for _, model in spec.read_models()}
+        handlers = {spec.consumer_name(model): model for _, model in spec.read_models(EventStore(engine))}
         handler = handlers.get(rows[retry].consumer)
         if handler is None:
             raise SystemExit(f"{spec.name} has no consumer {rows[retry].consumer!r}")

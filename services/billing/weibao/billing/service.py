@@ -1,10 +1,20 @@
 """The billing service as the runtime sees it."""
 
-from weibao.shared.readmodels import StreamIndex
+from collections.abc import Sequence
+
+from weibao.billing.entrypoints.endpoints import Policy, billing_for, register
+from weibao.shared.eventstore import EventStore
+from weibao.shared.readmodels import ReadModel, StreamIndex
 from weibao.shared.service import ServiceSpec
 
-spec = ServiceSpec(
-    name="billing",
-    # The index of this service's own aggregates, for the auditor's history view.
-    read_models=lambda: [("billing", StreamIndex("billing"))],
-)
+
+def read_models(store: EventStore) -> Sequence[tuple[str, ReadModel]]:
+    billing = billing_for(store)  # one Billing for both policies: one terms book, one drafts table
+    return [
+        ("contracts", Policy(billing, "contracts")),  # fees due, quotas, dongles; terms and names
+        ("dispatch", Policy(billing, "dispatch")),  # work and expenses
+        ("billing", StreamIndex("billing")),  # the auditor's list
+    ]
+
+
+spec = ServiceSpec(name="billing", read_models=read_models, endpoints=register)

@@ -8,7 +8,7 @@ spec = ServiceSpec(
     name="contracts",
     # The index of this service's own aggregates: the auditor's list, and the daily
     # assessment's list of agreements.
-    read_models=lambda: [("contracts", StreamIndex("contracts"))],
+    read_models=lambda _store: [("contracts", StreamIndex("contracts"))],
     endpoints=register,
     background=assess_daily,
 )

@@ -8,7 +8,7 @@ from weibao.shared.service import ServiceSpec
 
 spec = ServiceSpec(
     name="dispatch",
-    read_models=lambda: [
+    read_models=lambda _store: [
         ("contracts", CoverageBook()),  # coverage and sites, as contracts published them
         ("dispatch", TechnicianBoard()),  # who can go where (D4)
         ("dispatch", StreamIndex("dispatch")),  # the auditor's list of aggregates

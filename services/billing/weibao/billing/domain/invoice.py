@@ -1,0 +1,409 @@
+"""The invoice aggregate: one per customer and period ("2026-06") or visit ("visit:<ticket>").
+
+A draft collects lines, each derived from billable items and naming the events it came
+from (rule B8). Adding a line is idempotent by `item_id`: a redelivered message never
+bills twice. Issuing freezes the invoice: from then on no line is added or removed
+(B8: an issued invoice never changes); a correction is a credit note, an event of its
+own with negative lines. Payments settle what is outstanding; overpayment is refused.
+
+Money is yuan in exact Decimal fen (B8). VAT is computed per line, half-up to the fen
+(`to_fen(amount * vat_rate)`); the invoice VAT is the sum of the line VATs, never the
+rate applied to a subtotal, so every printed line adds up to the printed total.
+Dates come in with commands; nothing here reads a clock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from weibao.shared.errors import Rejected, require
+from weibao.shared.money import as_text, to_fen
+
+ZERO = Decimal("0.00")
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_VISIT = "visit:"
+
+# -- values ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line. `amount` is the net amount in fen and is authoritative
+    (quantity x unit_price is shown, not recomputed: prorated fees do not divide evenly).
+    `sources` name the events the line was derived from as (stream_id, version, type)."""
+
+    item_id: str
+    kind: str
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal
+    vat_rate: Decimal
+    clauses: tuple[str, ...]
+    sources: tuple[tuple[str, int, str], ...]
+
+    @property
+    def net(self) -> Decimal:
+        return self.amount
+
+    @property
+    def vat(self) -> Decimal:
+        """rule B8: VAT rounded per line, half-up to the fen."""
+        return to_fen(self.amount * self.vat_rate)
+
+    @property
+    def gross(self) -> Decimal:
+        return self.amount + self.vat
+
+    def check(self) -> None:
+        require(bool(self.item_id), "missing", "line.item_id", "every line has the id of its billable item")
+        require(bool(self.kind), "missing", "line.kind", "every line has a kind (it decides the VAT rate)")
+        require(self.amount.is_finite() and self.amount >= 0, "invalid", "line.amount",
+                "a net amount of yuan, zero or more")
+        require(self.amount == to_fen(self.amount), "invalid", "line.amount", "yuan to the fen at most")
+        require(self.vat_rate.is_finite() and 0 <= self.vat_rate < 1, "invalid", "line.vat_rate",
+                "a fraction such as 0.06 or 0.13")
+        require(self.quantity.is_finite() and self.quantity >= 0, "invalid", "line.quantity", "zero or more")
+        require(bool(self.sources), "missing", "line.sources",
+                "every invoice line names the events it was derived from (rule B8)")
+
+
+@dataclass(frozen=True)
+class RateTotal:
+    rate: Decimal
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True)
+class Totals:
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+    by_rate: tuple[RateTotal, ...]  # ascending by rate
+
+
+def totals_of(lines: Iterable[tuple[Decimal, Decimal, Decimal]]) -> Totals:
+    """Totals of (vat_rate, net, vat) triples: sums of line figures, grouped by rate."""
+    groups: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for rate, net, vat in lines:
+        key = rate.normalize()
+        old_net, old_vat = groups.get(key, (ZERO, ZERO))
+        groups[key] = (old_net + net, old_vat + vat)
+    by_rate = tuple(RateTotal(rate, net, vat, net + vat) for rate, (net, vat) in sorted(groups.items()))
+    net = sum((r.net for r in by_rate), ZERO)
+    vat = sum((r.vat for r in by_rate), ZERO)
+    return Totals(net, vat, net + vat, by_rate)
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenDraft:
+    invoice_id: str
+    customer_id: str
+    period: str  # "2026-06" (monthly) or "visit:<ticket_id>"
+    opened_on: date
+
+
+@dataclass(frozen=True)
+class AddLine:
+    line: Line
+
+
+@dataclass(frozen=True)
+class RemoveLine:
+    item_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    """The number comes from the series stream (see `series.py`), allocated first."""
+
+    number: str
+    issued_on: date
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """rule B8: the correction of an issued invoice. `lines=None` credits every line not
+    yet credited."""
+
+    credit_id: str
+    lines: tuple[str, ...] | None
+    reason: str
+    on: date
+
+
+@dataclass(frozen=True)
+class RecordPayment:
+    payment_id: str
+    amount: Decimal
+    paid_on: date
+
+
+Command = OpenDraft | AddLine | RemoveLine | Issue | CreditNote | RecordPayment
+
+
+# -- events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DraftOpened:
+    invoice_id: str
+    customer_id: str
+    period: str
+    opened_on: date
+
+
+@dataclass(frozen=True)
+class LineAdded:
+    line: Line
+
+
+@dataclass(frozen=True)
+class LineRemoved:
+    item_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InvoiceIssued:
+    """The totals are frozen here, as printed; replay never recomputes them."""
+
+    number: str
+    issued_on: date
+    item_ids: tuple[str, ...]
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class CreditedLine:
+    """A negative line: the reversal of one issued line, naming it and its sources (B8)."""
+
+    item_id: str
+    description: str
+    vat_rate: Decimal
+    net: Decimal  # negative
+    vat: Decimal  # negative
+    gross: Decimal  # negative
+    sources: tuple[tuple[str, int, str], ...]
+
+
+@dataclass(frozen=True)
+class CreditNoted:
+    credit_id: str
+    reason: str
+    on: date
+    lines: tuple[CreditedLine, ...]
+    totals: Totals  # negative
+
+
+@dataclass(frozen=True)
+class PaymentRecorded:
+    payment_id: str
+    amount: Decimal
+    paid_on: date
+
+
+Event = DraftOpened | LineAdded | LineRemoved | InvoiceIssued | CreditNoted | PaymentRecorded
+
+Status = Literal["none", "draft", "issued", "partially_paid", "paid", "credited"]
+
+
+# -- state -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invoice:
+    status: Status = "none"
+    invoice_id: str = ""
+    customer_id: str = ""
+    period: str = ""
+    opened_on: date | None = None
+    lines: tuple[Line, ...] = ()
+    removed: frozenset[str] = frozenset()  # item ids taken off the draft: a redelivery does not bring them back
+    number: str | None = None
+    issued_on: date | None = None
+    issued_totals: Totals | None = None
+    credits: tuple[CreditNoted, ...] = ()
+    payments: tuple[PaymentRecorded, ...] = ()
+
+    @property
+    def item_ids(self) -> frozenset[str]:
+        return frozenset(line.item_id for line in self.lines)
+
+    @property
+    def totals(self) -> Totals:
+        """Frozen at issue; on a draft, what it would be issued with now."""
+        if self.issued_totals is not None:
+            return self.issued_totals
+        return totals_of((line.vat_rate, line.net, line.vat) for line in self.lines)
+
+    @property
+    def credited_ids(self) -> frozenset[str]:
+        return frozenset(c.item_id for note in self.credits for c in note.lines)
+
+    @property
+    def credited(self) -> Decimal:
+        """Gross of all credit notes, as a positive amount."""
+        return -sum((note.totals.gross for note in self.credits), ZERO)
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), ZERO)
+
+    @property
+    def outstanding(self) -> Decimal:
+        """gross - credits - payments; negative when a credit note leaves a refund due."""
+        return self.totals.gross - self.credited - self.paid
+
+    @property
+    def payment_ids(self) -> frozenset[str]:
+        return frozenset(p.payment_id for p in self.payments)
+
+    @property
+    def credit_ids(self) -> frozenset[str]:
+        return frozenset(note.credit_id for note in self.credits)
+
+
+# -- decide ------------------------------------------------------------------------
+
+
+def decide(command: Command, state: Invoice) -> list[Event]:
+    match command:
+        case OpenDraft():
+            require(state.status == "none", "conflict", "invoice_id", "this invoice already exists")
+            require(bool(command.invoice_id), "missing", "invoice_id", "an invoice has an id")
+            require(bool(command.customer_id), "missing", "customer_id", "an invoice belongs to a customer")
+            require(_valid_period(command.period), "invalid", "period",
+                    "a month such as '2026-06', or 'visit:<ticket_id>'")
+            return [DraftOpened(command.invoice_id, command.customer_id, command.period, command.opened_on)]
+        case AddLine():
+            _require_exists(state)
+            line = command.line
+            if line.item_id in state.item_ids or line.item_id in state.removed:
+                return []  # redelivered: never billed twice, never brought back once removed
+            _require_draft(state, "no line is added to an issued invoice; put it on the next draft "
+                                  "or a supplementary invoice")
+            line.check()
+            return [LineAdded(line)]
+        case RemoveLine():
+            _require_exists(state)
+            if command.item_id in state.removed:
+                return []
+            _require_draft(state, "no line is removed from an issued invoice; issue a credit note")
+            require(command.item_id in state.item_ids, "not_found", "item_id", "no such line on this invoice")
+            require(bool(command.reason.strip()), "missing", "reason", "say why the line is removed")
+            return [LineRemoved(command.item_id, command.reason.strip())]
+        case Issue():
+            _require_exists(state)
+            if state.number is not None:
+                require(state.number == command.number, "issued", "invoice_id",
+                        f"already issued as {state.number}")
+                return []  # the same issue redelivered
+            require(bool(command.number), "missing", "number", "an issued invoice has a number from its series")
+            require(bool(state.lines), "empty", "lines", "an invoice without lines is not issued")
+            assert state.opened_on is not None
+            require(command.issued_on >= state.opened_on, "invalid", "issued_on", "before the draft was opened")
+            return [InvoiceIssued(command.number, command.issued_on, tuple(line.item_id for line in state.lines),
+                                  state.totals)]
+        case CreditNote():
+            return _credit(command, state)
+        case RecordPayment():
+            _require_exists(state)
+            if command.payment_id in state.payment_ids:
+                return []  # the same payment recorded twice: one effect
+            require(state.status != "draft", "draft", "invoice_id", "a draft is not paid; issue it first")
+            require(bool(command.payment_id), "missing", "payment_id", "a payment has an id")
+            require(command.amount.is_finite() and command.amount > 0, "invalid", "amount",
+                    "a positive amount of yuan")
+            require(command.amount == to_fen(command.amount), "invalid", "amount", "yuan to the fen at most")
+            outstanding = max(state.outstanding, ZERO)
+            require(command.amount <= outstanding, "overpaid", "amount",
+                    f"only {as_text(outstanding)} yuan is outstanding")
+            return [PaymentRecorded(command.payment_id, command.amount, command.paid_on)]
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def _valid_period(period: str) -> bool:
+    if period.startswith(_VISIT):
+        return bool(period.removeprefix(_VISIT).strip())
+    return _MONTH.match(period) is not None
+
+
+def _require_exists(state: Invoice) -> None:
+    require(state.status != "none", "not_found", "invoice_id", "no such invoice")
+
+
+def _require_draft(state: Invoice, message: str) -> None:
+    if state.status != "draft":
+        raise Rejected("issued", "invoice_id", f"{message} (rule B8)")
+
+
+def _credit(command: CreditNote, state: Invoice) -> list[Event]:
+    """rule B8: a correction is a credit note of negative lines; the invoice stays as issued."""
+    _require_exists(state)
+    if command.credit_id in state.credit_ids:
+        return []
+    require(state.status != "draft", "draft", "invoice_id", "a draft is corrected by removing lines, not credited")
+    require(bool(command.credit_id), "missing", "credit_id", "a credit note has an id")
+    require(bool(command.reason.strip()), "missing", "reason", "say why the invoice is corrected")
+    assert state.issued_on is not None
+    require(command.on >= state.issued_on, "invalid", "on", "a credit note follows the invoice it corrects")
+    already = state.credited_ids
+    if command.lines is None:
+        chosen = [line for line in state.lines if line.item_id not in already]
+        require(bool(chosen), "conflict", "lines", "every line is already credited")
+    else:
+        require(bool(command.lines), "missing", "lines", "name the lines to credit, or None for all")
+        require(len(set(command.lines)) == len(command.lines), "invalid", "lines", "a line is named twice")
+        by_id = {line.item_id: line for line in state.lines}
+        for item_id in command.lines:
+            require(item_id in by_id, "not_found", "lines", f"{item_id} is not on this invoice")
+            require(item_id not in already, "conflict", "lines", f"{item_id} is already credited")
+        chosen = [by_id[item_id] for item_id in command.lines]
+    credited = tuple(CreditedLine(line.item_id, line.description, line.vat_rate, -line.net, -line.vat,
+                                  -line.gross, line.sources) for line in chosen)
+    totals = totals_of((c.vat_rate, c.net, c.vat) for c in credited)
+    return [CreditNoted(command.credit_id, command.reason.strip(), command.on, credited, totals)]
+
+
+# -- evolve ------------------------------------------------------------------------
+
+
+def evolve(state: Invoice, event: Event) -> Invoice:
+    match event:
+        case DraftOpened():
+            return Invoice("draft", event.invoice_id, event.customer_id, event.period, event.opened_on)
+        case LineAdded():
+            return replace(state, lines=(*state.lines, event.line))
+        case LineRemoved():
+            return replace(state, lines=tuple(line for line in state.lines if line.item_id != event.item_id),
+                           removed=state.removed | {event.item_id})
+        case InvoiceIssued():
+            return replace(state, status="issued", number=event.number, issued_on=event.issued_on,
+                           issued_totals=event.totals)
+        case CreditNoted():
+            after = replace(state, credits=(*state.credits, event))
+            return replace(after, status=_settled(after))
+        case PaymentRecorded():
+            after = replace(state, payments=(*state.payments, event))
+            return replace(after, status=_settled(after))
+    raise AssertionError(f"unknown event {event!r}")
+
+
+def _settled(state: Invoice) -> Status:
+    if state.credited_ids >= state.item_ids:
+        return "credited"
+    if state.outstanding <= 0:
+        return "paid"
+    return "partially_paid" if state.payments else "issued"

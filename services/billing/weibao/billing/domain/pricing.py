@@ -1,0 +1,327 @@
+"""Pricing: what a public message from contracts or dispatch makes the customer owe.
+
+One pure function per billing rule of DOMAIN.md (B1-B7). Each takes the decoded
+message data (a Mapping, as `weibao.shared.messages` decodes it), the agreement's
+`terms` as published by the latest `CoverageGranted`/`CoverageChanged` when the rule
+needs them, and the `Source` (service, position, message type) the message came from.
+Each returns a list of `BillableItem`, empty when nothing is owed.
+
+Choices made here, so invoices can be explained:
+
+- Item ids are `<service>:<position>:<n>`: a function of the source alone, so a
+  message redelivered gives the same ids and billing de-duplicates on them (exactly-once
+  effects are decided downstream by `item_id`).
+- Money is `Decimal`, never float: rates and prices go through `yuan()` (which refuses
+  floats), every `amount` is `to_fen(quantity * unit_price)`, rounded once, half-up.
+  VAT is not applied here: invoices apply the rate of each line's kind (B8).
+- Days of hardware or network work (rule C4, "part of a day counts as a whole day"):
+  per work record, ceil(elapsed time / 24 h). 1 minute is 1 day, exactly 24 h is 1 day,
+  24 h + 1 s is 2 days. Zero elapsed time bills nothing. Elapsed time, not calendar
+  days, so a 2-hour job across midnight is one day, not two. Software work outside
+  coverage (B3) at an hourly rate counts started hours the same way (our choice: DOMAIN
+  fixes no rounding for B3). A hardware verdict other than "covered" under C11/C19 is
+  billed: work that was logged was done at the customer's request (C4).
+- Datetimes in messages are ISO with an offset; a naive one is read as UTC (public
+  messages carry UTC). The day an item occurred on is the local date in China
+  (UTC+8: China has kept one offset, without summer time, since 1991, so no tz
+  database is needed).
+- When no rate is known (no hardware day rate, no service rate for work outside
+  coverage, no price for a quota kind, no dongle fee) the item is still produced, with
+  `unit_price` 0 and the clause `RATE_TO_BE_AGREED`, rather than a guessed price: the
+  work is not lost and an operator prices it (C10 [4] "a negotiated amount").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from weibao.shared.errors import Rejected
+from weibao.shared.money import to_fen, yuan
+
+ItemKind = Literal[
+    "expense",  # B1, C5
+    "hardware_days",  # B2, C4
+    "network_days",  # B2, C4
+    "service",  # B3, C1
+    "annual_fee",  # B4, C2
+    "installation",  # B5, C10
+    "training",  # B5, C7
+    "change_request",  # B6, C8
+    "dongle",  # B7, C18
+]
+
+# Not a DOMAIN.md rule: marks an item whose price an operator must still set.
+RATE_TO_BE_AGREED = "RATE_TO_BE_AGREED"
+
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+_DAY = timedelta(days=1)
+_HOUR = timedelta(hours=1)
+
+EXPENSE_LABELS: Mapping[str, str] = {"transport": "交通费", "lodging": "住宿费", "meals": "餐费", "travel": "差旅费"}
+# rule B5: the quota kinds contracts publishes, with the item kind, unit and label of each
+QUOTA_KINDS: Mapping[str, tuple[ItemKind, str, str]] = {
+    "installation": ("installation", "次", "超出免费次数的安装"),  # rule C10
+    "training_seat": ("training", "人", "超出免费名额的培训"),  # rule C7
+    "onsite_training_session": ("training", "次", "超出免费次数的现场培训"),  # rule C7
+}
+# Why work outside coverage is billable, when the verdict says so (B3)
+_SERVICE_REASONS = ("C1", "C12", "C17")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The public message an item derives from (B8: every invoice line names its events)."""
+
+    service: str
+    position: int
+    message_type: str
+
+
+@dataclass(frozen=True)
+class BillableItem:
+    item_id: str
+    customer_id: str
+    agreement_id: str | None
+    kind: ItemKind
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal  # yuan, to the fen, before VAT
+    clauses: tuple[str, ...]
+    sources: tuple[Source, ...]
+    occurred_on: date
+
+
+def item_id(source: Source, n: int = 0) -> str:
+    return f"{source.service}:{source.position}:{n}"
+
+
+# rule B1 (C5)
+
+
+def for_expense(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+    """rules B1, C5: travel, transport, lodging and meals at cost, inside coverage too,
+    when the agreement says the customer bears them (an explicit `true`: no terms, no bill)."""
+    if terms.get("customer_pays_expenses") is not True:
+        return []
+    kind = str(data["kind"])
+    if kind not in EXPENSE_LABELS:
+        raise Rejected("invalid", "kind", f"not an expense kind: {kind!r}; one of {', '.join(EXPENSE_LABELS)}")
+    amount = _money(data["amount"], "amount")
+    if amount == 0:
+        return []
+    receipt = data.get("receipt_no") or "无票号"
+    nights = data.get("nights")
+    detail = f", {nights}晚" if kind == "lodging" and nights else ""
+    return [_priced(source, data, "expense", f"{EXPENSE_LABELS[kind]}（票据 {receipt}{detail}）", Decimal(1),
+                    unit="项", rate=amount, clauses=("B1", "C5"), on=_date(data.get("receipt_date"), "receipt_date"))]
+
+
+# rules B2 (C4, C11, C19) and B3 (C1)
+
+
+def for_work(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+    """Hardware and network days (B2, C4); software work outside coverage (B3).
+
+    Hardware or network work is billed per started day at `terms["hardware"]["day_rate"]`,
+    except on hardware under the vendor's own warranty: a "covered" verdict citing C11
+    or C19 (a lapsed warranty also cites C11, but its verdict is not "covered").
+    Software work inside coverage is free; outside it (any other verdict, e.g. C1, C17)
+    it is billed at `terms["service"]["hourly_rate"]` per started hour, else
+    `terms["service"]["day_rate"]` per started day, else at a rate to be agreed."""
+    kind = str(data["kind"])
+    verdict = str(data.get("verdict", ""))
+    clauses = tuple(str(c) for c in data.get("clauses", ()))
+    started = _moment(data["started"], "started")
+    elapsed = _moment(data["ended"], "ended") - started
+    if elapsed < timedelta(0):
+        raise Rejected("invalid", "ended", "work ends before it starts")
+    if elapsed == timedelta(0):
+        return []
+    on = started.astimezone(CHINA).date()
+    match kind:
+        case "hardware" | "network":
+            if verdict == "covered" and {"C11", "C19"} & set(clauses):
+                return []  # rule B2: under the vendor's own warranty
+            days = Decimal(_ceil(elapsed, _DAY))  # rule C4: part of a day counts as a whole day
+            hardware = terms.get("hardware") or {}
+            rate = hardware.get("day_rate")
+            label = "硬件维护" if kind == "hardware" else "网络维护"
+            return [_priced(source, data, "hardware_days" if kind == "hardware" else "network_days",
+                            f"{label}（工单 {data.get('ticket_id', '')}）", days, unit="天", rate=rate,
+                            clauses=("B2", "C4"), on=on)]
+        case "software":
+            if verdict == "covered":
+                return []
+            reasons = tuple(c for c in _SERVICE_REASONS if c in clauses)
+            service = terms.get("service") or {}
+            description = f"服务范围外的软件服务（工单 {data.get('ticket_id', '')}）"
+            if service.get("hourly_rate") is not None:
+                hours = Decimal(_ceil(elapsed, _HOUR))
+                return [_priced(source, data, "service", description, hours, unit="小时",
+                                rate=service["hourly_rate"], clauses=("B3", *reasons), on=on)]
+            days = Decimal(_ceil(elapsed, _DAY))
+            return [_priced(source, data, "service", description, days, unit="天", rate=service.get("day_rate"),
+                            clauses=("B3", *reasons), on=on)]
+    raise Rejected("invalid", "kind", f"not a kind of work: {kind!r}; one of hardware, network, software")
+
+
+# rule B4 (C2)
+
+
+def for_fee_due(data: Mapping[str, Any], source: Source) -> list[BillableItem]:
+    """rules B4, C2: the annual maintenance fee for the period, as contracts computed it."""
+    amount = _money(data["amount"], "amount")
+    if amount == 0:
+        return []
+    period = f"{data['period_from']} 至 {data['period_to']}"
+    return [_priced(source, data, "annual_fee", f"年度维护费（{period}）", Decimal(1), unit="项", rate=amount,
+                    clauses=("B4", "C2"), on=_date(data["due_on"], "due_on"))]
+
+
+# rule B5 (C7, C10)
+
+
+def for_quota(data: Mapping[str, Any], prices: Mapping[str, Decimal], source: Source) -> list[BillableItem]:
+    """rules B5, C7, C10: the billable units beyond the free quota (free and waived units
+    cost nothing), at `prices[kind]` (keyed by the message's kind). Training carries the
+    paid-up customer's discount (C7 [1]) when the message gives `discount_percent`: the
+    unit price is discounted exactly, then the amount is rounded once."""
+    kind = str(data["kind"])
+    if kind not in QUOTA_KINDS:
+        raise Rejected("invalid", "kind", f"not a quota kind: {kind!r}; one of {', '.join(QUOTA_KINDS)}")
+    units = data["billable_units"]
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise Rejected("invalid", "billable_units", f"a count of units, not {units!r}")
+    if units == 0:
+        return []
+    item_kind, unit, label = QUOTA_KINDS[kind]
+    rule = "C7" if item_kind == "training" else "C10"
+    price = prices.get(kind)
+    description = f"{label}（{data.get('ref', '')}）"
+    discount = data.get("discount_percent")
+    if item_kind == "training" and discount is not None and price is not None:
+        percent = _decimal(discount, "discount_percent")
+        if not Decimal(0) <= percent <= Decimal(100):
+            raise Rejected("invalid", "discount_percent", f"a percentage from 0 to 100, not {discount!r}")
+        price = _money(price, "price") * (Decimal(100) - percent) / Decimal(100)  # exact: a division by 100
+        description += f"，已缴年费优惠 {percent}%"
+    return [_priced(source, data, item_kind, description, Decimal(units), unit=unit, rate=price,
+                    clauses=("B5", rule), on=_date(data["on"], "on"))]
+
+
+# rule B6 (C8)
+
+
+def for_change_request(data: Mapping[str, Any], terms: Mapping[str, Any], day_rate: Decimal | None,
+                       source: Source) -> list[BillableItem]:
+    """rules B6, C8: a large change request, billed by its actual workload.
+
+    `data`: customer_id, agreement_id, ref, on (ISO date), workload_days (decimal text),
+    optionally verdict and description. A "covered" verdict is free, a "billable" one is
+    billed; without a verdict, the change is billed when it is larger than
+    `terms["changes"]["free_up_to_working_days"]`. The whole workload is billed (C8:
+    "按实际工作量收费"), in exact days, not rounded up."""
+    workload = _decimal(data["workload_days"], "workload_days")
+    if workload < 0:
+        raise Rejected("invalid", "workload_days", "a workload is not negative")
+    verdict = data.get("verdict")
+    if verdict == "covered" or workload == 0:
+        return []
+    if verdict != "billable":
+        limit = (terms.get("changes") or {}).get("free_up_to_working_days")
+        if limit is None or workload <= _decimal(limit, "free_up_to_working_days"):
+            return []  # rule C8: small changes are free
+    description = str(data.get("description") or f"需求变更（{data.get('ref', '')}）")
+    return [_priced(source, data, "change_request", description, workload, unit="天", rate=day_rate,
+                    clauses=("B6", "C8"), on=_date(data["on"], "on"))]
+
+
+# rule B7 (C18)
+
+
+def for_dongle(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+    """rules B7, C18: a dongle replaced outside its warranty costs the verdict's fee
+    (200 yuan in [3]); without one, `terms["warranty"]["dongle_replacement_fee"]`."""
+    if data.get("kind") != "dongle" or data.get("action") != "replacement" or data.get("covered") is not False:
+        return []
+    fee = data.get("fee")
+    if fee is None:
+        fee = (terms.get("warranty") or {}).get("dongle_replacement_fee")
+    if fee is not None and _money(fee, "fee") == 0:
+        return []
+    reasons = ("C24",) if "C24" in tuple(data.get("clauses", ())) else ()
+    return [_priced(source, data, "dongle", f"加密狗更换（序列号 {data.get('serial', '')}）", Decimal(1), unit="个",
+                    rate=fee, clauses=("B7", "C18", *reasons), on=_date(data["on"], "on"))]
+
+
+# Helpers
+
+
+def _priced(source: Source, data: Mapping[str, Any], kind: ItemKind, description: str, quantity: Decimal, *,
+            unit: str, rate: object, clauses: tuple[str, ...], on: date) -> BillableItem:
+    """The one place an item is made: `amount` is always `to_fen(quantity * unit_price)`."""
+    unit_price = Decimal("0.00") if rate is None else _price(rate)
+    if rate is None:  # no known rate: an operator prices it, we do not guess
+        description, clauses = f"{description}（单价待议）", (*clauses, RATE_TO_BE_AGREED)
+    agreement = data.get("agreement_id")
+    return BillableItem(item_id(source), str(data["customer_id"]), None if agreement is None else str(agreement),
+                        kind, description, quantity, unit, unit_price, to_fen(quantity * unit_price), clauses,
+                        (source,), on)
+
+
+def _price(value: object) -> Decimal:
+    """A rate or price: exact; a discounted one may hold more digits than the fen."""
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value < 0:
+            raise Rejected("invalid", "rate", f"not a price: {value!r}")
+        return value
+    return _money(value, "rate")
+
+
+def _money(value: object, field: str) -> Decimal:
+    try:
+        amount = yuan(value)
+    except (TypeError, ValueError) as error:
+        raise Rejected("invalid", field, str(error)) from error
+    if amount < 0:
+        raise Rejected("invalid", field, f"an amount is not negative: {value!r}")
+    return amount
+
+
+def _decimal(value: object, field: str) -> Decimal:
+    if isinstance(value, float | bool) or not isinstance(value, str | int | Decimal):
+        raise Rejected("invalid", field, f"an exact decimal (text), never {type(value).__name__}")
+    try:
+        number = Decimal(value)
+    except InvalidOperation as error:
+        raise Rejected("invalid", field, f"not a number: {value!r}") from error
+    if not number.is_finite():
+        raise Rejected("invalid", field, f"not a number: {value!r}")
+    return number
+
+
+def _moment(value: object, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError as error:
+        raise Rejected("invalid", field, f"not an ISO datetime: {value!r}") from error
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _date(value: object, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError as error:
+        raise Rejected("invalid", field, f"not an ISO date: {value!r}") from error
+
+
+def _ceil(elapsed: timedelta, unit: timedelta) -> int:
+    """Whole units, any part counting as one; integer arithmetic, no float."""
+    whole, part = divmod(elapsed, unit)
+    return whole + (1 if part else 0)

@@ -1,0 +1,66 @@
+"""The billing service's commands and queries on NATS (`weibao.billing.<name>`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from faststream.nats import NatsBroker
+
+from weibao.billing.adapters.terms import TermsBook
+from weibao.billing.application.billing import Billing, Config
+from weibao.shared.messages import Message
+from weibao.shared.rpc import command, expose, history_reply
+from weibao.shared.service import Runtime
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def china_today() -> date:
+    fixed = os.environ.get("WEIBAO_TODAY")
+    return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
+
+
+class Policy:
+    """A tracking consumer's handler: one per upstream, all sharing one Billing."""
+
+    def __init__(self, billing: Billing, upstream: str) -> None:
+        self.billing = billing
+        self.name = f"policy_{upstream}"
+        self.metadata = billing.book.metadata
+
+    def tables(self) -> list[Any]:
+        return [*self.billing.book.tables(), self.billing.drafts]
+
+    async def __call__(self, conn: Any, message: Message) -> None:
+        await self.billing.handle(conn, message)
+
+
+def billing_for(store: Any) -> Billing:
+    return Billing(store, TermsBook(), Config.load(), china_today)
+
+
+def register(broker: NatsBroker, runtime: Runtime) -> None:
+    billing = billing_for(runtime.store)
+    expose(broker, "billing", "invoice.issue", command(billing.issue))
+    expose(broker, "billing", "invoice.credit", command(billing.credit))
+    expose(broker, "billing", "invoice.pay", command(billing.pay))
+
+    async def invoice(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        state = await billing.invoice(str(body.get("invoice_id", "")))
+        return {"invoice_id": state.invoice_id, "customer_id": state.customer_id, "period": state.period,
+                "status": state.status, "number": state.number, "issued_on": state.issued_on,
+                "lines": state.lines, "totals": state.totals, "outstanding": state.outstanding}
+
+    async def explain(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await billing.explain(str(body.get("invoice_id", "")), str(body.get("item_id", "")))
+
+    async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return history_reply(await runtime.store.load(f"invoice-{body.get('invoice_id', '')}"))
+
+    expose(broker, "billing", "invoice", invoice)
+    expose(broker, "billing", "invoice.explain", explain)
+    expose(broker, "billing", "history", history)

@@ -204,3 +204,11 @@ def test_d1_waiting_on_the_customer_pauses_the_clocks() -> None:
     assert state.deadlines.arrive_by == T0 + timedelta(hours=10)  # 8 hours plus the 2 waited
     with pytest.raises(Rejected):
         decide(CustomerResponded(T0 + timedelta(hours=4)), state)  # not waiting any more
+
+
+@pytest.mark.parametrize("channel", ["phone", "fax", "email", "remote", "letter", "qq", "onsite"])
+def test_c13_requests_come_from_every_service_channel_and_triage_first(channel: str) -> None:
+    coverage = Coverage("a-1", "covered", ("C1",), True, {})
+    state = run(Ticket(), OpenTicket("t-9", "c-1", "s-1", SITE, channel, "问题", T0, coverage))  # type: ignore[arg-type]
+    assert state.status == "triage"  # rule D3: phone or remote guidance before any visit
+    assert state.opened is not None and state.opened.channel == channel

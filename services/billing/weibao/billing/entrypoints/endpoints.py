@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from faststream.nats import NatsBroker
 
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.application.billing import Billing, Config
+from weibao.shared.clock import china_today
 from weibao.shared.messages import Message
 from weibao.shared.rpc import command, expose, history_reply
 from weibao.shared.service import Runtime
-
-CHINA = ZoneInfo("Asia/Shanghai")
-
-
-def china_today() -> date:
-    fixed = os.environ.get("WEIBAO_TODAY")
-    return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
 
 
 class Policy:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from faststream.nats import NatsBroker
@@ -21,6 +20,7 @@ from weibao.contracts.application.quotas import Quotas
 from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
 from weibao.shared import codec
+from weibao.shared.clock import china_today
 from weibao.shared.errors import Rejected, require
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, events_reply, expose, history_reply
@@ -28,13 +28,7 @@ from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.contracts")
 
-# The vendors' offices are in China: "today" is Beijing time's date, whatever the host's zone.
-CHINA = ZoneInfo("Asia/Shanghai")
 
-
-def china_today() -> date:
-    fixed = os.environ.get("WEIBAO_TODAY")  # demos and tests pin the date
-    return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
 
 
 

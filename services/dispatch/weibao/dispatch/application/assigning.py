@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from weibao.dispatch.adapters.board import technicians
 from weibao.dispatch.application.tickets import Dispatch
@@ -19,10 +18,9 @@ from weibao.dispatch.domain import assignment as d4
 from weibao.dispatch.domain import ticket as domain
 from weibao.dispatch.domain.travel import TravelModel
 from weibao.shared import codec
+from weibao.shared.clock import CHINA
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def view(row: Mapping[str, Any], now: datetime) -> d4.TechnicianView:

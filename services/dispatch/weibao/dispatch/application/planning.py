@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import select
 
 from weibao.dispatch.adapters.board import technicians
-from weibao.dispatch.application.tickets import CHINA, Dispatch
+from weibao.dispatch.application.tickets import Dispatch
 from weibao.dispatch.domain.ticket import Ticket
 from weibao.dispatch.planning.model import Plan, Technician, Visit
 from weibao.dispatch.planning.solver import plan_day
 from weibao.dispatch.planning.travel import TravelModel
+from weibao.shared.clock import CHINA
 from weibao.shared.readmodels import StreamIndex
 
 OPEN = ("awaiting_assignment", "assigned", "accepted", "on_site")

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,13 +16,12 @@ from weibao.dispatch.domain import technician as crew
 from weibao.dispatch.domain import ticket as domain
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
+from weibao.shared.clock import CHINA
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 TICKET = codec.Codec(
     [domain.TicketOpened, domain.ResolvedRemotely, domain.VisitRequested, domain.VisitAssigned,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,7 @@ from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.tickets import Dispatch
+from weibao.shared.clock import utc_now
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.readmodels import StreamIndex
@@ -29,10 +30,6 @@ log = structlog.get_logger("weibao.dispatch")
 BOOK = CoverageBook()
 BOARD = TechnicianBoard()
 
-
-def utc_now() -> datetime:
-    fixed = os.environ.get("WEIBAO_NOW")  # demos and tests pin the clock
-    return datetime.fromisoformat(fixed) if fixed else datetime.now(UTC)
 
 
 def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Dispatch:

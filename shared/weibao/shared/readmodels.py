@@ -5,7 +5,7 @@ beside the live one and compare them row by row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -124,5 +124,3 @@ class StreamIndex:
         if seen:
             await conn.execute(t.update().where(t.c.stream_id == bindparam("sid")).values(**values), seen)
 
-
-Fresh = Callable[[str], ReadModel]

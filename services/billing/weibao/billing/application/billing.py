@@ -95,8 +95,11 @@ class Billing:
         # lock before reading it, so neither decides on a version the other is changing.
         await self.store.lock(conn)
         await self.book(conn, message)  # terms and names first: a later message prices with them
+        if message.type not in ("FeeDue", "QuotaConsumed", "WarrantyVerdict", "WorkLogged", "ExpenseRecorded"):
+            return
         source = pricing.Source(message.service, message.position, message.type)
         data = message.data
+        terms = await self.book.terms(conn, data.get("agreement_id"))  # read once per message
         match message.type:
             case "FeeDue":
                 items = pricing.for_fee_due(data, source)
@@ -105,16 +108,14 @@ class Billing:
             case "WarrantyVerdict":
                 items = pricing.for_dongle(data, {}, source)
             case "WorkLogged":
-                items = pricing.for_work(data, await self.book.terms(conn, data.get("agreement_id")), source)
-            case "ExpenseRecorded":
-                items = pricing.for_expense(data, await self.book.terms(conn, data.get("agreement_id")), source)
+                items = pricing.for_work(data, terms, source)
             case _:
-                return
+                items = pricing.for_expense(data, terms, source)
         for item in items:
-            await self.add(conn, item, ticket_id=data.get("ticket_id"))
+            await self.add(conn, item, terms, ticket_id=data.get("ticket_id"))
 
-    async def add(self, conn: AsyncConnection, item: pricing.BillableItem, *, ticket_id: str | None) -> None:
-        terms = await self.book.terms(conn, item.agreement_id)
+    async def add(self, conn: AsyncConnection, item: pricing.BillableItem, terms: Mapping[str, Any], *,
+                  ticket_id: str | None) -> None:
         per_visit = terms.get("billing_period") == "per_visit" and ticket_id
         period = f"visit:{ticket_id}" if per_visit else item.occurred_on.strftime("%Y-%m")
         line = domain.Line(

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from weibao.dispatch.adapters.board import technicians
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.application.tickets import CLOSED, Dispatch
 from weibao.dispatch.domain.ticket import Ticket
 from weibao.dispatch.planning.model import Plan, Technician, Visit
 from weibao.dispatch.planning.solver import plan_day
@@ -53,7 +53,8 @@ class Planning:
         index = StreamIndex("dispatch").table
         async with self.dispatch.engine.connect() as conn:
             ids = [r.stream_id.removeprefix("ticket-") for r in
-                   await conn.execute(select(index.c.stream_id).where(index.c.stream_id.like("ticket-%")))]
+                   await conn.execute(select(index.c.stream_id).where(index.c.stream_id.like("ticket-%"),
+                                                                     index.c.last_type.not_in(CLOSED)))]
         tickets = [await self.dispatch.ticket(ticket_id) for ticket_id in ids]
         visits = [visit_of(t, now, midnight) for t in tickets if t.status in OPEN]
         crew = [

@@ -38,6 +38,10 @@ REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.Chec
                             "expense": domain.RecordExpense}
 
 
+# A ticket whose last event is one of these needs no clock and no plan any more.
+CLOSED = ("private.VisitCompleted", "private.ResolvedRemotely")
+
+
 def ticket_stream(ticket_id: str) -> str:
     return f"ticket-{ticket_id}"
 
@@ -87,9 +91,6 @@ def translate(event: domain.Event, state: domain.Ticket) -> list[Any]:
         case dl.DeadlineMet():
             return [public.SlaMet(opened.ticket_id, event.kind, _iso(event.due), _iso(event.at))]
     return []
-
-
-Assigner = Callable[[domain.Ticket, datetime, frozenset[str]], Any]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from weibao.dispatch.adapters.board import TechnicianBoard, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.application.tickets import CLOSED, Dispatch
 from weibao.shared.clock import utc_now
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
@@ -77,8 +77,6 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "technicians", board)
 
 
-DONE = ("private.VisitCompleted", "private.ResolvedRemotely")
-
 
 async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
     """rule D1: at-risk and breached deadlines become events when the clock says so,
@@ -89,7 +87,7 @@ async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
     while not stop.is_set():
         async with runtime.engine.connect() as conn:
             rows = await conn.execute(select(index.c.stream_id).where(
-                index.c.stream_id.like("ticket-%"), index.c.last_type.not_in(DONE)))
+                index.c.stream_id.like("ticket-%"), index.c.last_type.not_in(CLOSED)))
             open_tickets = [row.stream_id.removeprefix("ticket-") for row in rows]
         for ticket_id in open_tickets:
             try:

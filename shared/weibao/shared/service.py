@@ -25,6 +25,7 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from weibao.shared import audit
 from weibao.shared import consumer as consumers
 from weibao.shared.db import make_engine
 from weibao.shared.eventstore import EventStore
@@ -131,6 +132,7 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     async def health() -> dict[str, Any]:
         return await runtime.health()
 
+    audit.register(broker, runtime)
     if spec.endpoints is not None:
         spec.endpoints(broker, runtime)
     await broker.start()

@@ -13,4 +13,6 @@ uvicorn.run(
     host=os.environ.get("WEIBAO_HTTP_HOST", "127.0.0.1"),
     port=int(os.environ.get("WEIBAO_HTTP_PORT", "8000")),
     log_level=os.environ.get("WEIBAO_LOG_LEVEL", "info").lower(),
+    # the phone and console pages are same-origin; a proxy in front sets X-Forwarded-*
+    proxy_headers=True,
 )

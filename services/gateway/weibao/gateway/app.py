@@ -1,33 +1,60 @@
-"""The gateway: stateless HTTP in front of the services, which it reaches over NATS."""
+"""The gateway: stateless HTTP in front of the services, which it reaches over NATS.
+
+`/api/v1` is the API (OpenAPI at `/openapi.json`, docs at `/docs`); `/` is the
+dispatcher console, `/m/` the technicians' phone page, `/audit/` the auditor's page,
+all static files that talk to the API."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
+from weibao.gateway import errors
+from weibao.gateway.api import audit, billing, contracts, dispatch, live, session
+from weibao.gateway.auth import Tokens, UserBook, secret_from
+from weibao.gateway.services import Services
 from weibao.shared.service import connect
+from weibao.shared.users import default_path
 
 SERVICES = ("contracts", "dispatch", "billing")
+STATIC = Path(__file__).parent / "static"
+PAGES = {"/": "console.html", "/m/": "mobile.html", "/audit/": "audit.html"}
 
 
-def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: float = 2.0) -> FastAPI:
+def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: float = 2.0,
+               users_path: Path | None = None, secret: str | None = None,
+               token_ttl: int = int(os.environ.get("WEIBAO_TOKEN_TTL", str(8 * 3600)))) -> FastAPI:
     """An app bound to `nats_url`; nothing connects until the app starts."""
+    users = UserBook(users_path or default_path())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.nc = await connect(nats_url, "gateway")
+        app.state.services = Services(app.state.nc, float(os.environ.get("WEIBAO_GATEWAY_TIMEOUT", "10")))
         try:
             yield
         finally:
             await app.state.nc.close()
 
-    app = FastAPI(title="Weibao gateway", lifespan=lifespan)
+    app = FastAPI(title="Weibao gateway", version="1", lifespan=lifespan,
+                  description="Field-service dispatch for after-sales service agreements. Every error answers "
+                              "`{\"error\": {\"code\", \"field\", \"message\"}}`.")
+    app.state.tokens = Tokens(secret or secret_from(users.path.parent / "jwt-secret"), users, token_ttl)
+    errors.install(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (session, contracts, dispatch, billing, audit, live):
+        api.include_router(module.router)
+    app.include_router(api)
 
     async def ask(service: str) -> tuple[str, dict[str, Any]]:
         try:
@@ -36,7 +63,7 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
         except Exception as error:  # any failure to answer makes the service unhealthy
             return service, {"service": service, "status": "down", "error": type(error).__name__}
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         """200 only when every service answers."""
         answers = dict(await asyncio.gather(*(ask(s) for s in services)))
@@ -44,4 +71,26 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
         return JSONResponse({"status": "ok" if healthy else "degraded", "services": answers},
                             status_code=200 if healthy else 503)
 
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        for route, page in PAGES.items():
+            _page(app, route, STATIC / page)
+            if route != "/":
+                app.add_api_route(route.rstrip("/"), _redirect(route), include_in_schema=False)
     return app
+
+
+def _page(app: FastAPI, route: str, file: Path) -> None:
+    async def serve() -> FileResponse:
+        # no-cache: a new release's page is picked up at once; the phone's offline copy
+        # comes from its service worker, not the HTTP cache.
+        return FileResponse(file, headers={"Cache-Control": "no-cache"})
+
+    app.add_api_route(route, serve, include_in_schema=False)
+
+
+def _redirect(route: str) -> Any:
+    async def redirect() -> RedirectResponse:
+        return RedirectResponse(route)
+
+    return redirect

@@ -1,0 +1,169 @@
+"""Requests, visits and technicians: the dispatch service's commands and queries over HTTP.
+
+Object-level access: a technician sees only the visits assigned to them and reports
+only as themselves (the token, not the body, says who they are); dispatch itself
+refuses a report on a visit assigned to someone else, so a forged body cannot pass."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from weibao.gateway.deps import AUDIT, DISPATCH, OFFICE, Caller, IdempotencyKey, Limit, Offset, caller
+from weibao.gateway.errors import ApiError
+from weibao.gateway.models import (
+    Assign,
+    Completion,
+    Decline,
+    Expense,
+    NewTechnician,
+    NewTicket,
+    Presence,
+    TimeOff,
+    Triage,
+    Wait,
+    Work,
+)
+
+router = APIRouter(tags=["dispatch"])
+Dispatcher = Annotated[Caller, caller(*DISPATCH)]
+Viewer = Annotated[Caller, caller(*OFFICE, "technician")]
+Field = Annotated[Caller, caller(*DISPATCH, "technician")]  # the technician, or a dispatcher on their behalf
+Desk = Annotated[Caller, caller(*DISPATCH, *AUDIT)]
+
+Status = Literal["open", "closed", "all"]
+
+
+@router.get("/tickets", summary="Requests and visits, soonest deadline first (a technician: their own)")
+async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status: Status = "open",
+                  technician_id: str | None = None, customer_id: str | None = None) -> Any:
+    if call.principal.role == "technician":
+        if technician_id not in (None, call.principal.technician_id):
+            raise ApiError("forbidden", "technician_id", "a technician sees only their own visits")
+        technician_id = call.principal.technician_id
+    return await call.ask("dispatch", "tickets", {"status": status, "limit": limit, "offset": offset},
+                          technician_id=technician_id, customer_id=customer_id)
+
+
+@router.get("/me/visits", summary="The signed-in technician's open visits")
+async def my_visits(call: Annotated[Caller, caller("technician")], limit: Limit = 50, offset: Offset = 0) -> Any:
+    return await call.ask("dispatch", "tickets", {"status": "open", "limit": limit, "offset": offset,
+                                                  "technician_id": call.principal.technician_id})
+
+
+@router.post("/tickets", status_code=201, summary="A request from any channel (C13); deadlines from the SLA")
+async def open_ticket(body: NewTicket, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.open", body, command_id=key)
+
+
+@router.get("/tickets/{ticket_id}", summary="A request, now or as it stood at `as_of`")
+async def ticket(ticket_id: str, call: Viewer, as_of: datetime | None = None) -> Any:
+    found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id}, as_of=as_of.isoformat() if as_of else None)
+    if call.principal.role == "technician" and found.get("technician_id") != call.principal.technician_id:
+        raise ApiError("forbidden", "ticket_id", "this visit is not assigned to you")
+    return found
+
+
+@router.post("/tickets/{ticket_id}/triage", summary="Resolved remotely, or escalated to a visit (D3)")
+async def triage(ticket_id: str, body: Triage, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.triage", body, ticket_id=ticket_id, command_id=key)
+
+
+@router.post("/tickets/{ticket_id}/assignment",
+             summary="Assign by rule D4, or override with a technician and a reason; answers the explanation")
+async def assign(ticket_id: str, body: Assign, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.assign", body, ticket_id=ticket_id, command_id=key)
+
+
+@router.post("/tickets/{ticket_id}/wait", summary="Pause the clocks while waiting on the customer, or resume")
+async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, command_id=key)
+
+
+async def _as_technician(call: Caller, ticket_id: str, named: str | None) -> str:
+    """Who is reporting: a technician is always themselves; a dispatcher names the
+    technician, or reports for the one the visit is assigned to."""
+    if call.principal.role == "technician":
+        if named not in (None, call.principal.technician_id):
+            raise ApiError("forbidden", "technician_id", "a technician reports only as themselves")
+        return str(call.principal.technician_id)
+    if named:
+        return named
+    found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id})
+    if not found.get("technician_id"):
+        raise ApiError("missing", "technician_id", "the visit is not assigned; name the technician")
+    return str(found["technician_id"])
+
+
+async def _report(call: Caller, name: str, ticket_id: str, body: Any, key: str | None) -> Any:
+    who = await _as_technician(call, ticket_id, getattr(body, "technician_id", None))
+    data = body.model_dump(mode="json", exclude_none=True)
+    # A phone's own key makes its retries one effect (D5); the header is an alias for it.
+    return await call.ask("dispatch", name, {**data, "technician_id": who}, ticket_id=ticket_id,
+                          command_id=key or data.get("key"))
+
+
+@router.post("/tickets/{ticket_id}/acceptance", summary="The technician accepts the visit")
+async def accept(ticket_id: str, call: Field, key: IdempotencyKey = None) -> Any:
+    who = await _as_technician(call, ticket_id, None)
+    return await call.ask("dispatch", "ticket.accept", {"technician_id": who}, ticket_id=ticket_id, command_id=key)
+
+
+@router.post("/tickets/{ticket_id}/decline", summary="The technician declines; dispatch assigns again (D4)")
+async def decline(ticket_id: str, body: Decline, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.decline", ticket_id, body, key)
+
+
+@router.post("/tickets/{ticket_id}/check-in", summary="Arrived on site, from the phone (D5)")
+async def check_in(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.check_in", ticket_id, body, key)
+
+
+@router.post("/tickets/{ticket_id}/check-out", summary="Left the site (D5)")
+async def check_out(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.check_out", ticket_id, body, key)
+
+
+@router.post("/tickets/{ticket_id}/work", summary="Hardware, network or software work time (D6)")
+async def work(ticket_id: str, body: Work, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.work", ticket_id, body, key)
+
+
+@router.post("/tickets/{ticket_id}/expenses", summary="Transport, lodging or meals with the receipt (D6)")
+async def expense(ticket_id: str, body: Expense, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.expense", ticket_id, body, key)
+
+
+@router.post("/tickets/{ticket_id}/completion", summary="The visit is done")
+async def complete(ticket_id: str, body: Completion, call: Field, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.complete", ticket_id, body, key)
+
+
+@router.get("/technicians", summary="Technicians: skills, position, open visits, time off")
+async def technicians(call: Desk) -> Any:
+    return await call.ask("dispatch", "technicians")
+
+
+@router.get("/technicians/{technician_id}", summary="One technician (a technician: only themselves)")
+async def technician(technician_id: str, call: Viewer) -> Any:
+    if call.principal.role == "technician" and technician_id != call.principal.technician_id:
+        raise ApiError("forbidden", "technician_id", "a technician sees only themselves")
+    return await call.ask("dispatch", "technician", {"technician_id": technician_id})
+
+
+@router.post("/technicians", status_code=201, summary="Register a technician")
+async def register_technician(body: NewTechnician, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "technician.register", body, command_id=key)
+
+
+@router.post("/technicians/{technician_id}/time-off", status_code=201, summary="Days a technician is away")
+async def time_off(technician_id: str, body: TimeOff, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "technician.time_off", body, technician_id=technician_id, command_id=key)
+
+
+@router.get("/plan", summary="Today's open visits routed across the technicians (a proposal; nothing stored)")
+async def plan(call: Dispatcher, seconds: Annotated[float, Query(gt=0, le=60)] = 5) -> Any:
+    return await call.services.ask("dispatch", "plan", {"seconds": seconds}, actor=call.principal.actor,
+                                   correlation_id=call.correlation_id, timeout=seconds + 30)

@@ -1,0 +1,63 @@
+"""HTTP errors in the one shape every service answers: `{"error": {code, field, message}}`.
+
+A service's refusal keeps its code and field; the HTTP status says what kind of
+refusal it was, so a client can branch on either."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# What each refusal code means to HTTP; anything unlisted is a 422 (the input was refused).
+STATUS = {
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "concurrency": 409,
+    "internal": 502,
+    "unavailable": 503,
+    "timeout": 504,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, field: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.field, self.message = code, field, message
+        self.status = status or STATUS.get(code, 422)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "field": self.field, "message": self.message}}
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    # ("body", "site", "latitude") -> "site.latitude"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in location[1:]] if location and location[0] in ("body", "query", "path") else \
+        [str(p) for p in location]
+    return ".".join(parts) or "(body)"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # The first problem names the field; all of them come along for forms that show each.
+        problems = [{"code": "invalid" if p["type"] != "missing" else "missing", "field": _field(tuple(p["loc"])),
+                     "message": p["msg"]} for p in error.errors()]
+        first = problems[0] if problems else {"code": "invalid", "field": "(body)", "message": "invalid request"}
+        return JSONResponse({"error": {**first, "problems": problems}}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse({"error": {"code": code, "field": "(path)", "message": str(error.detail)}},
+                            status_code=error.status_code)

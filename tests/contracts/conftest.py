@@ -1,14 +1,25 @@
-"""Agreements signed from the shipped templates, for the contracts tests."""
+"""Agreements signed from the shipped templates, and the contracts service running
+in-process on a real nats-server, for the contracts tests."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.aio.client import Client as NATS
 
+from tests.helpers import eventually, services_answer, stream_messages
 from weibao.contracts.adapters.templates import TemplateFile, load_templates
 from weibao.contracts.domain.agreement import Agreement, Office, SignAgreement, decide, evolve
+from weibao.contracts.service import spec
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.service import Settings, serve
 
 HEFEI = Office("合肥办事处", "3401", 31.8206, 117.2272)
 
@@ -36,3 +47,54 @@ def apply(state: Agreement, events: list[Any]) -> Agreement:
     for event in events:
         state = evolve(state, event)
     return state
+
+
+OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
+
+
+@pytest.fixture
+def clock() -> dict[str, str]:
+    """The contracts service's injected clock and assessment interval."""
+    return {"WEIBAO_TODAY": "2025-03-01", "WEIBAO_ASSESS_INTERVAL": "3600"}
+
+
+@contextlib.asynccontextmanager
+async def running(nc: NATS, settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(spec, settings, stop))
+    try:
+        await services_answer(nc, "contracts")
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture
+async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    clock: dict[str, str]) -> AsyncIterator[None]:
+    for name, value in clock.items():
+        monkeypatch.setenv(name, value)
+    async with running(nc, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}")):
+        yield
+
+
+async def ask(nc: NATS, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = await nc.request(f"weibao.contracts.{name}", json.dumps(body).encode(), timeout=10,
+                             headers={"Weibao-Actor": "dispatcher:test"})
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+async def published(nc: NATS, count: int) -> list[tuple[str, dict[str, Any]]]:
+    async def enough() -> bool:
+        return len(await stream_messages(nc, "contracts")) >= count
+
+    await eventually(enough)
+    found = []
+    js = nc.jetstream()
+    for seq, _, body in await stream_messages(nc, "contracts"):
+        raw = await js.get_msg("CONTRACTS", seq)
+        assert isinstance(body, dict)
+        found.append((raw.subject or "", body))
+    return found

@@ -5,62 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, services_answer, stream_messages
-from weibao.contracts.service import spec
-from weibao.runtime.natsd import NatsServer
-from weibao.shared.service import Settings, serve
+from tests.helpers import eventually
 
-from .conftest import YIZHUO_PARAMETERS
-
-OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
-
-
-@pytest.fixture
-def clock() -> dict[str, str]:
-    """The contracts service's injected clock and assessment interval."""
-    return {"WEIBAO_TODAY": "2025-03-01", "WEIBAO_ASSESS_INTERVAL": "3600"}
-
-
-@pytest.fixture
-async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                    clock: dict[str, str]) -> AsyncIterator[None]:
-    for name, value in clock.items():
-        monkeypatch.setenv(name, value)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop))
-    await services_answer(nc, "contracts")
-    yield
-    stop.set()
-    await task
-
-
-async def ask(nc: NATS, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await nc.request(f"weibao.contracts.{name}", json.dumps(body).encode(), timeout=10,
-                             headers={"Weibao-Actor": "dispatcher:test"})
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
-
-
-async def published(nc: NATS, count: int) -> list[tuple[str, dict[str, Any]]]:
-    async def enough() -> bool:
-        return len(await stream_messages(nc, "contracts")) >= count
-
-    await eventually(enough)
-    found = []
-    js = nc.jetstream()
-    for seq, _, body in await stream_messages(nc, "contracts"):
-        raw = await js.get_msg("CONTRACTS", seq)
-        assert isinstance(body, dict)
-        found.append((raw.subject or "", body))
-    return found
-
+from .conftest import OFFICE, YIZHUO_PARAMETERS, ask, published
 
 CASES = [
     ("yizhuo-crm-maintenance", YIZHUO_PARAMETERS, {"service": "fault", "local": True}, "C9", "12000.00"),

@@ -5,87 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, services_answer, stream_messages
-from weibao.contracts.service import spec as contracts_spec
-from weibao.dispatch.service import spec as dispatch_spec
-from weibao.runtime.natsd import NatsServer
-from weibao.shared.service import Settings, serve
+from tests.helpers import eventually, stream_messages
 
-HEFEI_OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
-SITE = {"latitude": 31.8650, "longitude": 117.2830}  # 蜀山/庐阳, a few km from the office
+# Billing's end-to-end test imports these from here.
+from .conftest import SITE, ask, ok, published, set_up_customer_and_crew
 
-
-@pytest.fixture
-async def services(nats_server: NatsServer, nc: NATS, tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
-    monkeypatch.setenv("WEIBAO_TODAY", "2026-06-01")
-    monkeypatch.setenv("WEIBAO_NOW", "2026-06-01T01:00:00+00:00")  # Monday 09:00 in Hefei
-    monkeypatch.setenv("WEIBAO_TICK_INTERVAL", "0.2")
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(serve(contracts_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'c.db'}"), stop)),
-        asyncio.create_task(serve(dispatch_spec, Settings(nats_server.url, f"sqlite:///{tmp_path / 'd.db'}"), stop)),
-    ]
-    await services_answer(nc, "contracts", "dispatch")
-    yield
-    stop.set()
-    await asyncio.gather(*tasks)
-
-
-async def ask(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:
-    reply = await nc.request(f"weibao.{subject}", json.dumps(body).encode(), timeout=10,
-                             headers={"Weibao-Actor": actor})
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
-
-
-async def ok(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:
-    answer = await ask(nc, subject, body, actor)
-    assert answer["ok"], (subject, answer)
-    return answer
-
-
-async def published(nc: NATS, service: str) -> list[str]:
-    js = nc.jetstream()
-    subjects = []
-    for seq, _, _ in await stream_messages(nc, service):
-        subjects.append((await js.get_msg(service.upper(), seq)).subject or "")
-    return subjects
-
-
-async def set_up_customer_and_crew(nc: NATS) -> None:
-    await ok(nc, "contracts.customer.register", {
-        "customer_id": "c-1", "name": "天宇贸易",
-        "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
-    await ok(nc, "contracts.sign", {
-        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
-        "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
-        "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
-    for technician, where in (("near", (31.83, 117.24)), ("far", (34.75, 113.62))):  # Hefei, Zhengzhou
-        await ok(nc, "dispatch.technician.register", {
-            "technician_id": technician, "name": technician, "skills": ["software:general", "hardware"],
-            "home": {"latitude": where[0], "longitude": where[1]}})
-
-    probes = iter(range(1000))
-
-    async def ready() -> bool:
-        board = await ask(nc, "dispatch.technicians", {})
-        opened = await ask(nc, "dispatch.ticket.open",
-                           {"ticket_id": f"probe-{next(probes)}", "site_id": "s-1", "summary": "x"})
-        return len(board["result"]) == 2 and opened["ok"] and opened["result"]["events"][0]["data"][
-            "coverage"]["agreement_id"] == "a-1"
-
-    await eventually(ready)  # dispatch has read contracts' messages and its own
+__all__ = ["SITE", "ask", "ok", "set_up_customer_and_crew"]
 
 
 async def test_d1_d4_d5_a_request_from_coverage_to_completion(services: None, nc: NATS) -> None:

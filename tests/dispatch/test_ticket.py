@@ -28,6 +28,7 @@ from weibao.dispatch.domain.ticket import (
     ResolveRemotely,
     Tick,
     Ticket,
+    TicketOpened,
     VisitRequested,
     WaitForCustomer,
     WorkLogged,
@@ -212,3 +213,30 @@ def test_c13_requests_come_from_every_service_channel_and_triage_first(channel: 
     state = run(Ticket(), OpenTicket("t-9", "c-1", "s-1", SITE, channel, "问题", T0, coverage))  # type: ignore[arg-type]
     assert state.status == "triage"  # rule D3: phone or remote guidance before any visit
     assert state.opened is not None and state.opened.channel == channel
+
+
+COVERED = Coverage("a-1", "covered", ("C1", "C9"), True,
+                   {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2})
+
+
+def backdated(received: datetime, entered: datetime) -> OpenTicket:
+    return OpenTicket("t-5", "c-1", "s-1", SITE, "phone", "电话记录补录", received, COVERED, entered_at=entered)
+
+
+def test_d1_a_request_entered_late_counts_from_when_it_was_received() -> None:
+    state = run(Ticket(), backdated(T0 - timedelta(hours=3), T0))
+    assert state.deadlines is not None and state.opened is not None
+    assert state.deadlines.arrive_by == T0 + timedelta(hours=5)  # 8 hours from the call, 3 of them gone
+    assert state.opened.entered_at == T0
+
+
+@pytest.mark.parametrize("received", [T0 + timedelta(minutes=1), T0 - timedelta(days=7, minutes=1)])
+def test_d1_a_request_is_not_received_in_the_future_nor_over_a_week_ago(received: datetime) -> None:
+    with pytest.raises(Rejected) as refused:
+        decide(backdated(received, T0), Ticket())
+    assert (refused.value.code, refused.value.field) == ("invalid", "received_at")
+
+
+def test_d1_a_week_ago_exactly_is_still_taken() -> None:
+    (event, *_) = decide(backdated(T0 - timedelta(days=7), T0), Ticket())
+    assert isinstance(event, TicketOpened) and event.opened_at == T0 - timedelta(days=7)

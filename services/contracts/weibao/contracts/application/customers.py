@@ -34,6 +34,16 @@ def translate(event: Any, state: domain.Customer) -> list[Any]:
     return []
 
 
+def customer_view(state: domain.Customer) -> dict[str, Any]:
+    """A customer as the directory lists it (sites flat, as `customers` answers), with contacts."""
+    return {
+        "customer_id": state.customer_id, "name": state.name, "contacts": [codec.dump(c) for c in state.contacts],
+        "sites": [{"site_id": site.site_id, "name": site.name, "address": site.location.address,
+                   "latitude": site.location.latitude, "longitude": site.location.longitude,
+                   "city": site.location.city, "city_code": site.location.city_code} for site in state.sites],
+    }
+
+
 def locate(data: Mapping[str, Any]) -> domain.Location:
     """rule C9 needs the city: the gazetteer reads it from the address, coordinates win."""
     place = geo.locate(str(data.get("address", "")), latitude=data.get("latitude"),

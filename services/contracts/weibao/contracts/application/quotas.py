@@ -24,6 +24,7 @@ PRIVATE = codec.Codec(
      domain.QuotaRenewed],
     prefix="private.",
 )
+KINDS: tuple[domain.QuotaKind, ...] = ("installation", "training_seat", "onsite_training_session")
 ACTIONS: dict[str, type] = {"reserve": domain.Reserve, "consume": domain.Consume, "release": domain.Release,
                             "expire": domain.Expire}
 
@@ -83,6 +84,10 @@ class Quotas:
 
     async def balance(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
         agreement, kind = await self._agreement(data)
+        return await self.balance_of(agreement, kind)
+
+    async def balance_of(self, agreement: agreements_domain.Agreement, kind: domain.QuotaKind) -> Mapping[str, Any]:
+        """A ledger not used yet holds what the agreement grants (C7, C10)."""
         ledger, _ = await self.repository("", kind, None).load(stream_of(agreement.agreement_id, kind))
         if ledger is None:
             ledger = domain.replay(domain.decide(opening(agreement, kind), None))
@@ -92,6 +97,5 @@ class Quotas:
         state, _ = await self.agreements.load(str(data.get("agreement_id", "")))
         require(state.status == "active", "not_found", "agreement_id", "no active agreement")
         kind = str(data.get("kind", ""))
-        require(kind in ("installation", "training_seat", "onsite_training_session"), "invalid", "kind",
-                "installation, training_seat or onsite_training_session")
+        require(kind in KINDS, "invalid", "kind", "installation, training_seat or onsite_training_session")
         return state, kind  # type: ignore[return-value]

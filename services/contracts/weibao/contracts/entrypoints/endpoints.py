@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date
 from functools import partial
 from typing import Any
 
@@ -13,9 +13,14 @@ import structlog
 from faststream.nats import NatsBroker
 from sqlalchemy import select
 
+from weibao.contracts.adapters.agreement_register import AgreementRegister, agreement_ids
+from weibao.contracts.adapters.agreement_register import agreements as agreements_page
+from weibao.contracts.adapters.customer_directory import CustomerDirectory
+from weibao.contracts.adapters.customer_directory import customers as customers_page
 from weibao.contracts.adapters.templates import load_templates
-from weibao.contracts.application.agreements import Agreements, stream_of
+from weibao.contracts.application.agreements import Agreements, instant, stream_of
 from weibao.contracts.application.customers import Customers
+from weibao.contracts.application.overview import Overview
 from weibao.contracts.application.quotas import Quotas
 from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
@@ -28,11 +33,8 @@ from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.contracts")
 
-
-
-
-
-
+DIRECTORY = CustomerDirectory()
+REGISTER = AgreementRegister()
 
 
 def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Agreements:
@@ -56,8 +58,10 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         return await agreements.coverage(body)
 
     async def agreement(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        as_of = datetime.fromisoformat(body["as_of"]) if body.get("as_of") else None
-        state, version = await agreements.load(str(body.get("agreement_id", "")), as_of=as_of)
+        as_of = instant(body, "as_of")
+        # The log keeps UTC; SQLite compares the text, so the instant goes in as UTC too.
+        state, version = await agreements.load(str(body.get("agreement_id", "")),
+                                               as_of=as_of.astimezone(UTC) if as_of else None)
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
         return {"version": version, **domain.summary(state), "terms": codec.dump(state.terms)}
 
@@ -93,7 +97,25 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         require(bool(state.customer_id), "not_found", "customer_id", "no such customer")
         return state
 
+    async def customer_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await customers_page(runtime.engine, DIRECTORY, body)
+
+    def template_name(template_id: str) -> str:
+        found = agreements.templates.get(template_id)
+        return found.template.name if found else template_id
+
+    async def agreement_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await agreements_page(runtime.engine, REGISTER, body, template_name)
+
+    overview = Overview(agreements, customers, quotas, partial(agreement_ids, runtime.engine, REGISTER))
+
+    async def customer_overview(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await overview.of(str(body.get("customer_id", "")))
+
     expose(broker, "contracts", "customer", customer)
+    expose(broker, "contracts", "customers", customer_list)
+    expose(broker, "contracts", "customer.overview", customer_overview)
+    expose(broker, "contracts", "agreements", agreement_list)
     expose(broker, "contracts", "quota.balance", quota_balance)
     expose(broker, "contracts", "warranty.verdict", warranty_verdict)
     expose(broker, "contracts", "assess", assess)

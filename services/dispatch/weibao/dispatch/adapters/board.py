@@ -6,6 +6,7 @@ and not yet completed. Assignment (D4) reads it; the console shows it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +100,15 @@ def _technician_of(message: Message) -> str | None:
 async def technicians(engine: AsyncEngine, board: TechnicianBoard) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(board.table).order_by(board.table.c.technician_id))).all()
-    return [
-        {**row._mapping, "skills": json.loads(row.skills), "shift": json.loads(row.shift),
-         "time_off": json.loads(row.time_off), "open_visits": json.loads(row.open_visits)}
-        for row in rows
-    ]
+    return [_decoded(row._mapping) for row in rows]
+
+
+async def technician(engine: AsyncEngine, board: TechnicianBoard, technician_id: str) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(board.table).where(board.table.c.technician_id == technician_id))).first()
+    return _decoded(row._mapping) if row is not None else None
+
+
+def _decoded(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {**row, "skills": json.loads(row["skills"]), "shift": json.loads(row["shift"]),
+            "time_off": json.loads(row["time_off"]), "open_visits": json.loads(row["open_visits"])}

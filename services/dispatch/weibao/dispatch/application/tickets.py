@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -110,9 +110,12 @@ class Dispatch:
     def crew(self) -> Repository[crew.Technician, crew.Event]:
         return Repository(self.store, CREW, crew.evolve, crew.Technician())
 
-    async def ticket(self, ticket_id: str) -> domain.Ticket:
-        state, _ = await self.tickets.load(ticket_stream(ticket_id))
-        require(state.status != "none", "not_found", "ticket_id", "no such ticket")
+    async def ticket(self, ticket_id: str, *, as_of: datetime | None = None) -> domain.Ticket:
+        """The ticket now, or as it stood at `as_of` (the events recorded by then)."""
+        # The log keeps UTC; SQLite compares the text, so the instant goes in as UTC too.
+        state, _ = await self.tickets.load(ticket_stream(ticket_id), as_of=as_of.astimezone(UTC) if as_of else None)
+        require(state.status != "none", "not_found", "ticket_id",
+                "no such ticket" if as_of is None else "no such ticket at that time")
         return state
 
     async def execute(self, ticket_id: str, command: domain.Command, **kw: Any) -> list[RecordedEvent]:
@@ -123,11 +126,15 @@ class Dispatch:
     # -- requests --------------------------------------------------------------------
 
     async def open(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        """A request from any channel (C13), with the coverage contracts last published."""
+        """A request from any channel (C13), with the coverage contracts last published.
+        `received_at` (a call taken on paper, entered later): deadlines and coverage count
+        from it (D1), within the domain's limits."""
         where = await site(self.engine, self.book, str(data.get("site_id", "")))
         require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
         assert where is not None
-        opened_at = self.now()
+        now = self.now()
+        received = moment(data, "received_at")
+        opened_at = received.astimezone(UTC) if received is not None else now
         cover = await coverage_on(self.engine, self.book, where, opened_at.astimezone(CHINA).date())
         coverage = domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
                                    cover.onsite)
@@ -136,7 +143,7 @@ class Dispatch:
             site=domain.Position(where.latitude, where.longitude),
             channel=codec.parse(domain.Channel, data.get("channel", "phone"), field="channel"),  # type: ignore[arg-type]
             summary=str(data.get("summary", "")), opened_at=opened_at, coverage=coverage,
-            skill=str(data.get("skill", "software:general")),
+            skill=str(data.get("skill", "software:general")), entered_at=now if received is not None else None,
         )
         require(bool(command.ticket_id), "missing", "ticket_id", "a ticket needs an id")
         return await self.execute(command.ticket_id, command, **kw)
@@ -205,6 +212,22 @@ class Dispatch:
                                                  if k not in ("technician_id", "command_id")})
         return await self.crew.execute(technician_stream(str(data.get("technician_id", ""))),
                                        lambda state: crew.decide(command, state), **kw)
+
+
+def moment(data: Mapping[str, Any], name: str) -> datetime | None:
+    """An optional instant from a request: ISO 8601 with its UTC offset, never a naive
+    time (whose zone would be a guess)."""
+    value = data.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    require(parsed is not None, "invalid", name, "an ISO 8601 time, e.g. 2026-06-01T09:30:00+08:00")
+    assert parsed is not None
+    require(parsed.utcoffset() is not None, "invalid", name, "a time with its UTC offset, not a naive one")
+    return parsed
 
 
 def _id(data: Mapping[str, Any]) -> str:

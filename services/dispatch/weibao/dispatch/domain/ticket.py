@@ -25,6 +25,10 @@ ExpenseKind = Literal["transport", "lodging", "meals", "travel"]
 
 # A phone may be offline for hours, but its clock must not be ahead of ours by more.
 DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
+# rule D1: a call taken on paper and entered later still counts from when it came in,
+# but a week back at most: older, it is a record to file, not a request to dispatch,
+# and an open door to backdating every deadline.
+BACKDATE_LIMIT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class OpenTicket:
     coverage: Coverage
     skill: str = "software:general"  # D4: "software:<product>", "hardware" or "network"
     phase: Literal["parallel_run", "cutover"] | None = None  # rule C14
+    entered_at: datetime | None = None  # set when entered later than received (`opened_at`)
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,7 @@ class TicketOpened:
     coverage: Coverage
     skill: str
     deadlines: DeadlinesSet | None = None
+    entered_at: datetime | None = None  # a request received earlier than it was entered (D1)
 
 
 @dataclass(frozen=True)
@@ -373,10 +379,12 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             require(state.status == "none", "conflict", "ticket_id", "this ticket already exists")
             require(bool(command.summary.strip()), "missing", "summary", "say what is wrong")
             command.site.check("site.")
+            if command.entered_at is not None:
+                _check_backdating(command.opened_at, command.entered_at)
             due = set_deadlines(command.opened_at, command.coverage, command.phase)
             return [TicketOpened(command.ticket_id, command.customer_id, command.site_id, command.site,
                                  command.channel, command.summary.strip(), command.opened_at, command.coverage,
-                                 command.skill, due)]
+                                 command.skill, due, command.entered_at)]
         case Tick():
             if state.deadlines is None:
                 return []
@@ -436,6 +444,13 @@ def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Even
     if after.deadlines is None or after.deadlines == state.deadlines:
         return events
     return [*events, *dl.evaluate(after.deadlines, now)]
+
+
+def _check_backdating(received_at: datetime, entered_at: datetime) -> None:
+    """rule D1: deadlines count from when the request was received, within limits."""
+    require(received_at <= entered_at, "invalid", "received_at", "a request is not received in the future")
+    require(entered_at - received_at <= BACKDATE_LIMIT, "invalid", "received_at",
+            f"at most {BACKDATE_LIMIT.days} days ago; an older request is opened as of now")
 
 
 def _require(state: Ticket, status: Status, message: str) -> None:

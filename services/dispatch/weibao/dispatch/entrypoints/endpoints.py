@@ -13,13 +13,15 @@ import structlog
 from faststream.nats import NatsBroker
 from sqlalchemy import select
 
-from weibao.dispatch.adapters.board import TechnicianBoard, technicians
+from weibao.dispatch.adapters.board import TechnicianBoard, technician, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
+from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
-from weibao.dispatch.application.tickets import CLOSED, Dispatch
+from weibao.dispatch.application.tickets import CLOSED, Dispatch, moment
+from weibao.dispatch.application.views import ticket_view
 from weibao.shared.clock import utc_now
-from weibao.shared.errors import Rejected
+from weibao.shared.errors import Rejected, require
 from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, expose, history_reply
@@ -29,16 +31,12 @@ log = structlog.get_logger("weibao.dispatch")
 
 BOOK = CoverageBook()
 BOARD = TechnicianBoard()
-
+TICKETS = TicketBoard()
 
 
 def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Dispatch:
     radius = float(os.environ.get("WEIBAO_GEOFENCE_M", "500"))
     return Dispatch(runtime.store, runtime.engine, BOOK, BOARD, now, radius)
-
-
-
-
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
@@ -57,7 +55,12 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off))
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await dispatch.ticket(str(body.get("ticket_id", "")))
+        as_of = moment(body, "as_of")
+        state = await dispatch.ticket(str(body.get("ticket_id", "")), as_of=as_of)
+        return ticket_view(state, as_of or dispatch.now())
+
+    async def ticket_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await tickets(runtime.engine, TICKETS, body)
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")
@@ -65,6 +68,11 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     async def board(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await technicians(runtime.engine, BOARD)
+
+    async def one_technician(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        found = await technician(runtime.engine, BOARD, str(body.get("technician_id", "")))
+        require(found is not None, "not_found", "technician_id", "no such technician")
+        return found
 
     planning = Planning(dispatch)
 
@@ -75,7 +83,8 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "ticket", ticket)
     expose(broker, "dispatch", "history", history)
     expose(broker, "dispatch", "technicians", board)
-
+    expose(broker, "dispatch", "technician", one_technician)
+    expose(broker, "dispatch", "tickets", ticket_list)
 
 
 async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -1,0 +1,56 @@
+"""The one pagination convention of every list query the gateway pages through.
+
+Request `limit` (default 50, at most 200) and `offset` (default 0); reply
+`{"items", "total", "next_offset"}`, `next_offset` null on the last page. (Contracts
+keeps the same few lines: services share nothing but the kit.)"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from weibao.shared.errors import Rejected, require
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200  # a screenful or a few; more is an export, not a list
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> Page:
+        limit = _integer(body, "limit", DEFAULT_LIMIT)
+        require(1 <= limit <= MAX_LIMIT, "invalid", "limit", f"from 1 to {MAX_LIMIT}")
+        offset = _integer(body, "offset", 0)
+        require(offset >= 0, "invalid", "offset", "0 or more")
+        return cls(limit, offset)
+
+    async def rows(self, conn: AsyncConnection, query: Select[Any]) -> tuple[Sequence[Row[Any]], int]:
+        """This page of an ordered query's rows, and how many rows the whole query has."""
+        total = await conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        rows = (await conn.execute(query.limit(self.limit).offset(self.offset))).all()
+        return rows, int(total or 0)
+
+    def reply(self, items: Sequence[Any], total: int) -> dict[str, Any]:
+        end = self.offset + len(items)
+        return {"items": list(items), "total": total, "next_offset": end if end < total else None}
+
+
+def _integer(body: Mapping[str, Any], name: str, default: int) -> int:
+    value = body.get(name)
+    if value is None:
+        return default
+    # A query string brings numbers as text; a JSON true is not a number.
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise Rejected("invalid", name, "a whole number")

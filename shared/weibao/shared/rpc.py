@@ -73,6 +73,9 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> Non
             if not isinstance(body, dict):
                 raise Rejected("invalid", "(body)", "a JSON object is required")
             result = await handler(body, meta)
+            # Encoded inside the try: a result that cannot be encoded is a failure the
+            # caller hears about, not a reply that never comes.
+            encoded = codec.dump(result) if result is not None else None
         except json.JSONDecodeError as error:
             return reply_error(Rejected("invalid", "(body)", f"not JSON: {error.msg}"))
         except Rejected as error:
@@ -83,4 +86,4 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> Non
             bound.exception("command.failed")
             return reply_error(Rejected("internal", "(server)", "the service failed; see its log"))
         bound.info("command.done")
-        return {"ok": True, "result": codec.dump(result) if result is not None else None}
+        return {"ok": True, "result": encoded}

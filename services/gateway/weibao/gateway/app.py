@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from weibao.gateway import errors
-from weibao.gateway.api import audit, billing, contracts, dispatch, live, session
+from weibao.gateway.api import audit, billing, contracts, dispatch, exports, live, session
 from weibao.gateway.auth import Tokens, UserBook, secret_from
 from weibao.gateway.services import Services
 from weibao.shared.service import connect
@@ -52,7 +52,7 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
     errors.install(app)
 
     api = APIRouter(prefix="/api/v1")
-    for module in (session, contracts, dispatch, billing, audit, live):
+    for module in (session, contracts, dispatch, billing, exports, audit, live):
         api.include_router(module.router)
     app.include_router(api)
 
@@ -77,6 +77,8 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
             _page(app, route, STATIC / page)
             if route != "/":
                 app.add_api_route(route.rstrip("/"), _redirect(route), include_in_schema=False)
+        # The phone page's service worker, served under /m/ so that its scope covers the page.
+        app.add_api_route("/m/sw.js", _worker(STATIC / "sw.js"), include_in_schema=False)
     return app
 
 
@@ -87,6 +89,13 @@ def _page(app: FastAPI, route: str, file: Path) -> None:
         return FileResponse(file, headers={"Cache-Control": "no-cache"})
 
     app.add_api_route(route, serve, include_in_schema=False)
+
+
+def _worker(file: Path) -> Any:
+    async def worker() -> FileResponse:
+        return FileResponse(file, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    return worker
 
 
 def _redirect(route: str) -> Any:

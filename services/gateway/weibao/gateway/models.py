@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
-Text = Field(max_length=2000)
+Text = Field(default="", max_length=2000)
 Money = Field(gt=0, max_digits=14, decimal_places=2)
 
 
@@ -220,7 +220,7 @@ class Expense(PhoneReport):
     kind: Literal["transport", "lodging", "meals"]
     amount: Decimal = Money
     receipt_no: str = Field(default="", max_length=100)
-    receipt_date: str = Field(default="", max_length=20)
+    receipt_date: date | None = None
     nights: int | None = Field(default=None, ge=1, le=365)
     note: str = Text
 

@@ -1,0 +1,232 @@
+"""The API end to end: a request goes from the dispatcher's HTTP call through the
+services and back, with validation, object-level access, idempotency, audit and live
+events, on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import HEFEI_OFFICE, SITE, Gateway
+from tests.helpers import eventually
+
+PHONE_TIME = "2026-06-01T09:05:00+08:00"
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str | None = None,
+               status: int = 200) -> Any:
+    response = await client.post(f"/api/v1{path}", json=body, headers={"Idempotency-Key": key} if key else {})
+    assert response.status_code == status, (path, response.text)
+    return response.json()
+
+
+async def set_up(gateway: Gateway) -> None:
+    """A customer with a Hefei site, its agreement, two technicians: all through HTTP."""
+    async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian:
+        await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
+            {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
+        await post(qian, "/agreements", {
+            "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+            "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+            "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}, status=201)
+        for technician, (lat, lon) in (("near", (31.83, 117.24)), ("far", (34.75, 113.62))):
+            await post(li, "/technicians", {"technician_id": technician, "name": technician,
+                                            "skills": ["software:general", "hardware"],
+                                            "home": {"latitude": lat, "longitude": lon}}, status=201)
+
+        async def dispatch_knows_the_site() -> bool:  # coverage reaches dispatch as messages
+            response = await li.post("/api/v1/tickets", json={"ticket_id": "t-1", "site_id": "s-1",
+                                                              "summary": "打印服务停止"})
+            return response.status_code == 201
+
+        await eventually(dispatch_knows_the_site)
+
+        async def crew_on_the_board() -> bool:  # the technician board is a read model too
+            found = (await li.get("/api/v1/technicians")).json()
+            return sorted(t["technician_id"] for t in found) == ["far", "near"]
+
+        await eventually(crew_on_the_board)
+
+
+async def test_a_request_from_the_console_to_the_technicians_check_in(gateway: Gateway) -> None:
+    await set_up(gateway)
+    async with await gateway.as_user("li") as li, await gateway.as_user("near") as near, \
+            await gateway.as_user("far") as far:
+        await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": "需要上门"})
+        assigned = await post(li, "/tickets/t-1/assignment", {})
+        event = next(e for e in assigned["events"] if e["type"].endswith("VisitAssigned"))
+        assert event["data"]["technician_id"] == "near"  # D4: the one near Hefei
+        assert event["data"]["explanation"]  # the console shows why
+
+        async def on_the_board() -> bool:
+            found = (await near.get("/api/v1/me/visits")).json()
+            return [row["ticket_id"] for row in found["items"]] == ["t-1"]
+
+        await eventually(on_the_board)
+        assert (await far.get("/api/v1/me/visits")).json()["items"] == []
+
+        # Object-level access: another technician neither sees nor reports on it.
+        assert (await far.get("/api/v1/tickets/t-1")).status_code == 403
+        check_in = {"key": "phone-key-0001", "device_time": PHONE_TIME, "position": SITE, "accuracy_m": 8}
+        refused = await far.post("/api/v1/tickets/t-1/check-in", json=check_in)
+        assert refused.status_code == 403
+        forged = await far.post("/api/v1/tickets/t-1/check-in", json={**check_in, "technician_id": "near"})
+        assert forged.status_code == 403
+
+        # The phone retries its upload: one check-in.
+        first = await post(near, "/tickets/t-1/check-in", check_in, key="phone-key-0001")
+        again = await post(near, "/tickets/t-1/check-in", check_in, key="phone-key-0001")
+        assert [e["type"] for e in first["events"]].count("private.CheckedIn") == 1
+        assert again == first  # a retry answers what the first upload stored
+        async with await gateway.as_user("root") as root:
+            history = (await root.get("/api/v1/audit/dispatch/streams/ticket-t-1")).json()
+        assert [e["type"] for e in history["events"]].count("private.CheckedIn") == 1
+        ticket = (await near.get("/api/v1/tickets/t-1")).json()
+        assert ticket["status"] == "on_site"
+
+
+async def test_bad_input_is_refused_naming_the_field(gateway: Gateway) -> None:
+    async with await gateway.as_user("li") as li:
+        cases: list[tuple[str, dict[str, Any], int, str]] = [
+            ("/tickets", {"ticket_id": "t-9", "site_id": "s-1", "summary": "x", "priority": "high"}, 422,
+             "priority"),  # unknown fields are refused, not ignored
+            ("/tickets", {"ticket_id": "t 9", "site_id": "s-1", "summary": "x"}, 422, "ticket_id"),
+            ("/tickets", {"ticket_id": "t-9", "summary": "x"}, 422, "site_id"),
+            ("/tickets", {"ticket_id": "t-9", "site_id": "nowhere", "summary": "x"}, 404, "site_id"),  # dispatch
+            ("/tickets/t-9/check-in", {"key": "phone-key-0002", "device_time": "2026-06-01T09:00:00",
+                                       "position": SITE, "accuracy_m": 5, "technician_id": "near"}, 422,
+             "device_time"),  # no UTC offset
+            ("/tickets/t-9/check-in", {"key": "phone-key-0002", "device_time": PHONE_TIME,
+                                       "position": {"latitude": 95, "longitude": 117}, "accuracy_m": 5,
+                                       "technician_id": "near"}, 422, "position.latitude"),
+        ]
+        for path, body, status, field in cases:
+            response = await li.post(f"/api/v1{path}", json=body)
+            assert response.status_code == status, (path, response.text)
+            error = response.json()["error"]
+            assert error["field"] == field, (path, error)
+            assert error["message"]
+        too_big = await li.get("/api/v1/tickets", params={"limit": 500})
+        assert too_big.status_code == 422
+        assert too_big.json()["error"]["field"] == "limit"
+        not_json = await li.post("/api/v1/tickets", content=b"{", headers={"Content-Type": "application/json"})
+        assert not_json.status_code == 422
+
+
+async def test_the_auditor_reads_history_as_of_a_time_and_replay_status(gateway: Gateway) -> None:
+    await set_up(gateway)
+    before_triage = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    async with await gateway.as_user("li") as li, await gateway.as_user("shen") as shen:
+        await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": "需要上门"})
+        history = (await shen.get("/api/v1/audit/dispatch/streams/ticket-t-1")).json()
+        types = [e["type"] for e in history["events"]]
+        assert types[0] == "private.TicketOpened" and "private.VisitRequested" in types
+        assert history["events"][1]["meta"]["actor"] == "dispatcher:li"  # who did it
+        then = (await shen.get("/api/v1/audit/dispatch/streams/ticket-t-1",
+                               params={"as_of": before_triage.isoformat()})).json()
+        assert [e["type"] for e in then["events"]] == ["private.TicketOpened"]
+
+        async def listed() -> bool:
+            streams = (await shen.get("/api/v1/audit/dispatch/streams", params={"prefix": "ticket-"})).json()
+            return [s["stream_id"] for s in streams["items"]] == ["ticket-t-1"]
+
+        await eventually(listed)
+        status = (await shen.get("/api/v1/audit/status", params={"verify": "true"})).json()
+        by_service = {s["service"]: s for s in status["services"]}
+        assert set(by_service) == {"contracts", "dispatch", "billing"}
+        assert by_service["dispatch"]["chain"]["ok"] is True
+        assert all(m["parked"] == 0 for s in status["services"] for m in s["read_models"])
+
+
+async def read_events(response: httpx.Response, into: list[dict[str, Any]]) -> None:
+    event = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.removeprefix("event:").strip()
+        elif line.startswith("data:") and event == "change":
+            into.append(json.loads(line.removeprefix("data:")))
+
+
+@pytest.mark.parametrize(("who", "hears"), [("li", True), ("far", False)])
+async def test_live_events_reach_the_board_but_not_other_technicians(gateway: Gateway, who: str,
+                                                                     hears: bool) -> None:
+    await set_up(gateway)
+    heard: list[dict[str, Any]] = []
+    async with await gateway.as_user(who) as client, client.stream("GET", "/api/v1/live") as response:
+        assert response.status_code == 200
+        reader = asyncio.create_task(read_events(response, heard))
+        await asyncio.sleep(0.2)  # the subscription is made when the response starts
+        async with await gateway.as_user("li") as li:
+            await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": ""})
+            await post(li, "/tickets/t-1/assignment", {})  # to near, not far
+        if hears:
+            async def heard_triage() -> bool:
+                return any(c["stream_id"] == "ticket-t-1" and c["type"].endswith("VisitRequested") for c in heard)
+
+            await eventually(heard_triage)
+            assert all(set(c) == {"service", "stream_id", "type", "position", "recorded_at"} for c in heard)
+        else:
+            await asyncio.sleep(0.5)
+            assert heard == []
+        reader.cancel()
+
+
+async def test_a_visits_costs_become_an_invoice_that_explains_itself_and_exports(gateway: Gateway) -> None:
+    await set_up(gateway)
+    async with await gateway.as_user("li") as li, await gateway.as_user("near") as near, \
+            await gateway.as_user("qian") as qian:
+        await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": ""})
+        await post(li, "/tickets/t-1/assignment", {})
+        await post(near, "/tickets/t-1/check-in", {"key": "phone-key-0003", "device_time": PHONE_TIME,
+                                                   "position": SITE, "accuracy_m": 5})
+        await post(near, "/tickets/t-1/expenses", {"key": "phone-key-0004", "device_time": PHONE_TIME,
+                                                   "kind": "lodging", "amount": "380.00", "nights": 1,
+                                                   "receipt_no": "FP-001", "receipt_date": "2026-06-01"})
+        await post(near, "/tickets/t-1/completion", {"resolution": "更换打印服务配置"})
+
+        invoice: dict[str, Any] = {}
+
+        async def drafted() -> bool:
+            nonlocal invoice
+            found = (await qian.get("/api/v1/invoices", params={"customer_id": "c-1"})).json()["items"]
+            invoice = found[0] if found else {}
+            return bool(found) and found[0]["lines_count"] >= 1
+
+        await eventually(drafted)
+        full = (await qian.get(f"/api/v1/invoices/{invoice['invoice_id']}")).json()
+        line = full["lines"][0]
+        why = (await qian.get(f"/api/v1/invoices/{invoice['invoice_id']}/lines/{line['item_id']}/explanation"))
+        assert why.status_code == 200, why.text
+        assert "B1" in json.dumps(why.json())  # lodging at cost: the clause that made it billable
+        await post(qian, f"/invoices/{invoice['invoice_id']}/issue", {})
+
+        # The export buttons are plain links: the signed-in cookie is enough for a GET.
+        await qian.post("/api/v1/session", json={"username": "qian", "password": "correct horse battery"})
+        del qian.headers["Authorization"]
+        rows: list[str] = []
+
+        async def exported() -> bool:  # the invoice book is a read model: it trails the issue a moment
+            nonlocal rows
+            csv = await qian.get("/api/v1/exports/invoice-lines", params={"format": "csv", "customer_id": "c-1"})
+            assert csv.status_code == 200, csv.text
+            assert csv.content.startswith(b"\xef\xbb\xbf")  # Excel opens Chinese text
+            rows = csv.content.decode("utf-8-sig").splitlines()
+            return len(rows) > 1
+
+        await eventually(exported)
+        assert rows[0].startswith("invoice_number,invoice_id")
+        assert any("380.00" in row and "天宇贸易" in row for row in rows[1:])
+        as_json = await qian.get("/api/v1/exports/invoice-lines", params={"format": "json", "customer_id": "c-1"})
+        assert [r["net"] for r in as_json.json()] == ["380.00"]
+        xlsx = await qian.get("/api/v1/exports/invoice-lines", params={"format": "xlsx", "customer_id": "c-1"})
+        assert xlsx.content[:2] == b"PK"  # a zip: the workbook
+        refused = await qian.get("/api/v1/exports/invoice-lines", params={"period_from": "2026-13"})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["field"] == "period_from"

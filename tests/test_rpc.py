@@ -1,0 +1,46 @@
+"""Request/reply: every request gets an answer, even when the handler's result cannot
+be encoded or the handler refuses with a Rejected raised through a context manager."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+
+from weibao.runtime.natsd import NatsServer
+from weibao.shared.errors import Rejected
+from weibao.shared.rpc import expose
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    yield  # contextlib assigns __traceback__ to what passes through: a frozen exception broke here
+
+
+async def unencodable(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    return {"zone": ZoneInfo("Asia/Shanghai")}
+
+
+async def refuses(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    async with transaction():
+        raise Rejected("invalid", "when", "not a date")
+
+
+async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> None:
+    broker = NatsBroker(nats_server.url, logger=None)
+    expose(broker, "probe", "unencodable", unencodable)
+    expose(broker, "probe", "refuses", refuses)
+    await broker.start()
+    try:
+        failed = json.loads((await nc.request("weibao.probe.unencodable", b"{}", timeout=5)).data)
+        assert failed == {"ok": False, "error": {"code": "internal", "field": "(server)",
+                                                 "message": "the service failed; see its log"}}
+        refused = json.loads((await nc.request("weibao.probe.refuses", b"{}", timeout=5)).data)
+        assert refused == {"ok": False, "error": {"code": "invalid", "field": "when", "message": "not a date"}}
+    finally:
+        await broker.stop()

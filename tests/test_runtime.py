@@ -40,6 +40,7 @@ class System:
         self.http_port, self.nats_port = free_port(), free_port()
         self.process: subprocess.Popen[str] | None = None
         self.env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+        self.env["WEIBAO_DEMO"] = "0"  # these tests count the logs' events; tests/test_demo.py loads the demo
 
     def up(self) -> None:
         self.process = subprocess.Popen(

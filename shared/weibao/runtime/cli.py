@@ -1,6 +1,8 @@
 """`weibao`: the one command line for operators.
 
-  weibao up                 the whole system on this machine (embedded nats-server, SQLite)
+  weibao up                 the whole system on this machine (embedded nats-server, SQLite);
+                            the first start loads the demo data (WEIBAO_DEMO=0 skips it)
+  weibao demo               load the demo data into a running system (again: nothing new)
   weibao streams setup      create or update the JetStream streams (the only place that does)
   weibao verify SERVICE     check the hash chain of a service's log
   weibao replay SERVICE M   rebuild read model M from position 0 and compare with the live one
@@ -21,7 +23,9 @@ from pathlib import Path
 
 import nats
 
+from weibao.runtime import demo
 from weibao.runtime.supervisor import Supervisor, service_env
+from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES, setup_streams
 
 ALL = (*SERVICES, "gateway")
@@ -33,6 +37,22 @@ async def streams_setup(nats_url: str, replicas: int = 1) -> list[str]:
         return await setup_streams(nc.jetstream(), replicas=replicas)
     finally:
         await nc.drain()
+
+
+def load_demo_command(data: Path, nats_url: str) -> int:
+    """`weibao demo`: the demo into whatever runs at `nats_url`; users written if none."""
+    data.mkdir(parents=True, exist_ok=True)
+    if (written := demo.ensure_demo_users(data)) is not None:
+        print(f"users: wrote {len(written)} demo users to {demo.users_path(data)}")
+    try:
+        report = asyncio.run(demo.load_and_mark(nats_url, data, now=utc_now()))
+    except (demo.DemoError, OSError) as error:
+        print(f"demo: not loaded: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    if users := demo.demo_users_note(data):
+        print("\n".join(["Demo users:", *demo.users_table_header(), *users]))
+    return 0
 
 
 def run_service_command(data: Path, service: str, args: Sequence[str]) -> int:
@@ -54,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=int(os.environ.get("WEIBAO_HTTP_PORT", "8000")))
     up.add_argument("--nats-port", type=int, default=int(os.environ.get("WEIBAO_NATS_PORT", "4250")),
                     help="port of the embedded nats-server (4222 is often a system one)")
+    demo_parser = sub.add_parser("demo", help="load the demo data into a running system (idempotent)")
+    demo_parser.add_argument("--nats", default=os.environ.get("NATS_URL"))
     streams = sub.add_parser("streams", help="JetStream stream administration")
     streams.add_argument("action", choices=["setup"])
     streams.add_argument("--nats", default=os.environ.get("NATS_URL"))
@@ -70,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "up":
         return Supervisor(args.data, host=args.host, http_port=args.port, nats_port=args.nats_port).run()
+    if args.command == "demo":
+        return load_demo_command(args.data, args.nats or _embedded_url(args.data))
     if args.command == "streams":
         for line in asyncio.run(streams_setup(args.nats or _embedded_url(args.data), args.replicas)):
             print(line)

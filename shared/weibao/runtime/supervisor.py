@@ -3,7 +3,12 @@
 Starts the embedded nats-server (unless NATS_URL points elsewhere), sets up the streams,
 then each service and the gateway as child processes; restarts a child that dies; on
 Ctrl-C or SIGTERM stops the children first and the broker last, so nothing is cut off
-mid-write. A second start reuses the data folder."""
+mid-write. A second start reuses the data folder.
+
+On the first start (no `<data>/demo.loaded`) it loads the demo data once the system is
+healthy, unless WEIBAO_DEMO=0; the demo users are written to the gateway's users file
+(WEIBAO_USERS, default `<data>/users.json`) before the gateway starts, when there is none,
+and printed with their passwords at every start."""
 
 from __future__ import annotations
 
@@ -12,13 +17,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from weibao.runtime import demo
 from weibao.runtime.natsd import NatsServer
+from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES
 
 
@@ -68,9 +76,17 @@ class Supervisor:
     nats_port: int = 4250
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
+    loader: threading.Thread | None = None
+
+    @property
+    def demo_enabled(self) -> bool:
+        return os.environ.get("WEIBAO_DEMO", "1") != "0"
 
     def run(self) -> int:
         self.data.mkdir(parents=True, exist_ok=True)
+        if self.demo_enabled and (written := demo.ensure_demo_users(self.data)) is not None:
+            # Before the gateway starts: it signs people in from this file.
+            print(f"users: wrote {len(written)} demo users to {demo.users_path(self.data)}", flush=True)
         broker = None
         nats_url = os.environ.get("NATS_URL")
         if nats_url is None:
@@ -92,6 +108,13 @@ class Supervisor:
             if self._wait_healthy(url, timeout=60):
                 print(f"\nWeibao is running: console at {url}/  (health: {url}/healthz)\n"
                       f"Data in {self.data.resolve()}. Press Ctrl-C to stop.\n", flush=True)
+                if self.demo_enabled and not (self.data / demo.MARKER).exists():
+                    print("Loading the demo data (first start; WEIBAO_DEMO=0 skips it) ...", flush=True)
+                    self.loader = threading.Thread(target=self._load_demo, args=(nats_url, url), daemon=True,
+                                                   name="demo-loader")
+                    self.loader.start()
+                else:
+                    self._welcome(url)
             else:
                 print(f"Weibao started but {url}/healthz is not yet 200; see the logs above.", flush=True)
             while not self.stopping:
@@ -108,10 +131,36 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
+    def _load_demo(self, nats_url: str, url: str) -> None:
+        """In its own thread: the main one keeps restarting children meanwhile."""
+        try:
+            report = asyncio.run(demo.load_and_mark(nats_url, self.data, now=utc_now()))
+        except Exception as error:  # the system runs on without the demo; `weibao demo` retries it
+            if not self.stopping:
+                print(f"The demo data was not loaded ({error}); `weibao demo` loads it into the running system.",
+                      flush=True)
+        else:
+            print("\n".join(report.lines()), flush=True)
+        if not self.stopping:
+            self._welcome(url)
+
+    def _welcome(self, url: str) -> None:
+        """Where to go and who to sign in as: the last thing on the screen after a start."""
+        rule = "=" * 78
+        lines = [rule, f"  console              {url}/", f"  technicians' phones  {url}/m/",
+                 f"  audit                {url}/audit/"]
+        users = demo.demo_users_note(self.data)
+        if users:
+            lines += ["", f"  Demo users ({demo.users_path(self.data)}):", *demo.users_table_header(), *users]
+        else:
+            lines += ["", f"  Users: {demo.users_path(self.data)} (no demo users here)"]
+        print("\n".join(["", *lines, rule, ""]), flush=True)
+
     def _child(self, name: str, nats_url: str) -> Child:
         env = service_env(self.data, name, nats_url)
         if name == "gateway":
-            env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port))
+            env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port),
+                       WEIBAO_USERS=str(demo.users_path(self.data).resolve()))
             return Child(name, [sys.executable, "-m", "weibao.gateway"], env)
         return Child(name, [sys.executable, "-m", f"weibao.{name}", "serve"], env)
 

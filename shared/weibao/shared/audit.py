@@ -10,29 +10,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from faststream.nats import NatsBroker
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared import consumer as consumers
 from weibao.shared.errors import Rejected, require
+from weibao.shared.paging import Page
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import expose, history_reply
 
 if TYPE_CHECKING:
     from weibao.shared.service import Runtime
-
-MAX_PAGE = 200
-
-
-def page(body: Mapping[str, Any]) -> tuple[int, int]:
-    """`limit` (1..200, default 50) and `offset` (>= 0): every list query's paging."""
-    limit, offset = body.get("limit", 50), body.get("offset", 0)
-    require(isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_PAGE, "invalid", "limit",
-            f"a page holds 1 to {MAX_PAGE} items")
-    require(isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0, "invalid", "offset",
-            "a whole number, 0 or more")
-    return int(limit), int(offset)
-
 
 def as_of(body: Mapping[str, Any]) -> datetime | None:
     value = body.get("as_of")
@@ -75,17 +63,17 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def streams(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         require(index is not None, "not_found", "(service)", f"{service} keeps no index of its aggregates")
         assert index is not None
-        limit, offset = page(body)
+        page = Page.of(body)
         t = index.table
-        where = [t.c.stream_id.like(f"{body['prefix']}%")] if body.get("prefix") else []
+        query = select(t).order_by(t.c.last_position.desc())
+        if body.get("prefix"):
+            query = query.where(t.c.stream_id.startswith(str(body["prefix"]), autoescape=True))
         async with runtime.engine.connect() as conn:
-            total = int(await conn.scalar(select(func.count()).select_from(t).where(*where)) or 0)
-            rows = await conn.execute(select(t).where(*where).order_by(t.c.last_position.desc())
-                                      .limit(limit).offset(offset))
-            items = [{"stream_id": r.stream_id, "version": r.version, "events": r.events, "last_type": r.last_type,
-                      "last_position": r.last_position, "first_recorded_at": r.first_recorded_at.isoformat(),
-                      "last_recorded_at": r.last_recorded_at.isoformat()} for r in rows]
-        return {"items": items, "total": total, "next_offset": offset + limit if offset + limit < total else None}
+            rows, total = await page.rows(conn, query)
+        return page.reply([{"stream_id": r.stream_id, "version": r.version, "events": r.events,
+                            "last_type": r.last_type, "last_position": r.last_position,
+                            "first_recorded_at": r.first_recorded_at.isoformat(),
+                            "last_recorded_at": r.last_recorded_at.isoformat()} for r in rows], total)
 
     async def stream(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         stream_id = body.get("stream_id")

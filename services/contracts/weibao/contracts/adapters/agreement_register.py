@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.contracts.adapters.paging import Page
 from weibao.shared.errors import require
 from weibao.shared.messages import Message
+from weibao.shared.paging import Page
 
 PREFIX = "private."
 STREAM = "agreement-"

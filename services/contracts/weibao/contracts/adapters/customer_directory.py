@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.contracts.adapters.paging import Page
 from weibao.shared.messages import Message
+from weibao.shared.paging import Page
 from weibao.shared.readmodels import upsert
 
 PREFIX = "private."

@@ -32,9 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.dispatch.adapters.paging import Page
 from weibao.shared.errors import require
 from weibao.shared.messages import Message
+from weibao.shared.paging import Page
 from weibao.shared.readmodels import upsert
 
 PREFIX = "private."

@@ -1,8 +1,8 @@
 """The one pagination convention of every list query the gateway pages through.
 
 Request `limit` (default 50, at most 200) and `offset` (default 0); reply
-`{"items", "total", "next_offset"}`, `next_offset` null on the last page. (Contracts
-keeps the same few lines: services share nothing but the kit.)"""
+`{"items", "total", "next_offset"}`, `next_offset` null on the last page. In the kit
+because every service's lists (and the auditor's) answer alike."""
 
 from __future__ import annotations
 

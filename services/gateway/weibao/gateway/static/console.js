@@ -1,0 +1,839 @@
+// The dispatcher console: the live board of open requests (countdowns, at risk,
+// breached), the map, triage and assignment with its explanation (D3, D4), the
+// customer page (agreements, coverage, quotas) and invoices (provenance, exports).
+
+import {
+  api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, query, requireUser, showError, userBadge, BASE,
+} from "./api.js";
+import { apply, fmtDuration, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
+import { MapView, mapControls } from "./map.js";
+import { explanationOfLine, fact, jsonView, percent, table } from "./views.js";
+
+const PAGE_ROLES = ["dispatcher", "billing", "auditor"];
+const VIEWS = {
+  board: ["dispatcher", "billing", "auditor"],
+  customers: ["dispatcher", "billing", "auditor"],
+  invoices: ["billing", "auditor"],
+};
+const CLOCKS = [["respond", "respond_by"], ["arrive", "arrive_by"], ["resolve", "resolve_by"]];
+const ASSIGNABLE = ["awaiting_assignment", "assigned", "accepted"];
+const EN_ROUTE = ["assigned", "accepted"];
+const EXPLAINED = "weibao.explanations";
+
+const state = {
+  user: null,
+  view: null,
+  tickets: [],
+  total: 0,
+  customers: new Map(), // customer_id -> customer (with sites)
+  customersStale: true,
+  technicians: [],
+  selected: null,
+  plan: [],
+  explanations: JSON.parse(sessionStorage.getItem(EXPLAINED) || "{}"),
+  invoice: null,
+  invoices: [],
+  customerId: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const allowed = (roles) => state.user.role === "admin" || roles.includes(state.user.role);
+const dispatcher = () => allowed(["dispatcher"]);
+
+// -- start -------------------------------------------------------------------------------
+
+async function start() {
+  apply();
+  $("header-tools").append(langButton());
+  state.user = await requireUser(PAGE_ROLES);
+  $("header-tools").append(userBadge(state.user));
+  document.body.classList.toggle("can-dispatch", dispatcher());
+  onUnauthenticated(() => window.location.reload());
+  for (const button of document.querySelectorAll("#tabs button")) {
+    button.hidden = !allowed(VIEWS[button.dataset.view]);
+    button.addEventListener("click", () => show(button.dataset.view));
+  }
+  window.addEventListener("hashchange", () => show(window.location.hash.slice(1)));
+  window.addEventListener("weibao:lang", () => renderAll());
+  setUpBoard();
+  setUpCustomers();
+  setUpInvoices();
+  show(window.location.hash.slice(1));
+  setInterval(tick, 1000);
+  state.live = live({
+    onChange: (change) => {
+      if (change.service === "contracts") state.customersStale = true;
+    },
+    refresh: () => refresh(),
+    onState: (s) => {
+      const badge = $("live");
+      badge.className = `live ${s}`;
+      badge.dataset.i18n = s === "on" ? "live.on" : "live.off";
+      badge.textContent = t(badge.dataset.i18n);
+      if (s === "on") refresh(); // whatever happened while we were away
+    },
+  });
+}
+
+function show(view) {
+  const fallback = state.user.role === "billing" ? "invoices" : "board";
+  const name = VIEWS[view] && allowed(VIEWS[view]) ? view : fallback;
+  state.view = name;
+  for (const section of document.querySelectorAll("main > .view")) section.hidden = section.id !== `view-${name}`;
+  for (const button of document.querySelectorAll("#tabs button")) {
+    button.classList.toggle("active", button.dataset.view === name);
+  }
+  if (window.location.hash.slice(1) !== name) history.replaceState(null, "", `#${name}`);
+  refresh();
+}
+
+function refresh() {
+  if (state.view === "board") return refreshBoard();
+  if (state.view === "customers") return refreshCustomers();
+  if (state.view === "invoices") return refreshInvoices();
+  return undefined;
+}
+
+function renderAll() {
+  if (state.view === "board") {
+    renderBoard();
+    renderDetail();
+  } else if (state.view === "customers") {
+    renderCustomerList();
+    if (state.overview) renderOverview(state.overview);
+  } else if (state.view === "invoices") {
+    renderInvoiceList();
+    if (state.invoice) renderInvoice(state.invoice);
+  }
+}
+
+async function loadCustomers() {
+  if (!state.customersStale) return;
+  const found = new Map();
+  let offset = 0;
+  while (offset !== null && offset !== undefined) {
+    const page = await api("/customers", { params: { limit: 200, offset } });
+    for (const customer of page.items || []) found.set(customer.customer_id, customer);
+    offset = page.next_offset;
+  }
+  state.customers = found;
+  state.customersStale = false;
+  fillSiteChoices();
+}
+
+function sitesOf(customer) {
+  return (customer.sites || []).map((site) => ({
+    site_id: site.site_id,
+    name: site.name,
+    address: site.address ?? site.location?.address ?? "",
+    city: site.city ?? site.location?.city ?? "",
+    latitude: site.latitude ?? site.location?.latitude,
+    longitude: site.longitude ?? site.location?.longitude,
+    customer_id: customer.customer_id,
+    customer: customer.name,
+  }));
+}
+
+function technicianName(id) {
+  if (!id) return "";
+  return state.technicians.find((tech) => tech.technician_id === id)?.name || id;
+}
+
+function customerName(id) {
+  return state.customers.get(id)?.name || id;
+}
+
+function siteName(customerId, siteId) {
+  const site = (state.customers.get(customerId)?.sites || []).find((s) => s.site_id === siteId);
+  return site ? site.name : siteId;
+}
+
+// -- the board -----------------------------------------------------------------------------
+
+let map = null;
+
+function setUpBoard() {
+  map = new MapView($("map"), { onSelect: (id) => select(id) });
+  $("map-controls").append(mapControls(map, { onPlan: allowed(["dispatcher"]) ? planToday : null }));
+  $("board-refresh").addEventListener("click", () => refreshBoard());
+  const form = $("new-ticket");
+  $("new-ticket-toggle").addEventListener("click", () => {
+    form.hidden = !form.hidden;
+    if (!form.hidden) {
+      form.elements.ticket_id.value = suggestTicketId();
+      form.elements.summary.focus();
+    }
+  });
+  $("new-ticket-cancel").addEventListener("click", () => { form.hidden = true; });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    try {
+      await api("/tickets", { method: "POST", body: data, key: newKey() });
+      notice(t("new.created", { id: data.ticket_id }));
+      form.reset();
+      form.hidden = true;
+      state.selected = data.ticket_id;
+      state.live.schedule();
+    } catch (error) {
+      showError(error);
+    }
+  });
+}
+
+function suggestTicketId() {
+  const now = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `T${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}`
+    + `${pad(now.getSeconds())}`;
+}
+
+function fillSiteChoices() {
+  const select = document.querySelector("#new-ticket select[name=site_id]");
+  const keep = select.value;
+  clear(select);
+  for (const customer of state.customers.values()) {
+    const group = el("optgroup", { label: customer.name });
+    for (const site of sitesOf(customer)) group.append(el("option", { value: site.site_id }, site.name));
+    select.append(group);
+  }
+  if (keep) select.value = keep;
+  const filter = document.querySelector("#invoice-filter select[name=customer_id]");
+  const chosen = filter.value;
+  clear(filter).append(el("option", { value: "" }, t("invoices.all")));
+  for (const customer of state.customers.values()) {
+    filter.append(el("option", { value: customer.customer_id }, `${customer.name} (${customer.customer_id})`));
+  }
+  filter.value = chosen;
+}
+
+let boardLoading = null;
+
+async function refreshBoard() {
+  if (boardLoading) return boardLoading;
+  boardLoading = (async () => {
+    try {
+      const [page] = await Promise.all([
+        api("/tickets", { params: { status: "open", limit: 200 } }),
+        loadCustomers().catch(showError),
+        allowed(["dispatcher", "auditor"])
+          ? api("/technicians").then((list) => { state.technicians = list || []; }).catch(showError)
+          : null,
+      ]);
+      state.tickets = page.items || [];
+      state.total = page.total ?? state.tickets.length;
+      renderBoard();
+      renderDetail();
+    } catch (error) {
+      showError(error);
+    } finally {
+      boardLoading = null;
+    }
+  })();
+  return boardLoading;
+}
+
+function rowState(row) {
+  if ((row.breached || []).length) return "breached";
+  if ((row.at_risk || []).length) return "at-risk";
+  return "";
+}
+
+function clockCell(row, kind, column) {
+  const due = row[column];
+  const cell = el("td", { class: "clock" });
+  if (!due) {
+    cell.append(t("board.no_deadline"));
+    return cell;
+  }
+  const stopped = (row.stopped || []).includes(kind);
+  const flags = [(row.at_risk || []).includes(kind) ? "at-risk" : "", (row.breached || []).includes(kind) ? "breached" : ""];
+  cell.className = `clock ${flags.join(" ")}`.trim();
+  cell.dataset.kind = kind;
+  cell.title = fmtTime(due);
+  if (stopped) {
+    cell.classList.add("stopped");
+    cell.append(el("span", { class: "met" }, `✓ ${t("board.met")}`), el("small", {}, fmtTime(due)));
+  } else if (row.paused) {
+    cell.classList.add("paused");
+    cell.append(el("span", {}, t("board.paused_short")));
+  } else {
+    cell.dataset.due = due;
+    cell.append(el("span", { class: "countdown" }), el("small", {}, fmtTime(due)));
+  }
+  return cell;
+}
+
+function renderBoard() {
+  const body = $("board-rows");
+  clear(body);
+  const risky = state.tickets.filter((r) => (r.at_risk || []).length).length;
+  const breached = state.tickets.filter((r) => (r.breached || []).length).length;
+  $("board-count").textContent = `${t("board.count", { n: state.total })} · ${t("board.at_risk")} ${risky} · `
+    + `${t("board.breached")} ${breached}`;
+  if (!state.tickets.length) {
+    body.append(el("tr", {}, el("td", { colspan: 9, class: "empty" }, t("common.empty"))));
+  }
+  for (const row of state.tickets) {
+    const tr = el("tr", {
+      class: `${rowState(row)} ${row.ticket_id === state.selected ? "selected" : ""}`.trim(),
+      dataset: { testid: `ticket-${row.ticket_id}`, status: row.status, ticket: row.ticket_id },
+      onclick: (event) => {
+        if (!event.target.closest("button")) select(row.ticket_id);
+      },
+    },
+    el("td", { class: "id" }, row.ticket_id),
+    el("td", { class: "customer" }, customerName(row.customer_id), el("small", {}, siteName(row.customer_id, row.site_id))),
+    el("td", { class: "summary" }, row.summary, el("small", {}, `${tv("channel", row.channel)} · ${row.skill}`)),
+    el("td", {}, el("span", { class: `badge status-${row.status}`, dataset: { testid: `status-${row.ticket_id}` } },
+      tv("status", row.status)),
+    rowFlags(row)),
+    el("td", { class: "technician", title: row.technician_id || "" }, technicianName(row.technician_id)),
+    ...CLOCKS.map(([kind, column]) => clockCell(row, kind, column)),
+    el("td", { class: "actions" }, quickActions(row)));
+    body.append(tr);
+  }
+  tick();
+  drawMap();
+}
+
+function rowFlags(row) {
+  const flags = [];
+  for (const kind of row.breached || []) {
+    flags.push(el("span", { class: "flag breached" }, `${tv("clock", kind)} ${t("board.breached")}`));
+  }
+  for (const kind of row.at_risk || []) {
+    flags.push(el("span", { class: "flag at-risk" }, `${tv("clock", kind)} ${t("board.at_risk")}`));
+  }
+  if (row.paused) flags.push(el("span", { class: "flag paused" }, t("board.paused")));
+  return flags;
+}
+
+function quickActions(row) {
+  if (!dispatcher()) return [];
+  const id = row.ticket_id;
+  if (row.status === "triage") {
+    return [el("button", { type: "button", class: "small", dataset: { testid: `escalate-${id}` },
+      onclick: () => escalate(id, "") }, t("action.escalate"))];
+  }
+  if (row.status === "awaiting_assignment") {
+    return [el("button", { type: "button", class: "small primary", dataset: { testid: `assign-${id}` },
+      onclick: () => assign(id) }, t("action.assign"))];
+  }
+  if (EN_ROUTE.includes(row.status)) {
+    return [el("button", { type: "button", class: "small", dataset: { testid: `override-open-${id}` },
+      onclick: () => select(id, true) }, t("action.override"))];
+  }
+  return [];
+}
+
+// Every second: the countdowns, without fetching anything.
+function tick() {
+  const now = Date.now();
+  for (const cell of document.querySelectorAll("[data-due]")) {
+    const left = Date.parse(cell.dataset.due) - now;
+    const text = cell.querySelector(".countdown");
+    if (!text) continue;
+    text.textContent = left >= 0 ? fmtDuration(left) : `${t("board.overdue")} ${fmtDuration(left)}`;
+    cell.classList.toggle("overdue", left < 0);
+    cell.classList.toggle("soon", left >= 0 && left < 3600 * 1000);
+  }
+  for (const tr of document.querySelectorAll("#board-rows tr[data-ticket]")) {
+    tr.classList.toggle("overdue", !!tr.querySelector(".clock.overdue"));
+  }
+}
+
+function drawMap() {
+  const sites = new Map();
+  for (const customer of state.customers.values()) {
+    for (const site of sitesOf(customer)) sites.set(site.site_id, { ...site, tickets: [] });
+  }
+  for (const row of state.tickets) {
+    if (!sites.has(row.site_id)) {
+      sites.set(row.site_id, { site_id: row.site_id, name: row.site_id, customer: customerName(row.customer_id),
+        latitude: row.latitude, longitude: row.longitude, tickets: [] });
+    }
+    sites.get(row.site_id).tickets.push(row);
+  }
+  for (const site of sites.values()) {
+    site.state = site.tickets.some((r) => rowState(r) === "breached") ? "breached"
+      : site.tickets.some((r) => rowState(r) === "at-risk") ? "at-risk" : "";
+  }
+  const technicians = new Map(state.technicians.map((tech) => [tech.technician_id, tech]));
+  const routes = state.tickets
+    .filter((row) => row.technician_id && EN_ROUTE.includes(row.status) && technicians.has(row.technician_id))
+    .map((row) => {
+      const tech = technicians.get(row.technician_id);
+      return { technician_id: row.technician_id, ticket_id: row.ticket_id, state: rowState(row),
+        from: [tech.latitude, tech.longitude], to: [row.latitude, row.longitude] };
+    });
+  map.setData({ sites: [...sites.values()], technicians: state.technicians, routes, plan: state.plan });
+}
+
+async function planToday() {
+  try {
+    const plan = await api("/plan", { params: { seconds: 3 } });
+    const technicians = new Map(state.technicians.map((tech) => [tech.technician_id, tech]));
+    const where = new Map(state.tickets.map((row) => [row.ticket_id, [row.latitude, row.longitude]]));
+    state.plan = Object.entries(plan.routes || {}).map(([id, stops]) => {
+      const tech = technicians.get(id);
+      const points = [tech ? [tech.latitude, tech.longitude] : null, ...stops.map((s) => where.get(s.ticket_id))]
+        .filter(Boolean);
+      return { technician_id: id, points, tickets: stops.map((s) => s.ticket_id) };
+    });
+    $("plan-summary").textContent = t("map.plan_done", { routes: state.plan.length,
+      unassigned: (plan.unassigned || []).length, late: (plan.late || []).length });
+    drawMap();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// -- one request: details, triage, assignment ------------------------------------------------
+
+function select(id, focusOverride = false) {
+  state.selected = id;
+  for (const tr of document.querySelectorAll("#board-rows tr")) {
+    tr.classList.toggle("selected", tr.dataset.ticket === id);
+  }
+  renderDetail();
+  if (focusOverride) $("detail").querySelector("select[name=technician_id]")?.focus();
+}
+
+function renderDetail() {
+  const box = $("detail");
+  const row = state.tickets.find((r) => r.ticket_id === state.selected);
+  const explanation = state.explanations[state.selected];
+  if (!row && !explanation) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  // A live refresh redraws the panel: what the dispatcher was typing survives it.
+  const same = box.dataset.ticket === state.selected;
+  const kept = same ? [...box.querySelectorAll("input[name], select[name]")].map((f) => [f.name, f.value]) : [];
+  const focused = same && box.contains(document.activeElement) ? document.activeElement.name : null;
+  box.dataset.ticket = state.selected;
+  clear(box);
+  box.append(el("button", { type: "button", class: "dismiss", "aria-label": t("common.close"),
+    onclick: () => { state.selected = null; renderDetail(); } }, "×"));
+  if (row) {
+    box.append(
+      el("h3", {}, `${row.ticket_id} · ${row.summary}`),
+      el("div", {}, el("span", { class: `badge status-${row.status}` }, tv("status", row.status)), rowFlags(row)),
+      el("dl", { class: "facts" },
+        fact("board.customer", `${customerName(row.customer_id)} (${row.customer_id})`),
+        fact("board.site", siteName(row.customer_id, row.site_id)),
+        fact("board.channel", tv("channel", row.channel)),
+        fact("board.skill", row.skill),
+        fact("board.verdict", `${tv("verdict", row.verdict)} · ${row.local ? t("board.local") : t("board.remote_site")}`),
+        fact("board.agreement", row.agreement_id || t("common.none")),
+        fact("board.opened_at", fmtTime(row.opened_at)),
+        fact("board.technician", row.technician_id ? `${technicianName(row.technician_id)} (${row.technician_id})` : ""),
+        row.checked_in_at ? fact("board.checked_in_at", fmtTime(row.checked_in_at)) : null),
+      el("table", { class: "clocks" }, el("tbody", {}, CLOCKS.filter(([, column]) => row[column]).map(([kind, column]) =>
+        el("tr", {}, el("th", {}, tv("clock", kind)), clockCell(row, kind, column))))),
+    );
+    if (dispatcher()) box.append(detailActions(row));
+  }
+  if (explanation) box.append(renderExplanation(explanation));
+  for (const [name, value] of kept) {
+    const field = box.querySelector(`[name="${name}"]`);
+    if (field && value) field.value = value;
+  }
+  if (focused) box.querySelector(`[name="${focused}"]`)?.focus();
+  apply(box);
+  tick();
+}
+
+function detailActions(row) {
+  const id = row.ticket_id;
+  const actions = el("div", { class: "detail-actions" });
+  if (row.status === "triage") {
+    const note = el("input", { name: "note", maxlength: 2000, placeholder: t("action.note"),
+      dataset: { testid: "triage-note" } });
+    actions.append(el("div", { class: "row" }, note,
+      el("button", { type: "button", class: "primary", dataset: { testid: "detail-escalate" },
+        onclick: () => escalate(id, note.value) }, t("action.escalate")),
+      el("button", { type: "button", dataset: { testid: "detail-resolve" },
+        onclick: () => resolveRemotely(id, note.value) }, t("action.resolve_remote"))));
+  }
+  if (row.status === "awaiting_assignment") {
+    actions.append(el("div", { class: "row" }, el("button", { type: "button", class: "primary",
+      dataset: { testid: "detail-assign" }, onclick: () => assign(id) }, t("action.assign"))));
+  }
+  if (ASSIGNABLE.includes(row.status)) {
+    const technician = el("select", { name: "technician_id", required: true, dataset: { testid: "override-technician" } },
+      el("option", { value: "" }, t("action.choose_technician")),
+      state.technicians.filter((tech) => tech.technician_id !== row.technician_id).map((tech) =>
+        el("option", { value: tech.technician_id }, `${tech.name} (${tech.technician_id})`)));
+    const reason = el("input", { name: "reason", required: true, maxlength: 2000, placeholder: t("action.reason"),
+      dataset: { testid: "override-reason" } });
+    const form = el("form", { class: "row override", dataset: { testid: "override-form" } }, technician, reason,
+      el("button", { type: "submit", dataset: { testid: "override-submit" } }, t("action.override")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      assign(id, technician.value, reason.value);
+    });
+    actions.append(form);
+  }
+  if (!["resolved", "completed"].includes(row.status)) {
+    const reason = el("input", { name: "wait_reason", maxlength: 2000, placeholder: t("action.note") });
+    actions.append(el("div", { class: "row" }, reason,
+      row.paused
+        ? el("button", { type: "button", dataset: { testid: "detail-resume" },
+          onclick: () => wait(id, false, reason.value) }, t("action.resume"))
+        : el("button", { type: "button", dataset: { testid: "detail-wait" },
+          onclick: () => wait(id, true, reason.value) }, t("action.wait"))));
+  }
+  return actions;
+}
+
+async function command(path, body) {
+  try {
+    const answer = await api(path, { method: "POST", body, key: newKey() });
+    state.live.schedule();
+    return answer;
+  } catch (error) {
+    showError(error);
+    return null;
+  }
+}
+
+async function escalate(id, note) {
+  state.selected = id;
+  await command(`/tickets/${encodeURIComponent(id)}/triage`, { outcome: "escalate", note: note || "" });
+}
+
+async function resolveRemotely(id, note) {
+  await command(`/tickets/${encodeURIComponent(id)}/triage`, { outcome: "remote", note: note || "" });
+}
+
+async function wait(id, waiting, reason) {
+  await command(`/tickets/${encodeURIComponent(id)}/wait`, { until_customer_responds: waiting, reason: reason || "" });
+}
+
+async function assign(id, technicianId, reason) {
+  state.selected = id;
+  const body = technicianId ? { technician_id: technicianId, reason: reason || "" } : {};
+  const answer = await command(`/tickets/${encodeURIComponent(id)}/assignment`, body);
+  const assigned = (answer?.events || []).find((e) => e.type.endsWith("VisitAssigned") && e.data?.explanation);
+  if (assigned) {
+    state.explanations[id] = { ...assigned.data, ticket_id: id };
+    sessionStorage.setItem(EXPLAINED, JSON.stringify(state.explanations));
+    renderDetail();
+  }
+}
+
+// The rule's decision as dispatch recorded it: the winner, why, and everyone weighed.
+function renderExplanation(assigned) {
+  const x = assigned.explanation || {};
+  const overrides = x.overrides || [];
+  const box = el("div", { class: `explanation ${assigned.at_risk ? "at-risk" : ""}`, dataset: { testid: "explanation" } },
+    el("h4", {}, t("explain.title"), " · ", assigned.ticket_id || x.request_id || ""),
+    el("dl", { class: "facts" },
+      fact("explain.chosen", [el("strong", { dataset: { testid: "explanation-technician" } }, assigned.technician_id),
+        ` ${technicianName(assigned.technician_id)}`]),
+      fact("explain.rule", tv("rule", x.rule)),
+      x.arrive_by ? fact("explain.deadline", fmtTime(x.arrive_by)) : null),
+    assigned.at_risk ? el("div", { class: "flag at-risk" }, t("explain.at_risk")) : null,
+    el("p", { class: "reason", dataset: { testid: "explanation-reason" } }, x.reason || ""));
+  for (const o of overrides) {
+    box.append(el("p", { class: "override-note" }, `${t("explain.override")}: ${o.replaced || "—"} → ${o.technician_id}`
+      + ` · ${o.reason} · ${t("explain.by")} ${o.by}`));
+  }
+  const candidates = x.candidates || [];
+  if (candidates.length) {
+    box.append(el("table", { class: "candidates" },
+      el("thead", {}, el("tr", {}, ["board.technician", "explain.distance", "explain.mode", "explain.travel",
+        "explain.arrives", "explain.eligible", "explain.in_time", "explain.why_not"].map((k) => el("th", {}, t(k))))),
+      el("tbody", {}, candidates.map((c) => el("tr", {
+        class: `${c.technician_id === assigned.technician_id ? "chosen" : ""} ${c.eligible ? "" : "ineligible"}`,
+      },
+      el("td", { title: technicianName(c.technician_id) }, c.technician_id),
+      el("td", { class: "num" }, `${Number(c.distance_km).toFixed(1)} km`),
+      el("td", {}, tv("mode", c.mode)),
+      el("td", { class: "num" }, fmtMinutes(c.travel_minutes)),
+      el("td", {}, fmtTime(c.arrives)),
+      el("td", {}, c.eligible ? "✓" : "✗"),
+      el("td", {}, c.can_make_deadline ? "✓" : "✗"),
+      el("td", {}, (c.why_not || []).map((w) => tv("why", w)).join("、")))))));
+  }
+  return box;
+}
+
+// -- customers -------------------------------------------------------------------------------
+
+function setUpCustomers() {
+  let timer = null;
+  $("customer-search").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => refreshCustomers(true), 250);
+  });
+}
+
+async function refreshCustomers(searching = false) {
+  try {
+    const q = $("customer-search").value.trim();
+    if (q || searching) {
+      const page = await api("/customers", { params: { limit: 200, q } });
+      state.customerList = page.items || [];
+    } else {
+      await loadCustomers();
+      state.customerList = [...state.customers.values()];
+    }
+    renderCustomerList();
+    if (state.customerId) await openCustomer(state.customerId, true);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function renderCustomerList() {
+  const list = clear($("customer-list"));
+  for (const customer of state.customerList || []) {
+    list.append(el("li", {
+      class: customer.customer_id === state.customerId ? "active" : "",
+      dataset: { testid: `customer-${customer.customer_id}` },
+      onclick: () => openCustomer(customer.customer_id),
+    }, el("strong", {}, customer.name), el("small", {}, ` ${customer.customer_id} · ${(customer.sites || []).length} `,
+      t("customers.sites"))));
+  }
+  if (!list.children.length) list.append(el("li", { class: "empty" }, t("common.empty")));
+}
+
+async function openCustomer(id, quiet = false) {
+  state.customerId = id;
+  for (const li of document.querySelectorAll("#customer-list li")) {
+    li.classList.toggle("active", li.dataset.testid === `customer-${id}`);
+  }
+  try {
+    state.overview = await api(`/customers/${encodeURIComponent(id)}/overview`);
+    renderOverview(state.overview);
+  } catch (error) {
+    if (!quiet) showError(error, $("customer-detail"));
+  }
+}
+
+// The overview: the customer, its sites, each agreement with coverage and quota balances.
+function renderOverview(overview) {
+  const box = clear($("customer-detail"));
+  const customer = overview.customer || overview;
+  box.append(el("div", { class: "card" },
+    el("h2", {}, customer.name || customer.customer_id, el("small", {}, ` ${customer.customer_id || ""}`)),
+    (customer.contacts || []).length
+      ? el("p", {}, `${t("customers.contacts")}: `, customer.contacts.map((c) =>
+        [c.name, c.phone, c.role, c.email, c.qq].filter(Boolean).join(" ")).join("；"))
+      : null,
+    el("h3", {}, t("customers.sites")),
+    table(["customers.id", "customers.name", "customers.address", "customers.city"],
+      sitesOf(customer).map((s) => [s.site_id, s.name, s.address, s.city]))));
+  const agreements = overview.agreements || [];
+  for (const agreement of agreements) box.append(renderAgreement(agreement, overview));
+  const rest = Object.fromEntries(Object.entries(overview).filter(([k]) =>
+    !["customer", "agreements", "customer_id", "name", "contacts", "sites"].includes(k)));
+  if (Object.keys(rest).length) box.append(el("div", { class: "card" }, jsonView(rest)));
+}
+
+function renderAgreement(agreement, overview) {
+  const a = agreement.agreement || agreement;
+  const card = el("div", { class: "card agreement", dataset: { testid: `agreement-${a.agreement_id}` } },
+    el("h3", {}, `${t("customers.agreements")} ${a.agreement_id}`, " ",
+      el("span", { class: `badge agreement-${a.status}` }, tv("agreement_status", a.status))),
+    el("dl", { class: "facts" },
+      fact("agreement.template", a.template_name ? `${a.template_name} (${a.template_id})` : a.template_id || ""),
+      (a.site_ids || []).length ? fact("customers.sites", a.site_ids.join("、")) : null,
+      fact("agreement.go_live", a.go_live || ""),
+      fact("agreement.free_until", a.free_until || ""),
+      fact("agreement.covered_until", a.covered_until || ""),
+      a.lapsed_on ? fact("agreement.lapsed_on", a.lapsed_on) : null,
+      fact("agreement.paid_periods", (a.paid_periods || []).map((p) => (Array.isArray(p) ? p.join(" ~ ")
+        : typeof p === "object" ? [p.period_from || p.from, p.period_to || p.to].filter(Boolean).join(" ~ ") || JSON.stringify(p)
+          : String(p))).join("；") || t("common.none"))));
+  const coverage = agreement.coverage ?? (overview.coverage && overview.coverage[a.agreement_id]);
+  if (coverage) {
+    card.append(el("h4", {}, t("customers.coverage")),
+      typeof coverage === "object" ? coverageView(coverage) : el("p", {}, String(coverage)));
+  }
+  let quotas = agreement.quotas ?? (overview.quotas && overview.quotas[a.agreement_id]);
+  if (quotas && !Array.isArray(quotas)) quotas = Object.entries(quotas).map(([kind, q]) => ({ kind, ...q }));
+  if (quotas && quotas.length) {
+    card.append(el("h4", {}, t("customers.quotas")),
+      table(["quota.kind", "quota.free_total", "quota.reserved", "quota.consumed", "quota.lapsed", "quota.available"],
+        quotas.map((q) => [tv("quota", q.kind), q.free_total ?? q.total, q.reserved, q.consumed ?? q.consumed_free,
+          q.lapsed, el("strong", {}, String(q.available ?? ""))]), { testid: `quotas-${a.agreement_id}` }));
+  }
+  const known = ["agreement", "coverage", "quotas", "agreement_id", "status", "template_id", "go_live", "free_until",
+    "covered_until", "lapsed_on", "paid_periods", "terms", "version", "customer_id", "template_name", "site_ids"];
+  const rest = Object.fromEntries(Object.entries(agreement).filter(([k]) => !known.includes(k)));
+  if (Object.keys(rest).length) card.append(jsonView(rest));
+  return card;
+}
+
+function coverageView(coverage) {
+  const verdict = coverage.verdict || coverage.status;
+  const sla = coverage.sla || {};
+  const terms = [
+    sla.respond_within_hours ? t("sla.respond", { n: sla.respond_within_hours }) : null,
+    sla.arrive_within_hours ? t("sla.arrive_hours", { n: sla.arrive_within_hours }) : null,
+    sla.arrive_within_days ? t("sla.arrive_days", { n: sla.arrive_within_days }) : null,
+    sla.resolve_within_hours ? t("sla.resolve", { n: sla.resolve_within_hours }) : null,
+    sla.calendar ? tv("calendar", sla.calendar) : null,
+    sla.service_hours ? [].concat(sla.service_hours).join("–") : null,
+    sla.phone_support_24h ? t("sla.phone_24h") : null,
+  ].filter(Boolean);
+  const known = ["verdict", "status", "clauses", "reason", "sla", "on", "period", "charges", "penalty_applies"];
+  const rest = Object.fromEntries(Object.entries(coverage).filter(([k]) => !known.includes(k)));
+  return el("div", { class: "coverage", dataset: { testid: "coverage" } },
+    el("div", { class: "row" },
+      verdict ? el("span", { class: `badge verdict-${verdict}` }, tv("verdict", verdict)) : null,
+      coverage.period ? el("span", { class: "badge" }, tv("period", coverage.period)) : null,
+      coverage.on ? el("span", { class: "muted" }, coverage.on) : null,
+      (coverage.clauses || []).map((c) => el("span", { class: "clause" }, c))),
+    coverage.reason ? el("p", {}, coverage.reason) : null,
+    terms.length ? el("p", {}, `${t("customers.sla")}: ${terms.join(" · ")}`) : null,
+    (coverage.charges || []).length ? el("p", {}, `${t("customers.charges")}: `,
+      coverage.charges.map((c) => tv("charge", c)).join("、")) : null,
+    Object.keys(rest).length ? jsonView(rest) : null);
+}
+
+// -- invoices ----------------------------------------------------------------------------------
+
+function setUpInvoices() {
+  const form = $("invoice-filter");
+  form.addEventListener("change", () => refreshInvoices());
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    refreshInvoices();
+  });
+}
+
+function exportLinks(params, prefix) {
+  return el("span", { class: "export-links" }, el("span", { class: "muted" }, `${t("invoices.export")}: `),
+    ["csv", "xlsx", "json"].map((format) => el("a", {
+      class: "button small", title: t("invoices.export_note"), href: `${BASE}/exports/invoice-lines${query({ format, ...params })}`, download: "",
+      dataset: { testid: `${prefix}-${format}` },
+    }, format.toUpperCase())));
+}
+
+async function refreshInvoices() {
+  try {
+    await loadCustomers().catch(() => undefined);
+    const filters = Object.fromEntries(new FormData($("invoice-filter")));
+    const page = await api("/invoices", { params: { limit: 200, ...filters } });
+    state.invoices = page.items || [];
+    const exportParams = { customer_id: filters.customer_id, period_from: filters.period, period_to: filters.period };
+    clear($("list-exports")).append(exportLinks(exportParams, "export-list"));
+    renderInvoiceList();
+    if (state.invoice) await openInvoice(state.invoice.invoice_id, true);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function renderInvoiceList() {
+  const list = clear($("invoice-list"));
+  for (const invoice of state.invoices) {
+    list.append(el("li", {
+      class: invoice.invoice_id === state.invoice?.invoice_id ? "active" : "",
+      dataset: { testid: `invoice-${invoice.invoice_id}` },
+      onclick: () => openInvoice(invoice.invoice_id),
+    },
+    el("strong", {}, invoice.number || invoice.invoice_id),
+    el("span", { class: `badge invoice-${invoice.status}` }, tv("invoice_status", invoice.status)),
+    el("small", {}, ` ${invoice.customer_name || customerName(invoice.customer_id)} · ${invoice.period || ""} · `,
+      fmtMoney(invoice.totals?.gross ?? invoice.gross ?? ""))));
+  }
+  if (!list.children.length) list.append(el("li", { class: "empty" }, t("common.empty")));
+}
+
+async function openInvoice(id, quiet = false) {
+  try {
+    state.invoice = await api(`/invoices/${encodeURIComponent(id)}`);
+    renderInvoice(state.invoice);
+    for (const li of document.querySelectorAll("#invoice-list li")) {
+      li.classList.toggle("active", li.dataset.testid === `invoice-${id}`);
+    }
+  } catch (error) {
+    if (!quiet) showError(error, $("invoice-detail"));
+  }
+}
+
+function renderInvoice(invoice) {
+  const box = clear($("invoice-detail"));
+  const id = invoice.invoice_id;
+  const totals = invoice.totals || {};
+  const card = el("div", { class: "card invoice", dataset: { testid: "invoice" } },
+    el("div", { class: "toolbar" },
+      el("h2", {}, invoice.number || id, " ", el("span", { class: `badge invoice-${invoice.status}` },
+        tv("invoice_status", invoice.status))),
+      el("span", { class: "spacer" }),
+      invoice.status === "draft" && allowed(["billing"])
+        ? el("button", { type: "button", class: "primary", dataset: { testid: "issue-invoice" },
+          onclick: () => issueInvoice(id) }, t("invoices.issue"))
+        : null,
+      el("a", { class: "button", href: `${BASE}/invoices/${encodeURIComponent(id)}/page`, target: "_blank",
+        rel: "noopener", dataset: { testid: "invoice-page" } }, t("invoices.page")),
+      exportLinks({ invoice_id: id }, "export")),
+    el("dl", { class: "facts" },
+      fact("invoices.customer", `${customerName(invoice.customer_id)} (${invoice.customer_id})`),
+      fact("invoices.period", invoice.period || ""),
+      invoice.issued_on ? fact("invoices.issued_on", invoice.issued_on) : null,
+      fact("invoices.net", fmtMoney(totals.net)),
+      fact("invoices.vat", fmtMoney(totals.vat)),
+      fact("invoices.gross", fmtMoney(totals.gross)),
+      invoice.outstanding !== undefined ? fact("invoices.outstanding", fmtMoney(invoice.outstanding)) : null));
+  const body = el("tbody");
+  for (const line of invoice.lines || []) {
+    const explainRow = el("tr", { class: "provenance", hidden: true },
+      el("td", { colspan: 9, dataset: { testid: `provenance-${line.item_id}` } }));
+    body.append(el("tr", { dataset: { testid: `line-${line.item_id}` } },
+      el("td", {}, line.description, el("small", {}, line.item_id)),
+      el("td", {}, line.kind),
+      el("td", { class: "num" }, `${line.quantity ?? ""} ${line.unit ?? ""}`),
+      el("td", { class: "num" }, fmtMoney(line.unit_price)),
+      el("td", { class: "num" }, fmtMoney(line.amount)),
+      el("td", { class: "num" }, percent(line.vat_rate)),
+      el("td", {}, (line.clauses || []).join(", ")),
+      el("td", {}, `${(line.sources || []).length}`),
+      el("td", {}, el("button", { type: "button", class: "small", dataset: { testid: `explain-${line.item_id}` },
+        onclick: () => explainLine(id, line.item_id, explainRow) }, t("invoices.provenance")))),
+    explainRow);
+  }
+  card.append(el("h3", {}, t("invoices.lines")), el("table", { class: "grid lines", dataset: { testid: "invoice-lines" } },
+    el("thead", {}, el("tr", {}, ["invoices.description", "invoices.kind", "invoices.quantity", "invoices.unit_price",
+      "invoices.amount", "invoices.vat_rate", "invoices.clauses", "invoices.sources", "invoices.provenance"]
+      .map((k) => el("th", {}, t(k))))), body));
+  if ((totals.by_rate || []).length) {
+    card.append(table(["invoices.vat_rate", "invoices.net", "invoices.vat", "invoices.gross"],
+      totals.by_rate.map((r) => [percent(r.rate), fmtMoney(r.net), fmtMoney(r.vat),
+        fmtMoney(r.gross)])));
+  }
+  box.append(card);
+}
+
+// Issue: the invoice gets its gap-free number and is frozen (B8); only issued invoices export.
+async function issueInvoice(id) {
+  const issued = await command(`/invoices/${encodeURIComponent(id)}/issue`, {});
+  if (issued) {
+    notice(t("invoices.issued", { id }));
+    await openInvoice(id);
+  }
+}
+
+async function explainLine(invoiceId, itemId, row) {
+  if (!row.hidden) {
+    row.hidden = true;
+    return;
+  }
+  const cell = clear(row.firstChild);
+  row.hidden = false;
+  try {
+    const why = await api(`/invoices/${encodeURIComponent(invoiceId)}/lines/${encodeURIComponent(itemId)}/explanation`);
+    cell.append(explanationOfLine(why));
+  } catch (error) {
+    cell.append(errorBox(error));
+  }
+}
+
+start().catch((error) => showError(error));

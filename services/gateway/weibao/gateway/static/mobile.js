@@ -1,0 +1,397 @@
+// The technician's phone page: today's visits; accept, check in and out with the
+// browser's position (D5), work time and expenses (D6), completion. It works offline:
+// every action gets its idempotency key once, when the technician taps, and waits in a
+// queue in localStorage until it uploads; a retry reuses the key (also sent as the
+// Idempotency-Key header), so an upload that was cut off has exactly one effect.
+// device_time is the tap's time with this phone's UTC offset.
+
+import {
+  api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onUnauthenticated,
+  requireUser, showError, userBadge,
+} from "./api.js";
+import { apply, fmtDuration, fmtTime, langButton, t, tv } from "./i18n.js";
+
+const QUEUE = "weibao.m.queue";
+const REJECTED = "weibao.m.rejected";
+const VISITS = "weibao.m.visits";
+const RETRY_MS = 15000;
+
+// What an action does to the visit's status, shown before the server confirms it.
+const AFTER = { acceptance: "accepted", "check-in": "on_site", "check-out": "checked_out", completion: "completed" };
+
+const state = { user: null, visits: [], fetchedAt: null, flushing: null, open: new Set(), deferred: false };
+const $ = (id) => document.getElementById(id);
+
+function load(name, fallback) {
+  try {
+    return JSON.parse(localStorage.getItem(name) || "null") ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function save(name, value) {
+  localStorage.setItem(name, JSON.stringify(value));
+}
+
+const queue = () => load(QUEUE, []);
+const rejected = () => load(REJECTED, []);
+
+// -- start -------------------------------------------------------------------------------
+
+async function start() {
+  apply();
+  $("header-tools").append(langButton());
+  if ("serviceWorker" in navigator) {
+    // served from /m/ so that its scope covers this page (see weibao.gateway.app)
+    navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).catch((error) => console.warn("no offline shell", error));
+  }
+  const cached = load(VISITS, null);
+  if (cached) {
+    state.visits = cached.items || [];
+    state.fetchedAt = cached.at;
+  }
+  state.user = await requireUser(["technician"]);
+  $("header-tools").append(userBadge(state.user));
+  onUnauthenticated(() => flush());
+  window.addEventListener("online", () => { network(); flush(); });
+  window.addEventListener("offline", network);
+  window.addEventListener("weibao:lang", render);
+  $("sync").addEventListener("click", () => flush());
+  $("refresh").addEventListener("click", () => refreshVisits());
+  $("visits").addEventListener("focusout", () => setTimeout(() => {
+    if (state.deferred) render();
+  }, 0));
+  network();
+  render();
+  await refreshVisits();
+  flush();
+  setInterval(flush, RETRY_MS);
+  setInterval(tickDue, 1000);
+  live({ refresh: refreshVisits, onState: () => undefined });
+}
+
+function network() {
+  const badge = $("net");
+  const online = navigator.onLine;
+  badge.className = `live ${online ? "on" : "off"}`;
+  badge.textContent = online ? t("mobile.online") : t("mobile.offline");
+}
+
+async function refreshVisits() {
+  try {
+    const page = await api("/me/visits", { params: { limit: 200 } });
+    state.visits = page.items || [];
+    state.fetchedAt = new Date().toISOString();
+    save(VISITS, { at: state.fetchedAt, items: state.visits });
+  } catch (error) {
+    if (error.status !== 0 && error.status !== 401) showError(error);
+  }
+  render();
+}
+
+// -- the queue ---------------------------------------------------------------------------
+
+function enqueue(action, ticketId, body) {
+  const item = { key: body?.key || newKey(), action, ticket_id: ticketId, body, queued_at: new Date().toISOString(),
+    attempts: 0, last_error: null };
+  save(QUEUE, [...queue(), item]);
+  notice(`${tv("action", action)} · ${t("mobile.queued")}`);
+  render();
+  flush();
+}
+
+function forget(key) {
+  save(QUEUE, queue().filter((item) => item.key !== key));
+}
+
+// Upload what waits, oldest first. Offline or a failing service: stop and try later with
+// the same keys. A refusal (4xx): set aside with the gateway's error, shown to the
+// technician, so it does not block what follows.
+async function flush() {
+  if (state.flushing) return state.flushing;
+  state.flushing = (async () => {
+    let uploaded = 0;
+    for (const item of queue()) {
+      try {
+        const answer = await api(`/tickets/${encodeURIComponent(item.ticket_id)}/${item.action}`,
+          { method: "POST", body: item.body, key: item.key });
+        forget(item.key);
+        uploaded += 1;
+        report(item, answer);
+      } catch (error) {
+        if (error.retryable || error.status === 401) {
+          save(QUEUE, queue().map((q) => (q.key === item.key
+            ? { ...q, attempts: q.attempts + 1, last_error: { code: error.code, field: error.field, message: error.message } }
+            : q)));
+          break;
+        }
+        forget(item.key);
+        save(REJECTED, [...rejected(), { ...item, error: { code: error.code, field: error.field, message: error.message,
+          problems: error.problems } }]);
+      }
+    }
+    render();
+    if (uploaded) await refreshVisits();
+  })();
+  try {
+    await state.flushing;
+  } finally {
+    state.flushing = null;
+  }
+  return undefined;
+}
+
+function report(item, answer) {
+  const checkedIn = (answer?.events || []).find((e) => e.type === "private.CheckedIn");
+  if (checkedIn) {
+    const metres = Math.round(checkedIn.data.distance_m);
+    notice(checkedIn.data.within_geofence ? t("mobile.within_geofence", { m: metres })
+      : t("mobile.outside_geofence", { m: metres }), checkedIn.data.within_geofence ? "info" : "warn");
+  } else {
+    notice(`${tv("action", item.action)} · ${t("mobile.uploaded")}`);
+  }
+}
+
+// -- taps --------------------------------------------------------------------------------
+
+function position() {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) {
+      reject(new Error("geolocation unavailable (the page needs HTTPS or localhost)"));
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(resolve, reject,
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 });
+  });
+}
+
+// Check-in and check-out: the key and time are the tap's; the position follows.
+async function presence(action, ticketId, button) {
+  const key = newKey();
+  const deviceTime = isoWithOffset(new Date());
+  button.disabled = true;
+  const status = el("span", { class: "muted" }, t("mobile.locating"));
+  button.after(status);
+  try {
+    const fix = await position();
+    enqueue(action, ticketId, {
+      key, device_time: deviceTime,
+      position: { latitude: fix.coords.latitude, longitude: fix.coords.longitude },
+      accuracy_m: Math.min(Math.round((fix.coords.accuracy ?? 0) * 10) / 10, 100000),
+    });
+  } catch (error) {
+    showError({ code: "no_position", field: "position", message: t("mobile.no_geo", { message: error.message }) });
+  } finally {
+    button.disabled = false;
+    status.remove();
+  }
+}
+
+function accept(ticketId) {
+  enqueue("acceptance", ticketId, undefined);
+}
+
+function complete(ticketId, form) {
+  const resolution = form.elements.resolution.value.trim();
+  if (!resolution) return;
+  enqueue("completion", ticketId, { resolution });
+}
+
+function work(ticketId, form) {
+  const key = newKey();
+  const deviceTime = isoWithOffset(new Date());
+  const data = new FormData(form);
+  enqueue("work", ticketId, { key, device_time: deviceTime, kind: data.get("kind"),
+    started: localInputToIso(data.get("started")), ended: localInputToIso(data.get("ended")) });
+  state.open.delete(`work-${ticketId}`);
+  form.closest("details").open = false;
+}
+
+function expense(ticketId, form) {
+  const key = newKey();
+  const deviceTime = isoWithOffset(new Date());
+  const data = new FormData(form);
+  const body = { key, device_time: deviceTime, kind: data.get("kind"), amount: String(data.get("amount")).trim(),
+    receipt_no: String(data.get("receipt_no") || "").trim(), receipt_date: String(data.get("receipt_date") || ""),
+    note: String(data.get("note") || "").trim() };
+  if (body.kind === "lodging") body.nights = Number(data.get("nights") || 1);
+  enqueue("expenses", ticketId, body);
+  form.reset();
+  state.open.delete(`expense-${ticketId}`);
+  form.closest("details").open = false;
+}
+
+// -- drawing -----------------------------------------------------------------------------
+
+function render() {
+  renderQueue();
+  renderVisits();
+  apply();
+}
+
+function renderQueue() {
+  const waiting = queue();
+  const refused = rejected();
+  $("queue-count").textContent = t("mobile.queue", { n: waiting.length });
+  $("queue-count").dataset.count = String(waiting.length);
+  $("queue-box").classList.toggle("empty", !waiting.length && !refused.length);
+  const list = clear($("queue-list"));
+  for (const item of waiting) {
+    list.append(el("li", { dataset: { testid: `queued-${item.action}` } },
+      el("strong", {}, tv("action", item.action)), ` ${item.ticket_id} · ${fmtTime(item.queued_at, { seconds: true })}`,
+      item.last_error ? el("small", { class: "muted" }, ` ${item.last_error.code}: ${item.last_error.message}`) : null));
+  }
+  const bad = clear($("rejected-list"));
+  for (const item of refused) {
+    const box = errorBox(item.error);
+    bad.append(el("li", {}, el("strong", {}, `${t("mobile.rejected")}: ${tv("action", item.action)} ${item.ticket_id}`),
+      box, el("button", { type: "button", class: "small", onclick: () => {
+        save(REJECTED, rejected().filter((r) => r.key !== item.key));
+        render();
+      } }, t("mobile.dismiss"))));
+  }
+}
+
+function shownStatus(visit, pending) {
+  let status = visit.status;
+  for (const item of pending) status = AFTER[item.action] || status;
+  return status;
+}
+
+function renderVisits() {
+  const box = $("visits");
+  // Never redraw under the technician's fingers: a form being filled in waits.
+  if (box.contains(document.activeElement) && document.activeElement.matches("input, select, textarea")) {
+    state.deferred = true;
+    return;
+  }
+  state.deferred = false;
+  clear(box);
+  $("cached").textContent = state.fetchedAt && !navigator.onLine ? t("mobile.cached", { time: fmtTime(state.fetchedAt) })
+    : "";
+  if (!state.visits.length) {
+    box.append(el("p", { class: "empty", dataset: { testid: "no-visits" } }, t("mobile.none")));
+    return;
+  }
+  const waiting = queue();
+  for (const visit of state.visits) {
+    const pending = waiting.filter((item) => item.ticket_id === visit.ticket_id);
+    const status = shownStatus(visit, pending);
+    box.append(visitCard(visit, status, pending));
+  }
+  tickDue();
+}
+
+function visitCard(visit, status, pending) {
+  const id = visit.ticket_id;
+  const due = visit.arrive_by || visit.respond_by;
+  const stopped = (visit.stopped || []).includes(visit.arrive_by ? "arrive" : "respond");
+  const card = el("article", { class: `visit card ${(visit.breached || []).length ? "breached" : ""} `
+    + `${(visit.at_risk || []).length ? "at-risk" : ""}`, dataset: { testid: `visit-${id}`, status } },
+  el("h3", {}, visit.summary),
+  el("div", {}, el("span", { class: `badge status-${status}`, dataset: { testid: `visit-status-${id}` } },
+    tv("status", status)), pending.length ? el("span", { class: "flag pending" }, t("mobile.queued")) : null),
+  el("dl", { class: "facts" },
+    el("dt", {}, t("board.ticket")), el("dd", {}, id),
+    el("dt", {}, t("mobile.site")), el("dd", {}, `${visit.site_id} (${Number(visit.latitude).toFixed(4)}, `
+      + `${Number(visit.longitude).toFixed(4)})`),
+    el("dt", {}, t("board.skill")), el("dd", {}, visit.skill),
+    due ? [el("dt", {}, t("mobile.due")), el("dd", { class: "clock", dataset: stopped ? {} : { due } },
+      stopped ? `✓ ${t("board.met")}` : el("span", { class: "countdown" }), el("small", {}, ` ${fmtTime(due)}`))] : null));
+  const actions = el("div", { class: "visit-actions" });
+  if (status === "assigned") {
+    actions.append(el("button", { type: "button", dataset: { testid: `accept-${id}` }, onclick: () => accept(id) },
+      t("mobile.accept")));
+  }
+  if (["assigned", "accepted"].includes(status)) {
+    const button = el("button", { type: "button", class: "primary big", dataset: { testid: `check-in-${id}` } },
+      t("mobile.check_in"));
+    button.addEventListener("click", () => presence("check-in", id, button));
+    actions.append(button);
+  }
+  if (status === "on_site") {
+    const button = el("button", { type: "button", class: "primary big", dataset: { testid: `check-out-${id}` } },
+      t("mobile.check_out"));
+    button.addEventListener("click", () => presence("check-out", id, button));
+    actions.append(button);
+  }
+  card.append(actions, workForm(id), expenseForm(id));
+  if (["on_site", "checked_out"].includes(status)) card.append(completionForm(id));
+  return card;
+}
+
+function workForm(id) {
+  const now = new Date();
+  const form = el("form", { class: "form-grid", dataset: { testid: `work-form-${id}` } },
+    el("label", {}, t("mobile.work_kind"), el("select", { name: "kind" },
+      ["hardware", "network", "software"].map((k) => el("option", { value: k }, tv("work", k))))),
+    el("label", {}, t("mobile.started"), el("input", { type: "datetime-local", name: "started", required: true,
+      value: localInputValue(new Date(now.getTime() - 3600000)) })),
+    el("label", {}, t("mobile.ended"), el("input", { type: "datetime-local", name: "ended", required: true,
+      value: localInputValue(now) })),
+    el("button", { type: "submit", dataset: { testid: `work-submit-${id}` } }, t("common.save")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    work(id, form);
+  });
+  return remembered(`work-${id}`, t("mobile.work"), form);
+}
+
+function expenseForm(id) {
+  const nights = el("label", { hidden: true }, t("mobile.nights"),
+    el("input", { type: "number", name: "nights", min: 1, max: 365, value: 1 }));
+  const kind = el("select", { name: "kind" }, ["transport", "lodging", "meals"].map((k) =>
+    el("option", { value: k }, tv("expense", k))));
+  kind.addEventListener("change", () => { nights.hidden = kind.value !== "lodging"; });
+  const form = el("form", { class: "form-grid", dataset: { testid: `expense-form-${id}` } },
+    el("label", {}, t("mobile.expense_kind"), kind),
+    el("label", {}, t("mobile.amount"), el("input", { name: "amount", required: true, inputmode: "decimal",
+      pattern: "\\d{1,12}(\\.\\d{1,2})?", placeholder: "123.50", dataset: { testid: `expense-amount-${id}` } })),
+    el("label", {}, t("mobile.receipt_no"), el("input", { name: "receipt_no", maxlength: 100 })),
+    el("label", {}, t("mobile.receipt_date"), el("input", { type: "date", name: "receipt_date", required: true,
+      value: localInputValue(new Date()).slice(0, 10), dataset: { testid: `expense-date-${id}` } })),
+    nights,
+    el("label", { class: "wide" }, t("mobile.note"), el("input", { name: "note", maxlength: 2000 })),
+    el("button", { type: "submit", dataset: { testid: `expense-submit-${id}` } }, t("common.save")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    expense(id, form);
+  });
+  return remembered(`expense-${id}`, t("mobile.expense"), form);
+}
+
+// A fold that stays open or closed across redraws.
+function remembered(name, title, content) {
+  const fold = el("details", { open: state.open.has(name) }, el("summary", { dataset: { testid: name } }, title), content);
+  fold.addEventListener("toggle", () => {
+    if (fold.open) state.open.add(name);
+    else state.open.delete(name);
+  });
+  return fold;
+}
+
+function completionForm(id) {
+  const form = el("form", { class: "row" },
+    el("input", { name: "resolution", required: true, maxlength: 4000, placeholder: t("mobile.resolution"),
+      dataset: { testid: `resolution-${id}` } }),
+    el("button", { type: "submit", dataset: { testid: `complete-${id}` } }, t("mobile.complete")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    complete(id, form);
+  });
+  return form;
+}
+
+function tickDue() {
+  const now = Date.now();
+  for (const cell of document.querySelectorAll("[data-due]")) {
+    const left = Date.parse(cell.dataset.due) - now;
+    const text = cell.querySelector(".countdown");
+    if (!text) continue;
+    text.textContent = left >= 0 ? fmtDuration(left) : `${t("board.overdue")} ${fmtDuration(left)}`;
+    cell.classList.toggle("overdue", left < 0);
+  }
+}
+
+start().catch((error) => showError(error));

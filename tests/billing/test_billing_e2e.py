@@ -1,42 +1,18 @@
 """Billing end to end over real NATS: a visit's hardware days and lodging become invoice
 lines with their clauses and sources; issuing freezes the invoice; a late message goes
-on a supplementary invoice; a redelivery bills nothing twice."""
+on a supplementary invoice; the phone's retry bills nothing twice; the list, the export's
+pages and the A4 statement follow the log."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from nats.aio.client import Client as NATS
 
 from tests.dispatch.test_dispatch_e2e import SITE, ask, ok, set_up_customer_and_crew
-from tests.helpers import eventually, services_answer
-from weibao.billing.service import spec as billing_spec
-from weibao.contracts.service import spec as contracts_spec
-from weibao.dispatch.service import spec as dispatch_spec
-from weibao.runtime.natsd import NatsServer
-from weibao.shared.service import Settings, serve
-
-
-@pytest.fixture
-async def system(nats_server: NatsServer, nc: NATS, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    monkeypatch.setenv("WEIBAO_ASSESS_INTERVAL", "3600")
-    monkeypatch.setenv("WEIBAO_TICK_INTERVAL", "3600")
-    monkeypatch.setenv("WEIBAO_TODAY", "2026-06-01")
-    monkeypatch.setenv("WEIBAO_NOW", "2026-06-01T01:00:00+00:00")
-    stop = asyncio.Event()
-    specs = {"contracts": contracts_spec, "dispatch": dispatch_spec, "billing": billing_spec}
-    tasks = [asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{tmp_path / name}.db"), stop))
-             for name, spec in specs.items()]
-    await services_answer(nc, *specs)
-    yield
-    stop.set()
-    await asyncio.gather(*tasks)
+from tests.helpers import eventually
+from weibao.shared.public.billing import line_of
 
 
 async def report(nc: NATS, what: str, key: str, **fields: Any) -> None:
@@ -98,3 +74,36 @@ async def test_b1_b2_c4_visit_costs_become_invoice_lines_with_provenance(system:
     assert (source["service"], source["type"]) == ("dispatch", "WorkLogged")
     history = await ok(nc, "dispatch.history", {"ticket_id": "t-1"})
     assert any(e["type"] == "WorkLogged" and e["position"] == source["position"] for e in history["result"])
+
+    # The read model follows the log: the list shows the issue, then the payment.
+    await ok(nc, "billing.invoice.pay", {"invoice_id": "c-1-2026-06", "payment_id": "p-1", "amount": "100.00"})
+
+    async def listed() -> bool:
+        answer = await ask(nc, "billing.invoices", {"customer_id": "c-1"})
+        items = {item["invoice_id"]: item for item in answer["result"]["items"]}
+        issued = items.get("c-1-2026-06", {})
+        return len(items) == 2 and issued.get("status") == "partially_paid"
+
+    await eventually(listed)
+    page = (await ok(nc, "billing.invoices", {"customer_id": "c-1", "status": "partially_paid"}))["result"]
+    [item] = page["items"]
+    assert (page["total"], page["next_offset"], item["number"], item["customer_name"]) == (
+        1, None, "INV-2026-000001", "天宇贸易")
+    assert (item["totals"]["gross"], item["outstanding"]) == (frozen["result"]["totals"]["gross"],
+                                                            str(Decimal(frozen["result"]["totals"]["gross"]) - 100))
+    exported = (await ok(nc, "billing.export.lines", {"customer_id": "c-1", "limit": 1}))["result"]
+    rest = (await ok(nc, "billing.export.lines", {"customer_id": "c-1", "after": exported["next"]}))["result"]
+    rows = [line_of(row) for row in exported["lines"] + rest["lines"]]  # what the gateway formats
+    assert [(r.invoice_number, r.line_no, r.status) for r in rows] == [
+        ("INV-2026-000001", 1, "partially_paid"), ("INV-2026-000001", 2, "partially_paid")]  # drafts: not exported
+    assert rest["next"] is None
+    statement = (await ok(nc, "billing.invoice.page", {"invoice_id": "c-1-2026-06"}))["result"]["html"]
+    assert "<h1>结算单</h1>" in statement and "INV-2026-000001" in statement
+    refusals = [("billing.invoice", {"invoice_id": "c-1-2026-06", "as_of": "last week"}, "as_of"),
+                ("billing.invoice", {"invoice_id": "c-1-2026-06", "as_of": "2020-01-01T00:00:00+08:00"}, "invoice_id"),
+                ("billing.invoices", {"limit": 500}, "limit"),
+                ("billing.export.lines", {"after": "garbage"}, "after"),
+                ("billing.invoice.page", {"invoice_id": "c-1-2026-06-S1"}, "invoice_id")]
+    for subject, body, field in refusals:
+        answer = await ask(nc, subject, body)
+        assert not answer["ok"] and answer["error"]["field"] == field, (subject, answer)

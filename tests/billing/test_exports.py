@@ -15,17 +15,16 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from weibao.billing.adapters.exports import (
+from weibao.billing.adapters.exports import InvoiceView, VatTotal, invoice_html, vat_totals
+from weibao.shared.public.billing import (
     BOM,
     COLUMNS,
     ExportLine,
-    InvoiceView,
-    VatTotal,
     csv_stream,
     filter_lines,
-    invoice_html,
     json_stream,
-    vat_totals,
+    line_of,
+    row_of,
     xlsx_file,
 )
 
@@ -182,6 +181,21 @@ async def test_json_is_one_valid_array_with_money_as_strings() -> None:
     assert json.loads(await collect(json_stream([]))) == []
 
 
+async def test_a_row_of_export_lines_reads_back_as_the_same_line() -> None:
+    """What `weibao.billing.export.lines` answers (row_of) is what the gateway formats (line_of)."""
+    credit = line(status="credit_note", quantity=Decimal("-2"), net=Decimal("-123.40"), vat=Decimal("-16.04"),
+                  gross=Decimal("-139.44"), credit_id="inv-1-CN1", clauses=())
+    for original in (line(), TRAVEL, credit):
+        row = json.loads(json.dumps(row_of(original), ensure_ascii=False))  # over the wire
+        assert list(row) == list(COLUMNS)
+        assert line_of(row) == original
+    assert line_of({**row_of(line()), "a_later_column": "x"}) == line()  # readers ignore new fields
+    with pytest.raises(ValueError, match="net"):
+        line_of({**row_of(line()), "net": "12.3x"})
+    with pytest.raises(ValueError, match="line_no"):
+        line_of({**row_of(line()), "line_no": "1"})
+
+
 # --- XLSX -------------------------------------------------------------------------------
 
 
@@ -247,7 +261,10 @@ def test_invoice_html_is_a_printable_escaped_a4_page() -> None:
     assert "WB-2025-0001" in page
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; 更多" in page
-    for heading in ("发票", "客户", "开票日期", "数量", "单价", "金额", "税率", "税额", "合计"):
+    # Not the tax invoice (发票 comes from the tax system): a statement of charges, and it says so.
+    assert "<title>结算单 WB-2025-0001</title>" in page and "<h1>结算单</h1>" in page
+    assert "不是增值税发票" in page
+    for heading in ("结算单号", "客户", "开具日期", "数量", "单价", "金额", "税率", "税额", "合计"):
         assert heading in page
     assert "易卓软件（北京）有限公司" in page
     assert "B2 · C4" in page and "dispatch:12; dispatch:13" in page

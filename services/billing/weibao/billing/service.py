@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from weibao.billing.entrypoints.endpoints import Policy, billing_for, register
+from weibao.billing.entrypoints.endpoints import Policy, billing_for, invoice_book, register
 from weibao.shared.eventstore import EventStore
 from weibao.shared.readmodels import ReadModel, StreamIndex
 from weibao.shared.service import ServiceSpec
@@ -14,6 +14,7 @@ def read_models(store: EventStore) -> Sequence[tuple[str, ReadModel]]:
         ("contracts", Policy(billing, "contracts")),  # fees due, quotas, dongles; terms and names
         ("dispatch", Policy(billing, "dispatch")),  # work and expenses
         ("billing", StreamIndex("billing")),  # the auditor's list
+        ("billing", invoice_book(billing)),  # invoices and lines: lists and exports
     ]
 
 

@@ -1,16 +1,19 @@
 """Billing: what the fee does not cover, priced from the messages, onto invoices.
 
 A policy consumer per upstream prices each message (domain/pricing) and adds the items
-to the customer's draft for the period, in the same transaction as its checkpoint:
-a redelivered message finds its item id already on the invoice and bills nothing twice.
-An item for an issued invoice goes on a supplementary draft of the same period (B8)."""
+to the customer's draft for the period, in the same transaction as its checkpoint. Item
+ids derive from the message's position, and every billed item id is kept with the
+invoice it went to: a redelivered message, or the whole stream replayed from position
+0, finds its items billed and adds nothing, wherever they went. An item for an issued
+invoice goes on a supplementary draft of the same period (B8)."""
 
 from __future__ import annotations
 
 import tomllib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from weibao.billing.adapters.exports import InvoiceView, invoice_html, lines_of
+from weibao.billing.adapters.invoices import INVOICE, SERIES, head, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain import pricing
@@ -28,13 +33,18 @@ from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import Message
-from weibao.shared.readmodels import upsert
+
+__all__ = ["INVOICE", "SERIES", "Billing", "Config", "Drafts", "TermsNotYetKnown", "invoice_stream"]
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
+FOLDED = 1024  # invoices whose folded state the policy keeps between messages
 
-INVOICE = codec.Codec([domain.DraftOpened, domain.LineAdded, domain.LineRemoved, domain.InvoiceIssued,
-                       domain.CreditNoted, domain.PaymentRecorded], prefix="private.")
-SERIES = codec.Codec([numbering.NumberAllocated], prefix="private.")
+
+class TermsNotYetKnown(Exception):
+    """A visit's message names an agreement whose terms billing has not read yet: its
+    contracts consumer is behind its dispatch consumer (a restart, a replay). Raised, not
+    priced without terms (which would drop the visit's costs): the consumer retries, and
+    parks the message where an operator sees it if the terms never come."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +64,11 @@ class Config:
                    Decimal(str(rate)) if rate is not None else None)
 
 
-def invoice_stream(invoice_id: str) -> str:
-    return f"invoice-{invoice_id}"
-
-
 @dataclass
 class Drafts:
-    """Which draft takes a customer's items for a period, now (supplementary after issue)."""
+    """The policy's own bookkeeping, written in the consumer's transaction with the lines:
+    which draft takes a customer's items for a period now (supplementary after issue), and
+    which invoice each billed item went to."""
 
     metadata: MetaData
 
@@ -72,6 +80,13 @@ class Drafts:
             Column("invoice_id", String(250), nullable=False),
             Column("supplement", Integer, nullable=False),
         )
+        # Exactly once across invoices: a message replayed after its invoice was issued
+        # and a supplementary draft opened would otherwise find its item on no open draft.
+        self.items = Table(
+            "billing_items", self.metadata,
+            Column("item_id", String(250), primary_key=True),
+            Column("invoice_id", String(250), nullable=False),
+        )
 
 
 @dataclass
@@ -82,7 +97,11 @@ class Billing:
     today: Callable[[], date]
 
     def __post_init__(self) -> None:
-        self.drafts = Drafts(self.book.metadata).table
+        tables = Drafts(self.book.metadata)
+        self.drafts, self.items = tables.table, tables.items
+        # stream -> (version, hash, state): a month's draft gets a line per message, and
+        # folding all its events again for each would make a long draft quadratic.
+        self._folded: OrderedDict[str, tuple[int, str, domain.Invoice]] = OrderedDict()
 
     @property
     def invoices(self) -> Repository[domain.Invoice, Any]:
@@ -100,6 +119,9 @@ class Billing:
         source = pricing.Source(message.service, message.position, message.type)
         data = message.data
         terms = await self.book.terms(conn, data.get("agreement_id"))  # read once per message
+        if not terms and data.get("agreement_id") is not None and message.type in ("WorkLogged", "ExpenseRecorded"):
+            raise TermsNotYetKnown(f"no terms yet for agreement {data['agreement_id']!r} ({message.type} at "
+                                   f"{message.service}:{message.position})")
         match message.type:
             case "FeeDue":
                 items = pricing.for_fee_due(data, source)
@@ -116,6 +138,11 @@ class Billing:
 
     async def add(self, conn: AsyncConnection, item: pricing.BillableItem, terms: Mapping[str, Any], *,
                   ticket_id: str | None) -> None:
+        """Put the item on its draft, once: an item id already billed (on any invoice,
+        issued or not, even removed since) adds nothing (B8: never billed twice)."""
+        billed = await conn.scalar(select(self.items.c.invoice_id).where(self.items.c.item_id == item.item_id))
+        if billed is not None:
+            return
         per_visit = terms.get("billing_period") == "per_visit" and ticket_id
         period = f"visit:{ticket_id}" if per_visit else item.occurred_on.strftime("%Y-%m")
         line = domain.Line(
@@ -125,23 +152,48 @@ class Billing:
         )
         for _attempt in range(2):
             invoice_id = await self._draft(conn, item.customer_id, period)
-            state, _ = await self.invoices.load(invoice_stream(invoice_id), conn=conn)
+            stream = invoice_stream(invoice_id)
+            state, version = await self._current(conn, stream)
             if state.status not in ("none", "draft") and item.item_id not in state.item_ids:
                 await self._supplement(conn, item.customer_id, period)  # B8: issued stays as issued
                 continue
-            opened_on = self.today()
-
-            def decide(state: domain.Invoice, invoice_id: str = invoice_id, opened_on: date = opened_on) -> list[Any]:
-                events: list[Any] = []
-                if state.status == "none":
-                    events = domain.decide(domain.OpenDraft(invoice_id, item.customer_id, period, opened_on), state)
-                    for event in events:
-                        state = domain.evolve(state, event)
-                return events + domain.decide(domain.AddLine(line), state)
-
-            await self.invoices.execute(invoice_stream(invoice_id), decide, conn=conn)
+            events: list[domain.Event] = []
+            if state.status == "none":
+                events = domain.decide(domain.OpenDraft(invoice_id, item.customer_id, period, self.today()), state)
+                for event in events:
+                    state = domain.evolve(state, event)
+            added = domain.decide(domain.AddLine(line), state)
+            for event in added:
+                state = domain.evolve(state, event)
+            events += added
+            if events:
+                result = await self.store.append(stream, [INVOICE.encode(e) for e in events],
+                                                 expected_version=version, conn=conn)
+                last = result.events[-1]
+                self._remember(stream, (last.version, last.hash), state)
+            await conn.execute(self.items.insert().values(item_id=item.item_id, invoice_id=invoice_id))
             return
         raise AssertionError("a fresh supplementary draft is always open")
+
+    async def _current(self, conn: AsyncConnection, stream: str) -> tuple[domain.Invoice, int]:
+        """The invoice folded from its stream, or as folded before if its last event is the
+        same (a command, another replica or a rolled-back batch changes it: folded anew)."""
+        last = await head(conn, stream)
+        if last is None:
+            return domain.Invoice(), 0
+        cached = self._folded.get(stream)
+        if cached is not None and cached[:2] == last:
+            self._folded.move_to_end(stream)
+            return cached[2], last[0]
+        state, version = await self.invoices.load(stream, conn=conn)
+        self._remember(stream, last, state)
+        return state, version
+
+    def _remember(self, stream: str, last: tuple[int, str], state: domain.Invoice) -> None:
+        self._folded[stream] = (*last, state)
+        self._folded.move_to_end(stream)
+        while len(self._folded) > FOLDED:
+            self._folded.popitem(last=False)
 
     async def _draft(self, conn: AsyncConnection, customer_id: str, period: str) -> str:
         t = self.drafts
@@ -150,8 +202,9 @@ class Billing:
         if row is not None:
             return str(row.invoice_id)
         invoice_id = f"{customer_id}-{period}"
-        await upsert(conn, t, "customer_id", customer_id, {"period": period, "invoice_id": invoice_id,
-                                                            "supplement": 0})
+        # Keyed on customer and period: no other writer, we hold the log's lock.
+        await conn.execute(t.insert().values(customer_id=customer_id, period=period, invoice_id=invoice_id,
+                                             supplement=0))
         return invoice_id
 
     async def _supplement(self, conn: AsyncConnection, customer_id: str, period: str) -> None:
@@ -173,6 +226,9 @@ class Billing:
         if state.status != "draft":
             return []
         issued_on = codec.parse(date, data.get("issued_on", self.today().isoformat()), field="issued_on")
+        # Refusals first (an empty draft, a date before it opened): a number allocated to
+        # an invoice that is then not issued would be a hole in the series.
+        domain.decide(domain.Issue("(to be allocated)", issued_on), state)
         series_id = f"INV-{issued_on.year}"
         series = Repository(self.store, SERIES, numbering.evolve, numbering.Series(series_id))
         allocated = await series.execute(f"series-{series_id}",
@@ -186,11 +242,20 @@ class Billing:
         return allocated + issued
 
     async def credit(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        """rule B8: a credit note of the named lines (none named: all not yet credited).
+        Without a `credit_id` the note is numbered on its invoice: `<invoice_id>-CN<n>`."""
+        invoice_id = str(data.get("invoice_id", ""))
         lines = data.get("lines")
-        command = domain.CreditNote(str(data.get("credit_id", "")), tuple(lines) if lines else None,
-                                    str(data.get("reason", "")), self.today())
-        return await self.invoices.execute(invoice_stream(str(data.get("invoice_id", ""))),
-                                           lambda s: domain.decide(command, s), **kw)
+        require(lines is None or (isinstance(lines, list) and all(isinstance(x, str) for x in lines)), "invalid",
+                "lines", "a list of the item ids to credit, or nothing for every line")
+        reason, on = str(data.get("reason", "")), self.today()
+
+        def decide(state: domain.Invoice) -> list[domain.Event]:
+            credit_id = str(data.get("credit_id") or f"{invoice_id}-CN{len(state.credits) + 1}")
+            command = domain.CreditNote(credit_id, tuple(lines) if lines else None, reason, on)
+            return domain.decide(command, state)
+
+        return await self.invoices.execute(invoice_stream(invoice_id), decide, **kw)
 
     async def pay(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
         command = domain.RecordPayment(str(data.get("payment_id", "")),
@@ -200,10 +265,25 @@ class Billing:
         return await self.invoices.execute(invoice_stream(str(data.get("invoice_id", ""))),
                                            lambda s: domain.decide(command, s), **kw)
 
-    async def invoice(self, invoice_id: str) -> domain.Invoice:
-        state, _ = await self.invoices.load(invoice_stream(invoice_id))
-        require(state.status != "none", "not_found", "invoice_id", "no such invoice")
+    # -- reading the log --------------------------------------------------------------
+
+    async def invoice(self, invoice_id: str, as_of: datetime | None = None) -> domain.Invoice:
+        """The invoice from its events; with `as_of`, as it stood then (events recorded by then)."""
+        # The log records UTC; SQLite compares the stored text, so the bound must be UTC too.
+        moment = as_of.astimezone(UTC) if as_of is not None else None
+        state, _ = await self.invoices.load(invoice_stream(invoice_id), as_of=moment)
+        require(state.status != "none", "not_found", "invoice_id",
+                "no such invoice" if as_of is None else "no such invoice at that time")
         return state
+
+    async def statement(self, invoice_id: str) -> str:
+        """The printable A4 statement of charges (结算单) of an issued invoice, as issued:
+        its lines and totals, frozen (B8); credit notes are documents of their own."""
+        state = await self.invoice(invoice_id)
+        require(state.status != "draft", "draft", "invoice_id", "a draft has no statement yet; issue it first")
+        async with self.store.engine.connect() as conn:
+            name = await self.book.customer_name(conn, state.customer_id)
+        return invoice_html(InvoiceView.of([row for row in lines_of(state, name) if not row.credit_id]))
 
     async def explain(self, invoice_id: str, item_id: str) -> Mapping[str, Any]:
         """For an invoice line: the clauses that made it billable and the events it came

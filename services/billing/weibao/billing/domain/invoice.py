@@ -242,6 +242,13 @@ class Invoice:
         return frozenset(line.item_id for line in self.lines)
 
     @property
+    def month(self) -> str:
+        """The billing month ("2026-06"): the period, or the month a per-visit draft was opened."""
+        if self.period.startswith(_VISIT) and self.opened_on is not None:
+            return self.opened_on.strftime("%Y-%m")
+        return self.period
+
+    @property
     def totals(self) -> Totals:
         """Frozen at issue; on a draft, what it would be issued with now."""
         if self.issued_totals is not None:
@@ -402,8 +409,14 @@ def evolve(state: Invoice, event: Event) -> Invoice:
 
 
 def _settled(state: Invoice) -> Status:
-    if state.credited_ids >= state.item_ids:
+    return settled(len(state.lines), len(state.credited_ids), state.outstanding, len(state.payments))
+
+
+def settled(lines: int, credited_lines: int, outstanding: Decimal, payments: int) -> Status:
+    """The status of an issued invoice from its figures: every line credited, nothing
+    outstanding, or some paid. Read models call it too, so both agree."""
+    if credited_lines >= lines:
         return "credited"
-    if state.outstanding <= 0:
+    if outstanding <= 0:
         return "paid"
-    return "partially_paid" if state.payments else "issued"
+    return "partially_paid" if payments else "issued"

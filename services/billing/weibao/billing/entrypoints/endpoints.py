@@ -7,8 +7,10 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
+from weibao.billing.adapters.invoices import InvoiceBook, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.application.billing import Billing, Config
+from weibao.billing.application.queries import Queries, moment
 from weibao.shared.clock import china_today
 from weibao.shared.messages import Message
 from weibao.shared.rpc import command, expose, history_reply
@@ -24,7 +26,7 @@ class Policy:
         self.metadata = billing.book.metadata
 
     def tables(self) -> list[Any]:
-        return [*self.billing.book.tables(), self.billing.drafts]
+        return [*self.billing.book.tables(), self.billing.drafts, self.billing.items]
 
     async def __call__(self, conn: Any, message: Message) -> None:
         await self.billing.handle(conn, message)
@@ -34,24 +36,42 @@ def billing_for(store: Any) -> Billing:
     return Billing(store, TermsBook(), Config.load(), china_today)
 
 
+def invoice_book(billing: Billing) -> InvoiceBook:
+    """The read model of invoices, naming customers from the billing's terms book."""
+    return InvoiceBook(names=billing.book.customers)
+
+
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     billing = billing_for(runtime.store)
+    queries = Queries(runtime.engine, invoice_book(billing))
     expose(broker, "billing", "invoice.issue", command(billing.issue))
     expose(broker, "billing", "invoice.credit", command(billing.credit))
     expose(broker, "billing", "invoice.pay", command(billing.pay))
 
     async def invoice(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        state = await billing.invoice(str(body.get("invoice_id", "")))
+        state = await billing.invoice(str(body.get("invoice_id", "")), moment(body, "as_of"))
         return {"invoice_id": state.invoice_id, "customer_id": state.customer_id, "period": state.period,
                 "status": state.status, "number": state.number, "issued_on": state.issued_on,
                 "lines": state.lines, "totals": state.totals, "outstanding": state.outstanding}
+
+    async def page(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return {"html": await billing.statement(str(body.get("invoice_id", "")))}
+
+    async def invoices(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await queries.invoices(body)
+
+    async def export_lines(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await queries.export_lines(body)
 
     async def explain(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await billing.explain(str(body.get("invoice_id", "")), str(body.get("item_id", "")))
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return history_reply(await runtime.store.load(f"invoice-{body.get('invoice_id', '')}"))
+        return history_reply(await runtime.store.load(invoice_stream(str(body.get("invoice_id", "")))))
 
     expose(broker, "billing", "invoice", invoice)
+    expose(broker, "billing", "invoice.page", page)
+    expose(broker, "billing", "invoices", invoices)
+    expose(broker, "billing", "export.lines", export_lines)
     expose(broker, "billing", "invoice.explain", explain)
     expose(broker, "billing", "history", history)

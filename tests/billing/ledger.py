@@ -1,0 +1,108 @@
+"""Billing in-process on a real event store: public messages in, invoices out.
+
+No broker: each message goes through `Billing.handle` in its own write transaction, as
+the tracking consumer would hand it over. Terms come from the shipped contract templates,
+resolved and serialised exactly as contracts publishes them in `CoverageGranted`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from weibao.billing.adapters.invoices import InvoiceBook
+from weibao.billing.adapters.terms import TermsBook
+from weibao.billing.application.billing import Billing, Config
+from weibao.billing.domain import invoice as domain
+from weibao.billing.entrypoints.endpoints import Policy, invoice_book
+from weibao.contracts.adapters.templates import load_templates
+from weibao.shared import codec
+from weibao.shared.db import begin_write
+from weibao.shared.eventstore import EventStore
+from weibao.shared.messages import Message
+from weibao.shared.public.contracts import CoverageGranted, Office, SiteLocated
+from weibao.shared.readmodels import create_tables
+
+HEFEI = Office("合肥办事处", "3401", 31.8206, 117.2272)
+RECORDED = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def terms_of(template_id: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An agreement's terms as `CoverageGranted` carries them: the template, signed."""
+    dumped: dict[str, Any] = codec.dump(load_templates()[template_id].resolve(parameters or {}))
+    return dumped
+
+
+def as_message(service: str, position: int, message: Any, *, stream_id: str | None = None) -> Message:
+    """A public dataclass as a consumer decodes it off the stream (JSON: tuples become lists)."""
+    kind = type(message)
+    return Message(service, position, stream_id or f"{kind.__name__}-{position}", 1, kind.__name__,
+                   getattr(kind, "SCHEMA", 1), RECORDED, json.loads(json.dumps(asdict(message))), {})
+
+
+def messages_of(events: Sequence[Any], service: str = "billing") -> list[Message]:
+    """A service's own recorded events as its stream delivers them back (read models)."""
+    return [Message(service, e.position, e.stream_id, e.version, e.type, e.schema_version, e.recorded_at,
+                    json.loads(json.dumps(dict(e.data))), dict(e.meta)) for e in events]
+
+
+class Ledger:
+    def __init__(self, engine: AsyncEngine, today: date = date(2026, 6, 30)) -> None:
+        self.engine = engine
+        self.now = RECORDED  # the log's clock: set it to record events at a known time
+        self.store = EventStore(engine, clock=lambda: self.now)
+        self.billing = Billing(self.store, TermsBook(), Config.load(), lambda: today)
+        self.positions: dict[str, int] = {}
+
+    async def start(self) -> Ledger:
+        await self.store.create_tables()
+        await create_tables(self.engine, Policy(self.billing, "any"))
+        return self
+
+    async def send(self, service: str, *messages: Any) -> list[int]:
+        """Each message at the upstream's next position; returns the positions."""
+        positions = []
+        for message in messages:
+            position = self.positions[service] = self.positions.get(service, 0) + 1
+            await self.deliver(as_message(service, position, message))
+            positions.append(position)
+        return positions
+
+    async def deliver(self, message: Message) -> None:
+        async with begin_write(self.engine) as conn:
+            await self.billing.handle(conn, message)
+
+    async def agreement(self, agreement_id: str, customer_id: str, customer_name: str, template_id: str,
+                        parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What contracts publishes when an agreement is signed: its coverage, the site's customer."""
+        terms = terms_of(template_id, parameters)
+        await self.send("contracts",
+                        CoverageGranted(agreement_id, customer_id, ("s-1",), "2025-06-01", "2026-05-31", "free",
+                                        ("C1",), HEFEI, terms),
+                        SiteLocated(customer_id, customer_name, f"{customer_id}-site", "总部", "合肥", 31.86, 117.28,
+                                    "3401", "street"))
+        return terms
+
+    async def invoice(self, invoice_id: str) -> domain.Invoice:
+        return await self.billing.invoice(invoice_id)
+
+    async def issue(self, invoice_id: str, on: str = "2026-06-30") -> domain.Invoice:
+        await self.billing.issue({"invoice_id": invoice_id, "issued_on": on})
+        return await self.invoice(invoice_id)
+
+    async def book(self, *, batch: int = 500, suffix: str = "") -> InvoiceBook:
+        """The invoice read model built from the log, `batch` messages per transaction."""
+        model = invoice_book(self.billing)
+        if suffix:
+            model = model.fresh(suffix)
+        await create_tables(self.engine, model)
+        events = [e async for e in self.store.read_all()]
+        messages = messages_of(events)
+        for start in range(0, len(messages), batch):
+            async with begin_write(self.engine) as conn:
+                await model.apply_batch(conn, messages[start:start + batch])
+        return model

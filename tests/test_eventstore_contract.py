@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import update
@@ -146,6 +146,11 @@ async def test_as_of_folds_only_events_recorded_by_then(engine: AsyncEngine) -> 
     assert fold(total, 0, as_of) == 300
     assert fold(total, 0, await store.load("s")) == 600
     assert as_of[0].recorded_at == datetime(2026, 3, 1, 9, tzinfo=UTC)
+    # The same instant told at China time reaches no further (SQLite compares text).
+    beijing = datetime(2026, 3, 2, 12, tzinfo=UTC).astimezone(timezone(timedelta(hours=8)))
+    assert [e.data["amount"] for e in await store.load("s", as_of=beijing)] == [100, 200]
+    assert [e.data["amount"] for e in await store.load("s", as_of=beijing - timedelta(hours=3))] == [100, 200]
+    assert [e.data["amount"] for e in await store.load("s", as_of=beijing - timedelta(hours=3, seconds=1))] == [100]
 
 
 async def test_verify_passes_on_a_clean_log(store: EventStore) -> None:

@@ -348,7 +348,10 @@ class EventStore:
         With `conn`, inside the caller's transaction (it sees its own uncommitted appends)."""
         query = select(events_table).where(events_table.c.stream_id == stream_id)
         if as_of is not None:
-            query = query.where(events_table.c.recorded_at <= as_of)
+            # In UTC, as stored: SQLite compares the text, so an instant given at +08:00
+            # would otherwise reach eight hours too far.
+            moment = as_of.astimezone(UTC) if as_of.tzinfo is not None else as_of
+            query = query.where(events_table.c.recorded_at <= moment)
         query = query.order_by(events_table.c.version)
         if conn is not None:
             return [_row_to_event(row) for row in await conn.execute(query)]

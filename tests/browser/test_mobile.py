@@ -41,6 +41,9 @@ def test_d5_a_check_in_from_the_phone_and_the_board_follows(
     sign_in(phone, "wang")
     visit = phone.get_by_test_id("visit-T-VISIT-1")
     expect(visit).to_contain_text("收银系统数据库连接失败")
+    # where to go, though a technician may not read the customer records
+    expect(phone.get_by_test_id("visit-site-T-VISIT-1")).to_contain_text("天宇贸易 · 合肥总部")
+    expect(phone.get_by_test_id("visit-site-T-VISIT-1")).to_contain_text("安徽省合肥市庐阳区")
     phone.get_by_test_id("accept-T-VISIT-1").click()
     expect(phone.get_by_test_id("visit-status-T-VISIT-1")).to_have_text("已接单")
     expect(row).to_have_attribute("data-status", "accepted")  # live on the board

@@ -54,6 +54,9 @@ async def test_d1_the_ticket_list_over_nats(services: None, nc: NATS) -> None:
     first = page["items"][0]
     assert first["arrive_by"] == "2026-06-01T03:00:00+00:00" and first["opened_at"] == "2026-05-31T23:00:00+00:00"
     assert (first["at_risk"], first["breached"], first["stopped"]) == ([], [], [])
+    # Whose site and where, from the coverage book: the phone page shows it to the technician.
+    where = (first["customer_name"], first["site_name"], first["site_address"])
+    assert where == ("天宇贸易", "总部", "安徽省合肥市庐阳区")
     mine = await listed(nc, {"technician_id": "near", "status": "all"}, ["t-1"])
     assert mine["items"][0]["status"] == "assigned"
     # Closed: the latest finished first (resolved one after the other, so the last probe first).

@@ -215,13 +215,20 @@ def _urgency(t: Table) -> tuple[ColumnElement[Any], ...]:
     )
 
 
-async def tickets(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, Any]) -> dict[str, Any]:
-    """`weibao.dispatch.tickets`: a page of the board, filtered by status, technician, customer."""
+async def tickets(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, Any],
+                  sites: Table | None = None) -> dict[str, Any]:
+    """`weibao.dispatch.tickets`: a page of the board, filtered by status, technician, customer.
+    With `sites` (the coverage book's), each row also says whose site it is and where, so a
+    technician's phone can tell them where to go without reading the customer records."""
     status = body.get("status", "open")
     require(status in ("open", "closed", "all"), "invalid", "status", "open, closed or all")
     page = Page.of(body)
     t = board.table
     query = select(t).order_by(*_urgency(t))
+    if sites is not None:
+        query = query.add_columns(sites.c.customer_name, sites.c.name.label("site_name"),
+                                  sites.c.address.label("site_address")
+                                  ).outerjoin(sites, sites.c.site_id == t.c.site_id)
     if status != "all":
         closed = t.c.status.in_(CLOSED_STATUSES)
         query = query.where(closed if status == "closed" else ~closed)

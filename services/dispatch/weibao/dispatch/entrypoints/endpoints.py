@@ -60,7 +60,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         return ticket_view(state, as_of or dispatch.now())
 
     async def ticket_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await tickets(runtime.engine, TICKETS, body)
+        return await tickets(runtime.engine, TICKETS, body, sites=BOOK.sites)
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")

@@ -294,8 +294,11 @@ function visitCard(visit, status, pending) {
     tv("status", status)), pending.length ? el("span", { class: "flag pending" }, t("mobile.queued")) : null),
   el("dl", { class: "facts" },
     el("dt", {}, t("board.ticket")), el("dd", {}, id),
-    el("dt", {}, t("mobile.site")), el("dd", {}, `${visit.site_id} (${Number(visit.latitude).toFixed(4)}, `
-      + `${Number(visit.longitude).toFixed(4)})`),
+    el("dt", {}, t("mobile.site")), el("dd", { dataset: { testid: `visit-site-${id}` } },
+      // whose site and where (from dispatch's board row), then the coordinates to navigate by
+      [visit.customer_name, visit.site_name].filter(Boolean).join(" · ") || visit.site_id,
+      visit.site_address ? el("div", {}, visit.site_address) : null,
+      el("small", {}, `${Number(visit.latitude).toFixed(4)}, ${Number(visit.longitude).toFixed(4)}`)),
     el("dt", {}, t("board.skill")), el("dd", {}, visit.skill),
     due ? [el("dt", {}, t("mobile.due")), el("dd", { class: "clock", dataset: stopped ? {} : { due } },
       stopped ? `✓ ${t("board.met")}` : el("span", { class: "countdown" }), el("small", {}, ` ${fmtTime(due)}`))] : null));

@@ -188,7 +188,7 @@ async def test_a_visits_costs_become_an_invoice_that_explains_itself_and_exports
                                                    "position": SITE, "accuracy_m": 5})
         await post(near, "/tickets/t-1/expenses", {"key": "phone-key-0004", "device_time": PHONE_TIME,
                                                    "kind": "lodging", "amount": "380.00", "nights": 1,
-                                                   "receipt_no": "FP-001", "receipt_date": "2026-06-01"})
+                                                   "receipt_no": "FP-001"})  # no receipt date: billed anyway (B1)
         await post(near, "/tickets/t-1/completion", {"resolution": "更换打印服务配置"})
 
         invoice: dict[str, Any] = {}

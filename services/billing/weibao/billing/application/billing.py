@@ -29,6 +29,7 @@ from weibao.billing.domain import pricing
 from weibao.billing.domain import series as numbering
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
+from weibao.shared.clock import CHINA
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
@@ -118,6 +119,10 @@ class Billing:
             return
         source = pricing.Source(message.service, message.position, message.type)
         data = message.data
+        if message.type == "ExpenseRecorded" and not data.get("receipt_date"):
+            # rule B1: a receipt without its date (the phone left it blank) is billed in
+            # the month it was recorded, rather than parked and never billed.
+            data = {**data, "receipt_date": message.recorded_at.astimezone(CHINA).date().isoformat()}
         terms = await self.book.terms(conn, data.get("agreement_id"))  # read once per message
         if not terms and data.get("agreement_id") is not None and message.type in ("WorkLogged", "ExpenseRecorded"):
             raise TermsNotYetKnown(f"no terms yet for agreement {data['agreement_id']!r} ({message.type} at "

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.errors import Rejected
+from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.rpc import expose
 
 
@@ -31,10 +32,15 @@ async def refuses(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         raise Rejected("invalid", "when", "not a date")
 
 
+async def collides(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    raise ConcurrencyError("ticket-t-1", 3, 4)  # the deadline clock wrote first
+
+
 async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> None:
     broker = NatsBroker(nats_server.url, logger=None)
     expose(broker, "probe", "unencodable", unencodable)
     expose(broker, "probe", "refuses", refuses)
+    expose(broker, "probe", "collides", collides)
     await broker.start()
     try:
         failed = json.loads((await nc.request("weibao.probe.unencodable", b"{}", timeout=5)).data)
@@ -42,5 +48,7 @@ async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> N
                                                  "message": "the service failed; see its log"}}
         refused = json.loads((await nc.request("weibao.probe.refuses", b"{}", timeout=5)).data)
         assert refused == {"ok": False, "error": {"code": "invalid", "field": "when", "message": "not a date"}}
+        collided = json.loads((await nc.request("weibao.probe.collides", b"{}", timeout=5)).data)
+        assert collided["error"]["code"] == "concurrency"  # the gateway answers 409: retry
     finally:
         await broker.stop()

@@ -19,6 +19,7 @@ from faststream.nats.annotations import NatsMessage
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
+from weibao.shared.eventstore import ConcurrencyError
 
 log = structlog.get_logger("weibao.rpc")
 
@@ -81,6 +82,11 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> Non
         except Rejected as error:
             bound.info("command.rejected", **error.as_dict())
             return reply_error(error)
+        except ConcurrencyError:
+            # Another writer (the deadline clock, a second phone) changed the aggregate
+            # between our read and our append: nothing was stored; the caller retries.
+            bound.info("command.conflict")
+            return reply_error(Rejected("concurrency", "(aggregate)", "changed meanwhile; nothing was stored, retry"))
         except Exception:
             # Never leave a caller waiting for a reply that will not come.
             bound.exception("command.failed")

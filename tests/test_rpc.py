@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
 
+from tests.helpers import eventually
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
@@ -42,7 +44,16 @@ async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> N
     expose(broker, "probe", "refuses", refuses)
     expose(broker, "probe", "collides", collides)
     await broker.start()
+
+    async def subscribed() -> bool:  # the broker's subscriptions reach the server a moment after start
+        try:
+            await nc.request("weibao.probe.refuses", b"{}", timeout=1)
+        except NoRespondersError:
+            return False
+        return True
+
     try:
+        await eventually(subscribed)
         failed = json.loads((await nc.request("weibao.probe.unencodable", b"{}", timeout=5)).data)
         assert failed == {"ok": False, "error": {"code": "internal", "field": "(server)",
                                                  "message": "the service failed; see its log"}}

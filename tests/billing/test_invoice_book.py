@@ -19,6 +19,7 @@ from weibao.billing.application.queries import Queries, moment
 from weibao.billing.domain import invoice as domain
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
+from weibao.shared.paging import Page
 from weibao.shared.public.billing import COLUMNS, line_of
 from weibao.shared.public.contracts import CoverageGranted, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
@@ -85,9 +86,10 @@ async def test_b8_the_read_model_agrees_with_the_log_after_removal_issue_credit_
         "c-2026-06": "credited"}
 
     async with engine.connect() as conn:
-        items, total = await book.page(conn, [], limit=50, offset=0)
-        rows, following = await book.export(conn, [], after=None, limit=5000)
-    assert total == 5 and following is None
+        items, total = await book.page(conn, [], Page(limit=50))
+        exported, more = await book.export(conn, [], after=None, limit=5000)
+    rows = [line for _, line in exported]
+    assert total == 5 and not more
     for item in items:
         state = found[item["invoice_id"]]
         assert (item["status"], item["number"], item["period"], item["lines_count"]) == (
@@ -149,7 +151,7 @@ async def test_invoices_filter_and_page(engine: AsyncEngine) -> None:
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": "5"}, "limit"), ({"limit": True}, "limit"),
+    ({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": "five"}, "limit"), ({"limit": True}, "limit"),
     ({"offset": -1}, "offset"), ({"status": "bogus"}, "status"), ({"period": "2026-6"}, "period"),
     ({"period": "visit:"}, "period"), ({"customer_id": 7}, "customer_id"), ({"customer_id": ""}, "customer_id"),
 ])
@@ -184,9 +186,24 @@ async def test_export_lines_pages_through_in_a_stable_order(engine: AsyncEngine)
     assert await count(period_from="2026-06", period_to="2026-06") == len(everything)
 
 
+async def test_a_page_stops_short_of_an_oversized_reply(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    queries = await queries_on(engine)
+    everything = (await queries.export_lines({}))["lines"]
+    monkeypatch.setattr("weibao.billing.application.queries.REPLY_BYTES", 1)  # every row is over budget
+    pages, after = [], None
+    while True:
+        page = await queries.export_lines({"limit": 1000, **({"after": after} if after else {})})
+        pages.append(page["lines"])
+        if (after := page["next"]) is None:
+            break
+    assert [len(page) for page in pages] == [1] * len(everything)  # one row a page, none lost
+    assert [row for page in pages for row in page] == everything
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"limit": 5001}, "limit"), ({"limit": 0}, "limit"), ({"after": "not-a-cursor"}, "after"),
-    ({"after": 12}, "after"), ({"period_from": "2026-13"}, "period_from"), ({"period_to": "June"}, "period_to"),
+    ({"limit": 5001}, "limit"), ({"limit": 0}, "limit"), ({"limit": 2.5}, "limit"),
+    ({"after": "not-a-cursor"}, "after"), ({"after": 12}, "after"), ({"period_from": "2026-13"}, "period_from"),
+    ({"period_to": "June"}, "period_to"),
     ({"period_from": "2026-07", "period_to": "2026-06"}, "period_to"), ({"invoice_id": 3}, "invoice_id"),
 ])
 async def test_export_lines_refusals_name_the_field(engine: AsyncEngine, body: dict[str, Any], field: str) -> None:

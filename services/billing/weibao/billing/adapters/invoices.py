@@ -45,6 +45,7 @@ from weibao.shared import codec
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import events_table
 from weibao.shared.messages import Message
+from weibao.shared.paging import Page
 from weibao.shared.public.billing import ExportLine
 
 INVOICE = codec.Codec([domain.DraftOpened, domain.LineAdded, domain.LineRemoved, domain.InvoiceIssued,
@@ -277,15 +278,15 @@ class InvoiceBook:
             return base
         return base.outerjoin(self.names, self.names.c.customer_id == self.invoices.c.customer_id)
 
-    async def page(self, conn: AsyncConnection, where: Sequence[ColumnElement[bool]], *, limit: int,
-                   offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def page(self, conn: AsyncConnection, where: Sequence[ColumnElement[bool]],
+                   page: Page) -> tuple[list[dict[str, Any]], int]:
         """Invoices matching `where`, newest month first, then by id; and how many match."""
         t = self.invoices
-        total = int(await conn.scalar(select(func.count()).select_from(t).where(*where)) or 0)
         query = (select(t, self._name().label("customer_name")).select_from(self._joined(t)).where(*where)
-                 .order_by(t.c.month.desc(), t.c.invoice_id).limit(limit).offset(offset))
+                 .order_by(t.c.month.desc(), t.c.invoice_id))
+        rows, total = await page.rows(conn, query)
         items = []
-        for row in await conn.execute(query):
+        for row in rows:
             outstanding = Decimal(json.loads(row.totals)["gross"]) - Decimal(row.credited) - Decimal(row.paid)
             items.append({
                 "invoice_id": row.invoice_id, "customer_id": row.customer_id, "customer_name": row.customer_name,
@@ -296,10 +297,10 @@ class InvoiceBook:
         return items, total
 
     async def export(self, conn: AsyncConnection, where: Sequence[ColumnElement[bool]], *, after: Cursor | None,
-                     limit: int) -> tuple[list[ExportLine], Cursor | None]:
+                     limit: int) -> tuple[list[tuple[Cursor, ExportLine]], bool]:
         """Up to `limit` rows of issued invoices and their credit notes in the export's order
-        (invoice id, then the invoice before its credit notes, then line order), from
-        after `after`; and the cursor of the next page, None on the last."""
+        (invoice id, then the invoice before its credit notes, then line order) after
+        `after`, each with its cursor; and whether more rows follow."""
         t, lines = self.invoices, self.lines
         key = tuple_(lines.c.invoice_id, lines.c.document, lines.c.seq)
         query = (select(lines, t.c.number, t.c.status, t.c.issued_on, t.c.customer_id, t.c.month,
@@ -310,11 +311,7 @@ class InvoiceBook:
         if after is not None:
             query = query.where(key > tuple_(*after))
         rows = (await conn.execute(query)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        found = [_export_line(row) for row in rows]
-        last = rows[-1] if rows else None
-        return found, ((last.invoice_id, last.document, last.seq) if more and last is not None else None)
+        return [((row.invoice_id, row.document, row.seq), _export_line(row)) for row in rows[:limit]], len(rows) > limit
 
 
 def _opened(event: domain.DraftOpened) -> _Invoice:

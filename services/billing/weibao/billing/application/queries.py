@@ -18,21 +18,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from weibao.billing.adapters.invoices import InvoiceBook, decode_cursor, encode_cursor
 from weibao.billing.domain.pricing import CHINA
 from weibao.shared.errors import Rejected, require
-from weibao.shared.public.billing import row_of
+from weibao.shared.paging import Page
+from weibao.shared.public.billing import ExportLine, row_of
 
 STATUSES = ("draft", "issued", "partially_paid", "paid", "credited")
-INVOICES_LIMIT, INVOICES_MAX = 50, 200
-EXPORT_LIMIT, EXPORT_MAX = 1000, 5000
+EXPORT_LIMIT, EXPORT_MAX = 1000, 5000  # an export's page: bigger than a list's, still bounded
+# A reply's budget, well under NATS's max_payload (8 MB in deploy/): a page stops early
+# rather than grow past it when its lines carry long descriptions.
+REPLY_BYTES = 4 * 2**20
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-def count(body: Mapping[str, Any], name: str, default: int, *, least: int, most: int | None = None) -> int:
+def count(body: Mapping[str, Any], name: str, default: int, *, least: int, most: int) -> int:
+    """A whole number in bounds, as the kit's paging reads one (text digits too: a query string)."""
     value = body.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < least or (most is not None and value > most):
-        bound = f"from {least} to {most}" if most is not None else f"{least} or more"
-        raise Rejected("invalid", name, f"a whole number {bound}, not {value!r}")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise Rejected("invalid", name, f"a whole number from {least} to {most}, not {value!r}")
     return value
 
 
@@ -65,6 +70,13 @@ def moment(body: Mapping[str, Any], name: str) -> datetime | None:
     return found if found.tzinfo is not None else found.replace(tzinfo=CHINA)
 
 
+def _estimate(line: ExportLine) -> int:
+    """A row's JSON size, from above: the free texts at 3 bytes a character (CJK in
+    UTF-8), the bounded fields at most 600 bytes."""
+    texts = len(line.description) + len(line.customer_name) + sum(map(len, line.sources)) + len(line.item_id)
+    return 3 * texts + 600
+
+
 @dataclass
 class Queries:
     engine: AsyncEngine
@@ -74,8 +86,7 @@ class Queries:
         """`weibao.billing.invoices`: {customer_id?, period?, status?, limit?, offset?} ->
         {items, total, next_offset}. `period` is a month (every invoice billed in it,
         per-visit ones by the month their draft opened) or a `visit:<ticket_id>`."""
-        limit = count(body, "limit", INVOICES_LIMIT, least=1, most=INVOICES_MAX)
-        offset = count(body, "offset", 0, least=0)
+        page = Page.of(body)  # the kit's convention: limit 50 (at most 200), offset
         t = self.book.invoices
         where: list[ColumnElement[bool]] = []
         if (customer_id := text(body, "customer_id")) is not None:
@@ -91,9 +102,8 @@ class Queries:
             require(status in STATUSES, "invalid", "status", f"one of {', '.join(STATUSES)}")
             where.append(t.c.status == status)
         async with self.engine.connect() as conn:
-            items, total = await self.book.page(conn, where, limit=limit, offset=offset)
-        following = offset + len(items)
-        return {"items": items, "total": total, "next_offset": following if following < total else None}
+            items, total = await self.book.page(conn, where, page)
+        return page.reply(items, total)
 
     async def export_lines(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`weibao.billing.export.lines`: {customer_id?, period_from?, period_to?, invoice_id?,
@@ -114,6 +124,14 @@ class Queries:
         if (invoice_id := text(body, "invoice_id")) is not None:
             where.append(lines.c.invoice_id == invoice_id)
         async with self.engine.connect() as conn:
-            found, following = await self.book.export(conn, where, after=after, limit=limit)
-        return {"lines": [row_of(line) for line in found],
-                "next": encode_cursor(following) if following is not None else None}
+            found, more = await self.book.export(conn, where, after=after, limit=limit)
+        rows: list[dict[str, Any]] = []
+        size, cursor = 0, after
+        for key, line in found:
+            if rows and size >= REPLY_BYTES:  # long descriptions: a shorter page, never an oversized reply
+                more = True
+                break
+            rows.append(row_of(line))
+            size += _estimate(line)
+            cursor = key
+        return {"lines": rows, "next": encode_cursor(cursor) if more and cursor is not None else None}

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared import consumer as consumers
-from weibao.shared.errors import Rejected, require
+from weibao.shared.errors import require
+from weibao.shared.fields import instant
 from weibao.shared.paging import Page
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import expose, history_reply
@@ -23,15 +24,8 @@ if TYPE_CHECKING:
     from weibao.shared.service import Runtime
 
 def as_of(body: Mapping[str, Any]) -> datetime | None:
-    value = body.get("as_of")
-    if value in (None, ""):
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError as error:
-        raise Rejected("invalid", "as_of", "a time as ISO 8601 with its UTC offset") from error
-    require(moment.tzinfo is not None, "invalid", "as_of", "a time with its UTC offset")
-    return moment
+    """The `as_of` asked, if any (an empty one from a form is none)."""
+    return None if body.get("as_of") == "" else instant(body, "as_of")
 
 
 def _index_of(runtime: Runtime) -> StreamIndex | None:
@@ -78,8 +72,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def stream(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         stream_id = body.get("stream_id")
         require(isinstance(stream_id, str) and bool(stream_id), "missing", "stream_id", "which aggregate's stream")
-        events = await runtime.store.load(str(stream_id), as_of=as_of(body))
-        require(bool(events) or as_of(body) is not None, "not_found", "stream_id", "no such stream")
+        then = as_of(body)
+        events = await runtime.store.load(str(stream_id), as_of=then)
+        require(bool(events) or then is not None, "not_found", "stream_id", "no such stream")
         return {"stream_id": stream_id, "as_of": body.get("as_of"), "events": history_reply(events)}
 
     async def status(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:

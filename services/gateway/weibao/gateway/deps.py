@@ -51,11 +51,12 @@ class Caller:
     def __init__(self, services: Services, principal: Principal, correlation_id: str | None) -> None:
         self.services, self.principal, self.correlation_id = services, principal, correlation_id
 
-    async def ask(self, service: str, name: str, body: Mapping[str, Any] | BaseModel | None = None,
-                  **extra: Any) -> Any:
+    async def ask(self, service: str, name: str, body: Mapping[str, Any] | BaseModel | None = None, *,
+                  timeout: float | None = None, **extra: Any) -> Any:
         data = body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) else dict(body or {})
         return await self.services.ask(service, name, {**data, **{k: v for k, v in extra.items() if v is not None}},
-                                       actor=self.principal.actor, correlation_id=self.correlation_id)
+                                       actor=self.principal.actor, correlation_id=self.correlation_id,
+                                       timeout=timeout)
 
 
 def caller(*roles: str) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -156,22 +156,6 @@ class Agreements:
         assert state.office is not None
         assert state.terms is not None
         return geo.is_local(site.location, state.office, radius_km=state.terms.onsite.local_radius_km)
-
-
-def instant(data: Mapping[str, Any], name: str) -> datetime | None:
-    """An optional instant from a request: ISO 8601 with its UTC offset, never a naive
-    time (whose zone would be a guess)."""
-    value = data.get(name)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    require(parsed is not None, "invalid", name, "an ISO 8601 time, e.g. 2026-06-01T09:30:00+08:00")
-    assert parsed is not None
-    require(parsed.utcoffset() is not None, "invalid", name, "a time with its UTC offset, not a naive one")
-    return parsed
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:

@@ -18,7 +18,7 @@ from weibao.contracts.adapters.agreement_register import agreements as agreement
 from weibao.contracts.adapters.customer_directory import CustomerDirectory
 from weibao.contracts.adapters.customer_directory import customers as customers_page
 from weibao.contracts.adapters.templates import load_templates
-from weibao.contracts.application.agreements import Agreements, instant, stream_of
+from weibao.contracts.application.agreements import Agreements, stream_of
 from weibao.contracts.application.customers import Customers
 from weibao.contracts.application.overview import Overview
 from weibao.contracts.application.quotas import Quotas
@@ -27,6 +27,7 @@ from weibao.contracts.domain import agreement as domain
 from weibao.shared import codec
 from weibao.shared.clock import china_today
 from weibao.shared.errors import Rejected, require
+from weibao.shared.fields import instant
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, events_reply, expose, history_reply
 from weibao.shared.service import Runtime

@@ -20,6 +20,7 @@ from weibao.shared.clock import CHINA
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
+from weibao.shared.fields import instant
 from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
 
@@ -133,7 +134,7 @@ class Dispatch:
         require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
         assert where is not None
         now = self.now()
-        received = moment(data, "received_at")
+        received = instant(data, "received_at")
         opened_at = received.astimezone(UTC) if received is not None else now
         cover = await coverage_on(self.engine, self.book, where, opened_at.astimezone(CHINA).date())
         coverage = domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
@@ -212,22 +213,6 @@ class Dispatch:
                                                  if k not in ("technician_id", "command_id")})
         return await self.crew.execute(technician_stream(str(data.get("technician_id", ""))),
                                        lambda state: crew.decide(command, state), **kw)
-
-
-def moment(data: Mapping[str, Any], name: str) -> datetime | None:
-    """An optional instant from a request: ISO 8601 with its UTC offset, never a naive
-    time (whose zone would be a guess)."""
-    value = data.get(name)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    require(parsed is not None, "invalid", name, "an ISO 8601 time, e.g. 2026-06-01T09:30:00+08:00")
-    assert parsed is not None
-    require(parsed.utcoffset() is not None, "invalid", name, "a time with its UTC offset, not a naive one")
-    return parsed
 
 
 def _id(data: Mapping[str, Any]) -> str:

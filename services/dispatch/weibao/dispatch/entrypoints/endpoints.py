@@ -18,11 +18,12 @@ from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
-from weibao.dispatch.application.tickets import CLOSED, Dispatch, moment
+from weibao.dispatch.application.tickets import CLOSED, Dispatch
 from weibao.dispatch.application.views import ticket_view
 from weibao.shared.clock import utc_now
 from weibao.shared.errors import Rejected, require
 from weibao.shared.eventstore import ConcurrencyError
+from weibao.shared.fields import instant
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, expose, history_reply
 from weibao.shared.service import Runtime
@@ -55,7 +56,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off))
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        as_of = moment(body, "as_of")
+        as_of = instant(body, "as_of")
         state = await dispatch.ticket(str(body.get("ticket_id", "")), as_of=as_of)
         return ticket_view(state, as_of or dispatch.now())
 

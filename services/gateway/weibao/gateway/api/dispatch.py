@@ -165,5 +165,4 @@ async def time_off(technician_id: str, body: TimeOff, call: Dispatcher, key: Ide
 
 @router.get("/plan", summary="Today's open visits routed across the technicians (a proposal; nothing stored)")
 async def plan(call: Dispatcher, seconds: Annotated[float, Query(gt=0, le=60)] = 5) -> Any:
-    return await call.services.ask("dispatch", "plan", {"seconds": seconds}, actor=call.principal.actor,
-                                   correlation_id=call.correlation_id, timeout=seconds + 30)
+    return await call.ask("dispatch", "plan", {"seconds": seconds}, timeout=seconds + 30)

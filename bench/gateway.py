@@ -154,6 +154,8 @@ class Options:
     warmup: int | None = None  # default 2 x concurrency
     database_url: str | None = None
     log_level: str = "WARNING"
+    # Processes of dispatch sharing its database and its requests (a NATS queue group).
+    dispatch_replicas: int = 1
 
 
 def make_plan(options: Options) -> Plan:
@@ -261,8 +263,10 @@ async def start_system(tmp: Path, options: Options, plan: Plan) -> System:
                 env = child_env(options, broker.url, DATABASE_URL=options.database_url, WEIBAO_DB_SCHEMA=schema)
             else:
                 env = child_env(options, broker.url, DATABASE_URL=f"sqlite:///{(tmp / f'{service}.db').resolve()}")
-            system.children[service] = spawn(service, [sys.executable, "-m", f"weibao.{service}", "serve"], env,
-                                             logs)
+            replicas = options.dispatch_replicas if service == "dispatch" else 1
+            for replica in range(1, replicas + 1):
+                name = service if replica == 1 else f"{service}-{replica}"
+                system.children[name] = spawn(name, [sys.executable, "-m", f"weibao.{service}", "serve"], env, logs)
         web = {"WEIBAO_HTTP_HOST": HOST, "WEIBAO_USERS": str(users.resolve()),
                "WEIBAO_JWT_SECRET": secrets.token_urlsafe(48)}
         for name, argv, url in (("gateway", ["-m", "weibao.gateway"], system.gateway_url),
@@ -742,7 +746,8 @@ def header(options: Options, plan: Plan) -> None:
           + (f"PostgreSQL at {options.database_url} (its server's CPU is not in the CPU lines)"
              if options.database_url else f"SQLite {sqlite3.sqlite_version}"))
     print(f"check-ins: {len(plan.visits)} measured (each its own ticket), {len(plan.warmup)} warm-up, "
-          f"{len(plan.samples)} in the visibility sample; clients: {len(plan.crew)}, each its own technician's token")
+          f"{len(plan.samples)} in the visibility sample; clients: {len(plan.crew)}, each its own technician's token; "
+          f"dispatch processes: {options.dispatch_replicas}")
     print(f"logging: WEIBAO_LOG_LEVEL={options.log_level} in every process (uvicorn's access log off below INFO)")
     print("figures only, nothing asserts on time; target: the gateway >= 50% of the bare endpoint\n", flush=True)
 
@@ -811,6 +816,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", help="PostgreSQL for the services (a schema each, dropped at the end); "
                                                "default: a SQLite file each")
     parser.add_argument("--log-level", default="WARNING", help="WEIBAO_LOG_LEVEL of every process (default WARNING)")
+    parser.add_argument("--dispatch-replicas", type=int, default=1,
+                        help="dispatch processes sharing its database and requests (default 1)")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (1 <= args.sample <= MAX_SAMPLE) or args.visits < 1 or args.concurrency < 1:
@@ -825,7 +832,8 @@ def main() -> None:
         return
     os.environ["WEIBAO_LOG_LEVEL"] = args.log_level
     configure(level=args.log_level)
-    options = Options(args.visits, args.concurrency, args.sample, args.warmup, args.database_url, args.log_level)
+    options = Options(args.visits, args.concurrency, args.sample, args.warmup, args.database_url, args.log_level,
+                      args.dispatch_replicas)
     with tempfile.TemporaryDirectory(prefix="weibao-bench-gateway-") as name:
         asyncio.run(run(options, Path(name)))
 

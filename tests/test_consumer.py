@@ -257,3 +257,99 @@ async def test_two_replicas_on_one_durable_consumer_apply_each_event_once(
     for stop, task in running:
         await stop_consumer(stop, task)
     assert sum(replica.applied for replica in replicas) == 240
+
+
+async def test_a_gap_another_replica_closed_meanwhile_is_not_parked(
+    engine: AsyncEngine, nc: NATS, store: EventStore, index: StreamIndex
+) -> None:
+    """Replicas: this one saw a gap before position 3, and by the time it looks for what is
+    missing, the other replica has applied 1 and 2. Position 3 is now simply the next
+    message: taken again, never parked as a hole in the producer's positions."""
+    from collections import deque
+
+    from sqlalchemy import update
+
+    from weibao.shared.consumer import tracking_table
+    from weibao.shared.db import begin_write
+
+    await append_visits(store, 1, 3)
+    third = (await store.read_from(2))[0]
+    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index)
+    await consumer.create_tables()
+    async with begin_write(engine) as conn:  # what the other replica committed meanwhile
+        await conn.execute(update(tracking_table).values(position=2, stream_seq=2))
+    item = Incoming(3, "dispatch.Logged", *encode("dispatch", third))
+    work = deque([item])
+    await consumer._fill_gap(work, item)
+    assert list(work) == [item] and await list_parked(engine) == []
+    await consumer.handle(list(work))
+    assert consumer.applied == 1 and await list_parked(engine) == []
+
+
+async def test_only_a_commit_that_appended_wakes_the_relay(
+    engine: AsyncEngine, nc: NATS, store: EventStore, index: StreamIndex
+) -> None:
+    """A read model's commit leaves the relay asleep (it would read the log for nothing);
+    a policy's commit, which appended events in the same transaction, wakes it."""
+    await append_visits(store, 1, 2)
+    first, second = await store.read_from(0)
+    woken: list[str] = []
+
+    async def policy(conn: AsyncConnection, message: Message) -> None:
+        await store.append("reaction", [NewEvent("Reacted", {"to": message.position})], expected_version=None,
+                           conn=conn)
+
+    reader = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, on_commit=lambda: woken.append("index"))
+    writer = TrackingConsumer(engine, nc, "dispatch", "dispatch-policy", policy,
+                              on_commit=lambda: woken.append("policy"))
+    for consumer in (reader, writer):
+        await consumer.create_tables()
+        await consumer.handle([Incoming(1, "dispatch.Logged", *encode("dispatch", first)),
+                               Incoming(2, "dispatch.Logged", *encode("dispatch", second))])
+    assert (reader.applied, writer.applied) == (2, 2)
+    assert woken == ["policy"]
+    assert [e.stream_id for e in await store.read_from(2)] == ["reaction", "reaction"]
+
+
+async def test_a_message_waiting_for_another_upstream_is_retried_past_max_deliveries_not_parked(
+    engine: AsyncEngine, nc: NATS, store: EventStore, index: StreamIndex, relayed: Relay
+) -> None:
+    """NotYet (billing's terms not read yet): the consumer keeps retrying for its patience,
+    however many deliveries that takes; only an ordinary failure is parked after a few."""
+    from datetime import timedelta
+
+    from weibao.shared.consumer import NotYet
+
+    await append_visits(store, 1, 2)
+    tries: dict[int, int] = {}
+
+    async def waits_for_terms(conn: AsyncConnection, message: Message) -> None:
+        tries[message.position] = tries.get(message.position, 0) + 1
+        if message.position == 1 and tries[1] <= 6:  # the terms come on the 7th try
+            raise NotYet("no terms yet for agreement a-1")
+        await index(conn, message)
+
+    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", waits_for_terms, max_deliveries=2,
+                                backoff=lambda attempt: 0.01)
+    stop, task = await run_consumer(consumer)
+    await eventually(lambda: _counts_are(engine, index, {"visit-0": 2}))
+    await stop_consumer(stop, task)
+    assert await list_parked(engine) == [] and tries[1] == 7
+
+    # Out of patience, it is parked like any other failure (an agreement that never comes).
+    await append_visits(store, 1, 1)
+    never = TrackingConsumer(engine, nc, "dispatch", "dispatch-never", _never, max_deliveries=2,
+                             backoff=lambda attempt: 0.01, patience=timedelta(0))
+    stop, task = await run_consumer(never)
+    await eventually(lambda: _parked_count_is(engine, 3))
+    await stop_consumer(stop, task)
+
+
+async def _never(_conn: AsyncConnection, _message: Message) -> None:
+    from weibao.shared.consumer import NotYet
+
+    raise NotYet("the terms never come")
+
+
+async def _parked_count_is(engine: AsyncEngine, count: int) -> bool:
+    return len(await list_parked(engine)) == count

@@ -95,6 +95,12 @@ async def test_the_demo_is_a_living_board_and_loads_once(system: None, nc: NATS,
     assert Decimal(kinds["hardware_days"]["amount"]) == Decimal("800.00")
     assert Decimal(kinds["annual_fee"]["amount"]) == Decimal("12000.00")  # next year's fee is due (B4, C2)
     assert invoice["status"] == "draft"
+    # the lapsed customer's software visit, outside coverage, at its signed hourly rate (B3, C1):
+    # 4 hours of work x 260.00
+    lapsed = (await ok(nc, "billing.invoice", {"invoice_id": "jiangcheng-2026-11"}))["result"]
+    (service,) = [line for line in lapsed["lines"] if line["kind"] == "service"]
+    assert (Decimal(service["quantity"]), Decimal(service["amount"])) == (Decimal(4), Decimal("1040.00"))
+    assert "B3" in service["clauses"]
 
     # a second load, an hour later, stores nothing at all
     before = await positions(nc)
@@ -109,7 +115,10 @@ async def test_the_demo_is_a_living_board_and_loads_once(system: None, nc: NATS,
 def test_the_demo_signs_with_each_templates_example() -> None:
     for agreement in demo.AGREEMENTS:
         example = tomllib.loads((SHIPPED / f"{agreement.template_id}.toml").read_text("utf-8")).get("example", {})
-        assert dict(agreement.parameters) == example, agreement.agreement_id
+        given = dict(agreement.parameters)
+        assert {k: v for k, v in given.items() if k in example} == example, agreement.agreement_id
+        # beyond the example, only the rates of service outside coverage (B3)
+        assert set(given) - set(example) <= {"service.hourly_rate", "service.day_rate"}, agreement.agreement_id
 
 
 def test_the_demo_users_round_trip_and_their_passwords_verify(tmp_path: Path) -> None:

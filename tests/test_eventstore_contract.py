@@ -205,3 +205,50 @@ async def test_unique_stream_version_is_enforced_by_the_database(store: EventSto
                     recorded_at=event.recorded_at, prev_hash="", hash="",
                 )
             )
+
+
+async def test_concurrent_appends_share_commits_and_keep_each_outcome(store: EventStore) -> None:
+    """Group commit: appends that arrive together commit together, and each still gets
+    exactly the outcome it would have had alone (stored, duplicate, conflict)."""
+    from sqlalchemy import event as sa_event
+
+    await store.append("shared", opened(1), expected_version=NO_STREAM)
+    await store.append("again", opened(1), expected_version=NO_STREAM, command_id="cmd-again")
+    commits: list[int] = []
+
+    def count(_conn: object) -> None:
+        commits.append(1)
+
+    sa_event.listen(store.engine.sync_engine, "commit", count)
+    try:
+        outcomes = await asyncio.gather(
+            *(store.append(f"own-{i}", opened(1), expected_version=NO_STREAM) for i in range(12)),
+            store.append("shared", [NewEvent("Changed", {"by": "a"})], expected_version=1),
+            store.append("shared", [NewEvent("Changed", {"by": "b"})], expected_version=1),
+            store.append("again", opened(1), expected_version=NO_STREAM, command_id="cmd-again"),
+            return_exceptions=True,
+        )
+    finally:
+        sa_event.remove(store.engine.sync_engine, "commit", count)
+    stored = [o for o in outcomes[:12] if not isinstance(o, BaseException)]
+    assert len(stored) == 12 and all(not o.duplicate for o in stored)
+    assert sum(isinstance(o, ConcurrencyError) for o in outcomes[12:14]) == 1  # one of two writers wins
+    duplicate = outcomes[14]
+    assert not isinstance(duplicate, BaseException) and duplicate.duplicate
+    assert len(commits) < 15  # fewer commits than appends: they shared transactions
+    assert await store.last_position() == 2 + 12 + 1
+    assert (await store.verify()).ok
+
+
+async def test_a_failing_append_does_not_fail_the_others_in_its_group(store: EventStore) -> None:
+    """Nothing lost: an append that cannot be stored fails alone; the group's others are stored."""
+    results = await asyncio.gather(
+        store.append("good-1", opened(1), expected_version=NO_STREAM),
+        store.append("bad", [NewEvent("Opened", {"when": object()})], expected_version=NO_STREAM),
+        store.append("good-2", opened(1), expected_version=NO_STREAM),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], TypeError)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    assert sorted(e.stream_id for e in await store.read_from(0)) == ["good-1", "good-2"]
+    assert await store.load("bad") == []

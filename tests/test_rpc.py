@@ -63,3 +63,37 @@ async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> N
         assert collided["error"]["code"] == "concurrency"  # the gateway answers 409: retry
     finally:
         await broker.stop()
+
+
+async def test_replicas_share_requests_each_decided_once(nats_server: NatsServer, nc: NATS) -> None:
+    """Two replicas of a service: every request reaches exactly one of them (a queue
+    group), so a command is not decided by each replica racing to answer first."""
+    calls: dict[str, int] = {"a": 0, "b": 0}
+    brokers = []
+    for replica in calls:
+        async def count(_body: Mapping[str, Any], _meta: Mapping[str, Any], replica: str = replica) -> Any:
+            calls[replica] += 1
+            return {"replica": replica}
+
+        broker = NatsBroker(nats_server.url, logger=None)
+        expose(broker, "probe", "count", count)
+        await broker.start()
+        brokers.append(broker)
+
+    try:
+        await eventually(lambda: _answered(nc))
+        before = sum(calls.values())
+        for _ in range(40):
+            await nc.request("weibao.probe.count", b"{}", timeout=5)
+        assert sum(calls.values()) - before == 40  # each request handled once, not once per replica
+    finally:
+        for broker in brokers:
+            await broker.stop()
+
+
+async def _answered(nc: NATS) -> bool:
+    try:
+        await nc.request("weibao.probe.count", b"{}", timeout=1)
+    except NoRespondersError:
+        return False
+    return True

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,12 +48,28 @@ class System:
             [*WEIBAO, "up", "--port", str(self.http_port), "--nats-port", str(self.nats_port)],
             cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        # Read as it comes, so a test can wait for a line before it presses Ctrl-C.
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self.reader.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+
+    async def printed(self, text: str) -> None:
+        async def found() -> bool:
+            return any(text in line for line in self.lines)
+
+        await eventually(found, timeout=90)
 
     def ctrl_c(self) -> str:
         assert self.process is not None
         self.process.send_signal(signal.SIGINT)
-        output, _ = self.process.communicate(timeout=60)
-        return output
+        self.process.wait(timeout=60)
+        self.reader.join(timeout=10)
+        return "".join(self.lines)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*WEIBAO, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True,
@@ -102,9 +119,10 @@ async def test_up_serves_healthz_stops_cleanly_and_reuses_its_data(system: Syste
         return contracts.get("consumers", {}).get("contracts-stream_index_contracts") == 5
 
     await eventually(indexed, timeout=30)
+    # The supervisor polls health on its own: the welcome comes once it has seen it too.
+    await system.printed("Weibao is running: console at http://127.0.0.1:")
     output = system.ctrl_c()
     assert system.process is not None and system.process.returncode == 0
-    assert "Weibao is running: console at http://127.0.0.1:" in output
     assert "created CONTRACTS" in output
     assert "Weibao stopped." in output
 

@@ -25,7 +25,7 @@ from tests.billing.ledger import Ledger
 from tests.dispatch.test_dispatch_e2e import SITE, ask, ok, set_up_customer_and_crew
 from tests.helpers import eventually
 from weibao.billing.domain import pricing
-from weibao.billing.domain.invoice import Invoice, RateTotal, Totals
+from weibao.billing.domain.invoice import RATE_AGREED, Invoice, RateTotal, Totals
 from weibao.shared.db import begin_write
 from weibao.shared.public.contracts import FeeDue, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
@@ -79,7 +79,8 @@ def amounts(invoice: Invoice) -> list[tuple[str, Decimal, Decimal, Decimal]]:
 
 
 def to_be_agreed(invoice: Invoice) -> list[tuple[str, Decimal, str]]:
-    return [(ln.kind, ln.quantity, ln.unit) for ln in invoice.lines if pricing.RATE_TO_BE_AGREED in ln.clauses]
+    """The lines that had no known rate: priced by hand (at 0.00 here) before the issue."""
+    return [(ln.kind, ln.quantity, ln.unit) for ln in invoice.lines if RATE_AGREED in ln.clauses]
 
 
 # [1] 易卓 CRM: paid annual maintenance; hardware days at the signed rate; paid-up discount

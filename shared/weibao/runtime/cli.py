@@ -1,7 +1,9 @@
 """`weibao`: the one command line for operators.
 
   weibao up                 the whole system on this machine (embedded nats-server, SQLite);
-                            the first start loads the demo data (WEIBAO_DEMO=0 skips it)
+                            the first start loads the demo data (WEIBAO_DEMO=0 skips it); with
+                            the demo in, the demo pulse moves the board: a step of a request's
+                            life every WEIBAO_DEMO_PULSE seconds (default 20; 0 stops it)
   weibao demo               load the demo data into a running system (again: nothing new)
   weibao streams setup      create or update the JetStream streams (the only place that does)
   weibao verify SERVICE     check the hash chain of a service's log

@@ -235,8 +235,9 @@ AGREEMENTS: tuple[Agreement, ...] = (
     Agreement("shujin-crm", "shujin", "yizhuo-crm-maintenance", YIZHUO_EXAMPLE, 5, CHENGDU,
               ("shujin-cxl", "shujin-my")),
     # [1] again: the free year ended three months ago, unpaid: visits are billable (C1, B3)
-    Agreement("jiangcheng-crm", "jiangcheng", "yizhuo-crm-maintenance", YIZHUO_EXAMPLE, 15, WUHAN,
-              ("jiangcheng-hk",)),
+    # service outside coverage at 260 yuan per started hour (B3), written into the signature
+    Agreement("jiangcheng-crm", "jiangcheng", "yizhuo-crm-maintenance",
+              {**YIZHUO_EXAMPLE, "service.hourly_rate": "260"}, 15, WUHAN, ("jiangcheng-hk",)),
 )
 
 TECHNICIANS: tuple[Technician, ...] = (
@@ -490,7 +491,8 @@ async def wait_settled(nc: NATS, services: Sequence[str] = SERVICES, timeout: fl
     return False
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
+    """A time as the console and the phone send it: Beijing time, to the second."""
     return moment.astimezone(CHINA).isoformat(timespec="seconds")
 
 
@@ -666,7 +668,7 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
     async def report(what: str, n: int, at: datetime, **fields: Any) -> None:
         await client.do(f"dispatch.ticket.{what}", f"demo:{tid}:{what}:{n}", {
             "ticket_id": tid, "technician_id": technician, "key": f"{tid}-{what}-{n}",
-            "device_time": _iso(min(at, latest)), **fields}, actor)
+            "device_time": iso(min(at, latest)), **fields}, actor)
 
     await report("check_in", 1, arrived, position=here, accuracy_m=12)
     if stage <= STAGES.index("on_site"):
@@ -675,7 +677,7 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
     for n, work in enumerate(request.work, 1):
         ended = min(at + timedelta(hours=work.hours), latest)
         begun = ended - timedelta(hours=work.hours)
-        await report("work", n, ended, kind=work.kind, started=_iso(begun), ended=_iso(ended))
+        await report("work", n, ended, kind=work.kind, started=iso(begun), ended=iso(ended))
         at = ended
     for n, expense in enumerate(request.expenses, 1):
         fields: dict[str, Any] = {"kind": expense.kind, "amount": expense.amount,
@@ -712,11 +714,11 @@ async def _open(client: _Client, request: Request, received: datetime) -> None:
             client.report.received_at = "honoured" if honoured else "ignored"
 
 
-async def _assign(client: _Client, request: Request) -> str:
+async def _assign(client: _Client, request: Request, command_id: str | None = None) -> str:
     """Rule D4 picks; when it finds nobody (everyone's shift is over: a load in the
     evening), the dispatcher sends the nearest technician and says why."""
     tid = request.ticket_id
-    command_id = f"demo:{tid}:assign"
+    command_id = command_id or f"demo:{tid}:assign"
     try:
         events = await client.do("dispatch.ticket.assign", command_id, {"ticket_id": tid}, _DISPATCHER)
     except Rejected as error:
@@ -756,6 +758,26 @@ async def _collect(client: _Client, now: datetime) -> None:
     for invoice_id in sorted(months):
         if lines := (await query("billing.invoice", {"invoice_id": invoice_id}, STAFF[1].actor)).get("lines"):
             client.report.invoices[invoice_id] = len(lines)
+
+
+# -- shared with the demo pulse (runtime/pulse.py): the same client, actors and places -----
+
+Client = _Client
+DISPATCHER = _DISPATCHER
+
+
+def technician_actor(technician_id: str) -> str:
+    """How a technician's own phone reports are signed (`technician:<username>`)."""
+    return _TECH_ACTOR.get(technician_id, f"technician:{technician_id}")
+
+
+def site_of(site_id: str) -> Site:
+    return _site_of(site_id)
+
+
+async def assign(client: _Client, request: Request, command_id: str) -> str:
+    """D4 picks (or the dispatcher sends the nearest, saying why); the technician assigned."""
+    return await _assign(client, request, command_id)
 
 
 # -- the runtime's side: users file, marker, one call --------------------------------------

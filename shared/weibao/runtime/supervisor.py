@@ -8,7 +8,9 @@ mid-write. A second start reuses the data folder.
 On the first start (no `<data>/demo.loaded`) it loads the demo data once the system is
 healthy, unless WEIBAO_DEMO=0; the demo users are written to the gateway's users file
 (WEIBAO_USERS, default `<data>/users.json`) before the gateway starts, when there is none,
-and printed with their passwords at every start."""
+and printed with their passwords at every start. When the data folder holds the demo, the
+demo pulse (runtime/pulse.py) then takes a step of a scripted request's life every
+WEIBAO_DEMO_PULSE seconds (default 20; "0" stops it), so the board keeps moving."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from weibao.runtime import demo
+from weibao.runtime import demo, pulse
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES
@@ -77,6 +79,8 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
     loader: threading.Thread | None = None
+    pulser: threading.Thread | None = None
+    pulse_stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def demo_enabled(self) -> bool:
@@ -114,13 +118,16 @@ class Supervisor:
                                                    name="demo-loader")
                     self.loader.start()
                 else:
+                    self._start_pulse(nats_url)
                     self._welcome(url)
             else:
                 print(f"Weibao started but {url}/healthz is not yet 200; see the logs above.", flush=True)
+                self._start_pulse(nats_url)  # it waits for the system itself
             while not self.stopping:
                 self._restart_dead()
                 time.sleep(0.5)
         finally:
+            self._stop_pulse()  # before the services: no command cut off by their going
             for child in reversed(self.children):
                 child.stop()
             if broker is not None:
@@ -142,7 +149,24 @@ class Supervisor:
         else:
             print("\n".join(report.lines()), flush=True)
         if not self.stopping:
+            self._start_pulse(nats_url)  # only once the demo is in (its marker)
             self._welcome(url)
+
+    def _start_pulse(self, nats_url: str) -> None:
+        """The demo pulse, in its own thread, when the data holds the demo and
+        WEIBAO_DEMO_PULSE is not "0"."""
+        seconds = pulse.interval(os.environ.get("WEIBAO_DEMO_PULSE"))
+        if seconds is None or self.pulser is not None or not (self.data / demo.MARKER).exists():
+            return
+        print(f"Demo pulse: a new step every {seconds:g} s (WEIBAO_DEMO_PULSE=0 stops it)", flush=True)
+        self.pulser = threading.Thread(target=pulse.run_in_thread, args=(nats_url, seconds, self.pulse_stop),
+                                       daemon=True, name="demo-pulse")
+        self.pulser.start()
+
+    def _stop_pulse(self) -> None:
+        self.pulse_stop.set()
+        if self.pulser is not None:
+            self.pulser.join(10)
 
     def _welcome(self, url: str) -> None:
         """Where to go and who to sign in as: the last thing on the screen after a start."""

@@ -21,7 +21,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import nats.errors
@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import begin_write, ensure_schema
+from weibao.shared.db import appended, begin_ddl, begin_write, ensure_schema
 from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, message_id, position_header
 from weibao.shared.streams import stream_name
 
@@ -90,6 +90,22 @@ class Handler(Protocol):
     a message it can never handle (an unknown schema version): it is parked at once."""
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None: ...
+
+
+class NotYet(Exception):
+    """A handler cannot apply this message yet: it needs what another upstream has not
+    delivered yet (billing's terms of an agreement, say). Retried with back-off for
+    `patience`, not parked after `max_deliveries`: a lagging consumer is not a bad message."""
+
+
+async def _first(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for `work` or `stop`, whichever comes first; True if `work` is done."""
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    return work.done()
 
 
 async def apply_all(handler: Handler, conn: AsyncConnection, messages: Sequence[Message]) -> None:
@@ -146,6 +162,9 @@ class TrackingConsumer:
     handler: Handler
     batch: int = 500
     max_deliveries: int = 5
+    # How long a message that waits for another upstream (NotYet) is retried before it is
+    # parked: long enough for that upstream's consumer to catch up after a restart.
+    patience: timedelta = timedelta(minutes=5)
     backoff: Callable[[int], float] = field(default=lambda attempt: min(0.2 * 2**attempt, 5.0))
     ack_wait: float = 30.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -163,10 +182,11 @@ class TrackingConsumer:
         await ensure_schema(self.engine)
         # IMMEDIATE: several processes may start at once; a deferred DDL transaction
         # on SQLite fails at once on lock upgrade instead of waiting its turn.
-        async with begin_write(self.engine) as conn:
+        async with begin_ddl(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
-        # The tracking row exists before any message, so there is always a row to lock.
-        async with begin_write(self.engine) as conn:
+        # The tracking row exists before any message, so there is always a row to lock
+        # (made under the DDL lock: replicas starting together make it once).
+        async with begin_ddl(self.engine) as conn:
             if (await conn.execute(select(tracking_table.c.position).where(*self._key()))).first() is None:
                 await conn.execute(
                     tracking_table.insert().values(consumer=self.name, upstream=self.upstream, position=0,
@@ -205,12 +225,13 @@ class TrackingConsumer:
                         sub = await self.subscribe()
                     if ahead is None:
                         ahead = asyncio.ensure_future(sub.fetch(self.batch, timeout=1.0))
+                    if not await _first(ahead, stop):
+                        break  # stopping: what is fetched meanwhile is redelivered later
+                    fetched, ahead = ahead, None
                     try:
-                        msgs = await ahead
+                        msgs = fetched.result()
                     except (nats.errors.TimeoutError, TimeoutError):
                         continue
-                    finally:
-                        ahead = None
                     ahead = asyncio.ensure_future(sub.fetch(self.batch, timeout=1.0))
                     await self.handle([Incoming.from_msg(m) for m in msgs])
                     backoff = 0.1
@@ -245,7 +266,8 @@ class TrackingConsumer:
                     if messages:
                         await apply_all(self.handler, conn, messages)
                     await self._save(conn, checkpoint)
-                self._committed(checkpoint, messages)
+                    wrote = appended(conn)
+                self._committed(checkpoint, messages, wrote)
             except _Gap as gap:
                 await self._fill_gap(work, gap.before)
                 continue
@@ -259,6 +281,7 @@ class TrackingConsumer:
         while work:
             item = work[0]
             attempt = 0
+            since = self.clock()
             while True:
                 try:
                     async with begin_write(self.engine) as conn:
@@ -272,7 +295,8 @@ class TrackingConsumer:
                             except BadMessage as error:  # refused before writing: never retried
                                 await self._park(conn, item, f"handler refused: {error}", item.deliveries)
                         await self._save(conn, checkpoint)
-                    self._committed(checkpoint, applied)
+                        wrote = appended(conn)
+                    self._committed(checkpoint, applied, wrote)
                     break
                 except _Gap as gap:
                     await self._fill_gap(work, gap.before)
@@ -282,7 +306,8 @@ class TrackingConsumer:
                     continue
                 except Exception as error:
                     deliveries = item.deliveries + attempt
-                    if deliveries >= self.max_deliveries:
+                    waiting = isinstance(error, NotYet) and self.clock() - since < self.patience
+                    if deliveries >= self.max_deliveries and not waiting:
                         await self._park_and_advance(item, f"handler failed {deliveries} times: {error!r}", deliveries)
                         break
                     attempt += 1
@@ -300,9 +325,10 @@ class TrackingConsumer:
             await self._ack([item])
             work.popleft()
 
-    def _committed(self, checkpoint: Checkpoint, applied: Sequence[Message]) -> None:
-        """Count and log what a transaction did, once it is committed: one line each."""
-        if applied:
+    def _committed(self, checkpoint: Checkpoint, applied: Sequence[Message], wrote: bool) -> None:
+        """Count and log what a transaction did, once it is committed: one line each.
+        `wrote`: the handler appended events (a policy), so the relay has work."""
+        if wrote:
             self.on_commit()
         self.applied += len(applied)
         self.duplicates += checkpoint.duplicates
@@ -344,6 +370,10 @@ class TrackingConsumer:
         """Fetch from the stream what lies between our checkpoint and `before`."""
         async with self.engine.connect() as conn:
             checkpoint = await self._checkpoint(conn, lock=False)
+        if before.position is not None and before.position <= checkpoint.position + 1:
+            # A replica sharing this durable consumer closed the gap meanwhile: `before` is
+            # now the next message (or already applied); take the batch again as it is.
+            return
         js = self.nc.jetstream()
         missing = []
         have = {item.stream_seq for item in work}

@@ -10,6 +10,17 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+# Marks a connection whose transaction appended events (set by the event store): after
+# its commit the relay is woken; a read model's commit, which appends nothing, leaves it
+# asleep instead of sending it to read the log for nothing.
+APPENDED = "weibao_appended"
+
+
+def appended(conn: AsyncConnection) -> bool:
+    """Whether this transaction appended events (and forget it: the connection is pooled)."""
+    return bool(conn.info.pop(APPENDED, False))
+
+
 # An execution option on a connection: its next transaction takes SQLite's write lock
 # at BEGIN, so two writers queue on busy_timeout instead of failing on lock upgrade.
 WRITE = {"weibao_write": True}
@@ -76,6 +87,7 @@ async def ensure_schema(engine: AsyncEngine) -> None:
     schema = schema_of(engine)
     if schema and not is_sqlite(engine):
         async with engine.begin() as conn:
+            await _ddl_lock(conn)
             # Look first: CREATE SCHEMA IF NOT EXISTS needs the right to create in the
             # database even when the schema exists, which a service's own role lacks.
             found = await conn.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
@@ -91,3 +103,23 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         conn = await plain.execution_options(**WRITE)
         async with conn.begin():
             yield conn
+
+
+# PostgreSQL's "IF NOT EXISTS" is not safe against a concurrent creator: two replicas of a
+# service starting together both see no table, and the second CREATE fails on the catalog's
+# unique index. One advisory lock (transaction-scoped, any fixed key) makes them take turns.
+_DDL_LOCK_KEY = 0x57656962  # "Weib"
+
+
+async def _ddl_lock(conn: AsyncConnection) -> None:
+    if conn.dialect.name != "sqlite":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK_KEY})
+
+
+@asynccontextmanager
+async def begin_ddl(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that creates tables: SQLite's writer lock, PostgreSQL's DDL lock, so
+    processes starting together (replicas, `weibao up`) create each table once."""
+    async with begin_write(engine) as conn:
+        await _ddl_lock(conn)
+        yield conn

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import begin_write, ensure_schema, is_sqlite, qualified, schema_of
+from weibao.shared.db import APPENDED, appended, begin_ddl, begin_write, ensure_schema, is_sqlite, qualified, schema_of
 from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash
 
 metadata = MetaData()
@@ -83,6 +84,30 @@ class ConcurrencyError(Exception):
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
+
+    def _caused_by(self, error: BaseException) -> ConcurrencyError:
+        self.__cause__ = error
+        return self
+
+
+# At most this many appends share one transaction (group commit), so one commit stays short.
+GROUP_COMMIT_MAX = 64
+
+
+@dataclass
+class _Pending:
+    """An append waiting for the next group commit."""
+
+    stream_id: str
+    events: tuple[NewEvent, ...]
+    expected_version: int | None
+    command_id: str | None
+    meta: Mapping[str, Any] | None
+    result: asyncio.Future[AppendResult]
+
+    async def into(self, store: EventStore, conn: AsyncConnection) -> AppendResult:
+        return await store._append(conn, self.stream_id, self.events, expected_version=self.expected_version,
+                                   command_id=self.command_id, meta=self.meta)
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,9 @@ class EventStore:
         self._clock = clock
         self._waiters: set[asyncio.Event] = set()
         self._listener: AsyncConnection | None = None
+        self._pending: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._stream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @property
     def channel(self) -> str:
@@ -163,10 +191,24 @@ class EventStore:
         await ensure_schema(self.engine)
         # IMMEDIATE: several processes may start at once; a deferred DDL transaction
         # on SQLite fails at once on lock upgrade instead of waiting its turn.
-        async with begin_write(self.engine) as conn:
+        async with begin_ddl(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
 
     # -- writing ---------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until the appends handed to the group commit are stored (at shutdown)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    def stream_lock(self, stream_id: str) -> asyncio.Lock:
+        """Commands of this process on one stream take turns here (load, decide, append),
+        so a burst on one aggregate queues rather than losing races to itself; other
+        processes (replicas) still meet the version check."""
+        lock = self._stream_locks.get(stream_id)
+        if lock is None:
+            lock = self._stream_locks[stream_id] = asyncio.Lock()
+        return lock
 
     def begin_write(self) -> Any:
         """A write transaction on this log's database, for callers that append together
@@ -191,17 +233,58 @@ class EventStore:
             return await self._append(
                 conn, stream_id, events, expected_version=expected_version, command_id=command_id, meta=meta
             )
+        pending = _Pending(stream_id, tuple(events), expected_version, command_id, meta,
+                           asyncio.get_running_loop().create_future())
+        self._pending.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await pending.result
+
+    # Group commit: appends that arrive while a commit is in flight wait for it, then go
+    # together in the next transaction, one commit (one fsync) for all of them. A lone
+    # append waits for nothing. Each keeps its own version check and command id, so the
+    # outcome of each is what it would have been alone: stored, duplicate or conflict.
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
+            try:
+                outcomes = await self._commit_together(batch)
+            except Exception:
+                # Something other than a version conflict failed the shared transaction, and
+                # it stored nothing: each append again on its own, so one cannot fail another.
+                outcomes = [await self._commit_alone(pending) for pending in batch]
+            if any(isinstance(o, AppendResult) and o.events and not o.duplicate for o in outcomes):
+                self.notify()
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.result.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    pending.result.set_exception(outcome)
+                else:
+                    pending.result.set_result(outcome)
+
+    async def _commit_together(self, batch: Sequence[_Pending]) -> list[AppendResult | BaseException]:
+        outcomes: list[AppendResult | BaseException] = []
+        async with self.begin_write() as conn:
+            for pending in batch:
+                try:
+                    outcomes.append(await pending.into(self, conn))
+                except ConcurrencyError as conflict:  # raised before this append wrote anything
+                    outcomes.append(conflict)
+            appended(conn)  # the writer wakes the relay itself
+        return outcomes
+
+    async def _commit_alone(self, pending: _Pending) -> AppendResult | BaseException:
         try:
-            async with self.begin_write() as own:
-                result = await self._append(
-                    own, stream_id, events, expected_version=expected_version, command_id=command_id, meta=meta
-                )
+            async with self.begin_write() as conn:
+                result = await pending.into(self, conn)
+                appended(conn)  # the writer wakes the relay itself
+                return result
         except IntegrityError as error:
             # Only reachable if something bypassed the lock; still a conflict, never a crash.
-            raise ConcurrencyError(stream_id, expected_version or -1, -1) from error
-        if result.events and not result.duplicate:
-            self.notify()
-        return result
+            return ConcurrencyError(pending.stream_id, pending.expected_version or -1, -1)._caused_by(error)
+        except Exception as error:  # the caller hears it; the writer goes on with the others
+            return error
 
     async def _append(
         self,
@@ -274,6 +357,7 @@ class EventStore:
             prev_hash = digest
         if rows:
             await conn.execute(events_table.insert(), rows)
+            conn.info[APPENDED] = True  # see `appended`
         if command_id is not None:
             await conn.execute(
                 commands_table.insert().values(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import begin_write, ensure_schema
+from weibao.shared.db import begin_ddl, begin_write, ensure_schema
 from weibao.shared.messages import Message
 
 
@@ -29,7 +29,7 @@ class ReadModel(Protocol):
 
 async def create_tables(engine: AsyncEngine, model: ReadModel) -> None:
     await ensure_schema(engine)
-    async with begin_write(engine) as conn:  # IMMEDIATE: see EventStore.create_tables
+    async with begin_ddl(engine) as conn:
         await conn.run_sync(model.metadata.create_all)
 
 

@@ -9,6 +9,7 @@ the `Weibao-Actor` and `Weibao-Correlation-Id` headers."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,12 @@ ACTOR = "Weibao-Actor"
 CORRELATION = "Weibao-Correlation-Id"
 
 Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
+
+# Requests to one subject handled at once. FastStream's NATS subscriber otherwise takes
+# one message of a subject at a time: eight phones checking in would queue behind one
+# another's database round trips, and the event store could never commit them together.
+# Commands on one aggregate stay safe: optimistic concurrency decides, and loses retry.
+WORKERS = int(os.environ.get("WEIBAO_RPC_WORKERS", "16"))
 
 
 def subject(service: str, name: str) -> str:
@@ -58,10 +65,16 @@ def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handle
     return handle
 
 
+def queue_group(service: str) -> str:
+    """The replicas of one service share its requests: each request goes to one of them
+    (a command decided once, not once per replica racing to answer first)."""
+    return f"weibao-{service}"
+
+
 def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> None:
     """Answer `weibao.<service>.<name>` with `handler(body, meta)`."""
 
-    @broker.subscriber(subject(service, name))
+    @broker.subscriber(subject(service, name), queue=queue_group(service), max_workers=WORKERS)
     async def endpoint(message: NatsMessage) -> dict[str, Any]:
         headers = message.headers or {}
         meta = {

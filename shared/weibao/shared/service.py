@@ -93,6 +93,11 @@ class ServiceSpec:
         return f"{self.name}-{model.name}"
 
 
+# Seconds a stopping service waits for its relay, consumers and background work to end
+# on their own before it cancels them.
+SHUTDOWN_GRACE = 5.0
+
+
 def nats_servers(url: str) -> list[str]:
     """NATS_URL may list a cluster's nodes, comma-separated."""
     return [part.strip() for part in url.split(",") if part.strip()]
@@ -145,10 +150,17 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     try:
         await stop.wait()
     finally:
-        for task in tasks:
+        # Let the relay, the consumers and the background work see `stop` and finish what
+        # they hold before anything is cancelled: a task cancelled between a write and its
+        # commit can leave SQLite's write lock with a connection nobody will close, and
+        # the next writer (a replay, a restart) then finds the database locked.
+        stop.set()  # also when `serve` itself was cancelled rather than stopped
+        await broker.stop()
+        _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE) if tasks else (set(), set())
+        for task in late:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await broker.stop()
+        await store.drain()  # appends already handed to the group commit are stored
         # close, not drain: draining a pull subscription waits forever, and whatever we
         # fetched but did not ack is redelivered anyway.
         await nc.close()

@@ -153,3 +153,23 @@ class SiteLocated:
 
 
 MESSAGES = (*MESSAGES, SiteLocated)
+
+
+@dataclass(frozen=True)
+class ChangeRequestAssessed:
+    """A change request recorded and assessed (rule C8): "covered" (a small change, free)
+    or "billable" (larger than the agreement's threshold, or outside any service period,
+    C1); billing prices a billable one by its workload at the agreement's day rate (B6)."""
+
+    SCHEMA = 1
+    agreement_id: str
+    customer_id: str
+    ref: str
+    description: str
+    on: str  # ISO date
+    workload_days: str  # working days, exact decimal text
+    verdict: Literal["covered", "billable", "excluded"]
+    clauses: tuple[str, ...]
+
+
+MESSAGES = (*MESSAGES, ChangeRequestAssessed)

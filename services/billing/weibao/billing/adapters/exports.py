@@ -8,7 +8,13 @@ What stays here is billing's own: turning an invoice as the log holds it into ro
 The page is titled 结算单 (Statement of charges), not 发票: in China the official VAT
 invoice (发票) is issued through the tax authority's system (金税), with its own code and
 number; a page printed by billing is the statement the customer pays against and the
-clerk invoices from. Calling it 发票 would pass it off as a tax document."""
+clerk invoices from. Calling it 发票 would pass it off as a tax document.
+
+Below the lines and totals as issued (frozen, B8) the page lists each credit note of the
+invoice (红字冲销: its id, date, reason and the lines it reverses) and the balance: the
+total as issued, less the credit notes, less the payments received. Amounts in that part
+are written as what they take off ("冲减", "减"), positive, so no figure of the page is a
+negative number that a reader (or a copy into a spreadsheet) could add the wrong way."""
 
 from __future__ import annotations
 
@@ -18,11 +24,12 @@ from datetime import date
 from decimal import Decimal
 from html import escape
 
-from weibao.billing.domain.invoice import Invoice
+from weibao.billing.domain.invoice import Invoice, Totals
 from weibao.shared.errors import Rejected
 from weibao.shared.public.billing import ExportLine
 
-__all__ = ["InvoiceView", "VatTotal", "invoice_html", "lines_of", "sources_text", "vat_totals"]
+__all__ = ["CreditView", "InvoiceView", "Settlement", "VatTotal", "invoice_html", "lines_of", "sources_text",
+           "vat_totals"]
 
 CENT = Decimal("0.01")
 
@@ -130,6 +137,29 @@ class InvoiceView:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CreditView:
+    """One credit note as the page shows it: its rows as ``lines_of`` writes them (negative
+    figures) and its totals (negative)."""
+
+    credit_id: str
+    on: date
+    reason: str
+    lines: tuple[ExportLine, ...]
+    totals: Totals
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What became of the invoice after issue: its credit notes, and the balance.
+    ``credited`` and ``paid`` are positive; ``outstanding`` is negative when a refund is due."""
+
+    credits: tuple[CreditView, ...]
+    credited: Decimal
+    paid: Decimal
+    outstanding: Decimal
+
+
 def _yuan(value: Decimal) -> str:
     return f"{value.quantize(CENT) + 0:,.2f}"
 
@@ -162,12 +192,64 @@ td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-n
 .note { font-size: 7.5pt; color: #555; }
 table.totals { width: 60%; margin: 5mm 0 0 auto; }
 tr.grand td { font-weight: bold; }
+section.credits { margin-top: 6mm; page-break-inside: avoid; break-inside: avoid; }
+h2 { font-size: 12pt; margin: 6mm 0 2mm; }
+dl.credit { display: grid; grid-template-columns: max-content 1fr max-content 1fr; gap: 1mm 4mm; margin: 0 0 2mm; }
+dl.credit dt { font-weight: bold; }
+dl.credit dd { margin: 0; }
+table.credit-lines { margin-bottom: 3mm; }
 """
 
 
-def invoice_html(invoice: InvoiceView) -> str:
+def _credits_html(settlement: Settlement, gross: Decimal) -> str:
+    """The credit notes (红字冲销) and the balance after them and the payments."""
+    e = escape
+    parts: list[str] = []
+    if settlement.credits:
+        parts.append("<h2>红字冲销</h2>")
+    for note in settlement.credits:
+        rows = "\n".join(
+            "<tr>"
+            f'<td class="num">{line.line_no}</td>'
+            f'<td><div class="desc">{e(line.description)}</div><div class="note">明细编号：{e(line.item_id)}</div></td>'
+            f'<td class="num">{_percent(line.vat_rate)}</td>'
+            f'<td class="num">{_yuan(-line.net)}</td>'
+            f'<td class="num">{_yuan(-line.vat)}</td>'
+            f'<td class="num">{_yuan(-line.gross)}</td>'
+            "</tr>"
+            for line in note.lines)
+        parts.append(
+            f'<div class="credit" data-credit-id="{e(note.credit_id)}">'
+            '<dl class="credit">'
+            f"<dt>冲销单号</dt><dd>{e(note.credit_id)}</dd>"
+            f"<dt>冲销日期</dt><dd>{note.on.isoformat()}</dd>"
+            f"<dt>冲销原因</dt><dd>{e(note.reason)}</dd>"
+            "</dl>"
+            '<table class="credit-lines">'
+            "<thead><tr><th>序号</th><th>冲销项目</th><th>税率</th><th>冲减金额</th><th>冲减税额</th>"
+            "<th>冲减价税合计</th></tr></thead>"
+            f"<tbody>\n{rows}\n"
+            f'<tr class="grand"><td></td><td>本单冲减合计</td><td></td><td class="num">{_yuan(-note.totals.net)}</td>'
+            f'<td class="num">{_yuan(-note.totals.vat)}</td><td class="num">{_yuan(-note.totals.gross)}</td></tr>'
+            "</tbody></table></div>")
+    refund = settlement.outstanding < 0
+    balance = (f'<tr class="grand"><td>{"应退金额" if refund else "应付余额（未收）"}</td>'
+               f'<td class="num">¥{_yuan(abs(settlement.outstanding))}</td></tr>')
+    parts.append(
+        '<table class="totals balance">'
+        "<thead><tr><th>结算</th><th>金额</th></tr></thead><tbody>"
+        f'<tr><td>价税合计（开具时）</td><td class="num">{_yuan(gross)}</td></tr>'
+        f'<tr><td>减：红字冲销</td><td class="num">{_yuan(settlement.credited)}</td></tr>'
+        f'<tr><td>减：已收款</td><td class="num">{_yuan(settlement.paid)}</td></tr>'
+        f"{balance}"
+        "</tbody></table>")
+    return f'<section class="credits" data-testid="settlement">\n{"".join(parts)}\n</section>'
+
+
+def invoice_html(invoice: InvoiceView, settlement: Settlement | None = None) -> str:
     """The statement of charges (结算单) as a self-contained printable A4 page: inline CSS, no
-    external assets, all content escaped."""
+    external assets, all content escaped. With `settlement`, the credit notes and the
+    balance follow the totals as issued."""
     e = escape
     rows = []
     for line in invoice.lines:
@@ -230,6 +312,7 @@ def invoice_html(invoice: InvoiceView) -> str:
 {newline.join(totals)}
 </tbody>
 </table>
+{_credits_html(settlement, grand.gross) if settlement is not None else ""}
 <p class="note">金额单位：人民币元。每行注明计费依据（协议条款）及来源事件。</p>
 <p class="note">本结算单列明按服务协议由贵方承担的费用，不是增值税发票；发票由税务系统另行开具。</p>
 </body>

@@ -45,11 +45,12 @@ from weibao.shared import codec
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import events_table
 from weibao.shared.messages import Message
+from weibao.shared.money import to_fen
 from weibao.shared.paging import Page
 from weibao.shared.public.billing import ExportLine
 
 INVOICE = codec.Codec([domain.DraftOpened, domain.LineAdded, domain.LineRemoved, domain.InvoiceIssued,
-                       domain.CreditNoted, domain.PaymentRecorded], prefix="private.")
+                       domain.CreditNoted, domain.PaymentRecorded, domain.LinePriced], prefix="private.")
 SERIES = codec.Codec([numbering.NumberAllocated], prefix="private.")
 STREAM_PREFIX = "invoice-"
 ZERO = Decimal("0.00")
@@ -245,6 +246,8 @@ class InvoiceBook:
                                    .values(line_no=lines.c.line_no - 1))
                 row["lines_count"] -= 1
                 state.count(Decimal(gone.vat_rate), -Decimal(gone.net), -Decimal(gone.vat), -1)
+            case domain.LinePriced():
+                await self._priced(conn, state, event, pending)
             case domain.InvoiceIssued():
                 row.update(status="issued", number=event.number, issued_on=event.issued_on,
                            totals=json.dumps(codec.dump(event.totals), sort_keys=True))
@@ -265,6 +268,23 @@ class InvoiceBook:
                 row["payments"] += 1
                 row["paid"] = str(Decimal(row["paid"]) + event.amount)
                 state.settle()
+
+    async def _priced(self, conn: AsyncConnection, state: _Invoice, event: domain.LinePriced,
+                      pending: list[dict[str, Any]]) -> None:
+        """A draft line's negotiated price: its row takes the new price and the event's
+        amount, VAT per line (B8), and the draft's running totals move by the difference."""
+        await _insert(conn, self.lines, pending)  # the line may have come in this batch
+        lines = self.lines
+        mine = and_(lines.c.invoice_id == state.row["invoice_id"], lines.c.document == 0,
+                    lines.c.item_id == event.item_id)
+        old = (await conn.execute(select(lines).where(mine))).one()
+        rate = Decimal(old.vat_rate)
+        vat = to_fen(event.amount * rate)  # as `Line.vat`
+        await conn.execute(lines.update().where(mine).values(
+            unit_price=str(event.unit_price), net=str(event.amount), vat=str(vat), gross=str(event.amount + vat),
+            clauses=";".join(domain.priced_clauses(_parts(old.clauses))),
+            description=domain.priced_description(old.description)))
+        state.count(rate, event.amount - Decimal(old.net), vat - Decimal(old.vat), 0)
 
     # -- queries ----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from weibao.billing.adapters.exports import InvoiceView, invoice_html, lines_of
+from weibao.billing.adapters.exports import CreditView, InvoiceView, Settlement, invoice_html, lines_of
 from weibao.billing.adapters.invoices import INVOICE, SERIES, head, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.domain import invoice as domain
@@ -30,9 +30,11 @@ from weibao.billing.domain import series as numbering
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
 from weibao.shared.clock import CHINA
+from weibao.shared.consumer import NotYet
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
+from weibao.shared.fields import exact
 from weibao.shared.messages import Message
 
 __all__ = ["INVOICE", "SERIES", "Billing", "Config", "Drafts", "TermsNotYetKnown", "invoice_stream"]
@@ -41,11 +43,12 @@ CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 FOLDED = 1024  # invoices whose folded state the policy keeps between messages
 
 
-class TermsNotYetKnown(Exception):
+class TermsNotYetKnown(NotYet):
     """A visit's message names an agreement whose terms billing has not read yet: its
     contracts consumer is behind its dispatch consumer (a restart, a replay). Raised, not
-    priced without terms (which would drop the visit's costs): the consumer retries, and
-    parks the message where an operator sees it if the terms never come."""
+    priced without terms (which would drop the visit's costs): the consumer retries for
+    its patience (minutes, not five quick tries), and parks the message where an operator
+    sees it only if the terms never come."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ class Billing:
         # lock before reading it, so neither decides on a version the other is changing.
         await self.store.lock(conn)
         await self.book(conn, message)  # terms and names first: a later message prices with them
-        if message.type not in ("FeeDue", "QuotaConsumed", "WarrantyVerdict", "WorkLogged", "ExpenseRecorded"):
+        if message.type not in ("FeeDue", "QuotaConsumed", "WarrantyVerdict", "ChangeRequestAssessed", "WorkLogged",
+                                "ExpenseRecorded"):
             return
         source = pricing.Source(message.service, message.position, message.type)
         data = message.data
@@ -134,6 +138,12 @@ class Billing:
                 items = pricing.for_quota(data, self.config.quota_prices, source)
             case "WarrantyVerdict":
                 items = pricing.for_dongle(data, {}, source)
+            case "ChangeRequestAssessed":
+                # rules B6, C8: by workload at the agreement's day rate for service (B3); without
+                # one, the vendor's configured rate, else a rate to be agreed
+                rate = (terms.get("service") or {}).get("day_rate")
+                day_rate = Decimal(str(rate)) if rate is not None else self.config.change_request_day_rate
+                items = pricing.for_change_request(data, terms, day_rate, source)
             case "WorkLogged":
                 items = pricing.for_work(data, terms, source)
             case _:
@@ -282,13 +292,19 @@ class Billing:
         return state
 
     async def statement(self, invoice_id: str) -> str:
-        """The printable A4 statement of charges (结算单) of an issued invoice, as issued:
-        its lines and totals, frozen (B8); credit notes are documents of their own."""
+        """The printable A4 statement of charges (结算单) of an issued invoice: its lines and
+        totals as issued, frozen (B8); then each credit note (red-letter lines) and what is
+        left to pay after the credit notes and the payments."""
         state = await self.invoice(invoice_id)
         require(state.status != "draft", "draft", "invoice_id", "a draft has no statement yet; issue it first")
         async with self.store.engine.connect() as conn:
             name = await self.book.customer_name(conn, state.customer_id)
-        return invoice_html(InvoiceView.of([row for row in lines_of(state, name) if not row.credit_id]))
+        rows = lines_of(state, name)
+        credits = tuple(CreditView(note.credit_id, note.on, note.reason,
+                                   tuple(row for row in rows if row.credit_id == note.credit_id), note.totals)
+                        for note in state.credits)
+        return invoice_html(InvoiceView.of([row for row in rows if not row.credit_id]),
+                            Settlement(credits, state.credited, state.paid, state.outstanding))
 
     async def explain(self, invoice_id: str, item_id: str) -> Mapping[str, Any]:
         """For an invoice line: the clauses that made it billable and the events it came
@@ -297,6 +313,29 @@ class Billing:
         line = next((ln for ln in state.lines if ln.item_id == item_id), None)
         if line is None:
             raise Rejected("not_found", "item_id", "no such line on this invoice")
+        pricings = [{"unit_price": str(p.unit_price), "amount": str(p.amount), "reason": p.reason, "by": p.by,
+                     "on": p.on.isoformat()} for p in state.pricings_of(item_id)]
         return {"invoice_id": invoice_id, "number": state.number, "item_id": item_id, "clauses": line.clauses,
                 "sources": [{"service": s, "position": p, "type": t} for s, p, t in line.sources],
-                "description": line.description, "amount": str(line.amount), "vat_rate": str(line.vat_rate)}
+                "description": line.description, "amount": str(line.amount), "vat_rate": str(line.vat_rate),
+                "unit_price": str(line.unit_price),
+                # C10 [4]: a price set by hand says who set it and why; the last one holds
+                "pricing": pricings[-1] if pricings else None, "pricings": pricings}
+
+    # -- a price agreed by hand ---------------------------------------------------------
+
+    async def price_line(self, data: Mapping[str, Any], *, command_id: str | None = None,
+                         meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
+        """C10 [4]: the negotiated unit price of a draft line whose rate is to be agreed
+        (RATE_TO_BE_AGREED); again on the draft if renegotiated, never once issued (B8).
+        {invoice_id, item_id, unit_price (decimal text), reason}; who priced it is the
+        request's actor (`Weibao-Actor`), or `by` when a caller without one names it."""
+        actor = (meta or {}).get("actor")
+        by = str(actor) if actor and actor != "system" else str(data.get("by") or actor or "")
+        price = exact(data, "unit_price", "an amount of yuan", "333.335")  # its range: the domain's rule
+        command = domain.PriceLine(str(data.get("item_id", "")), price, str(data.get("reason") or ""), by,
+                                   self.today())
+        return await self.invoices.execute(invoice_stream(str(data.get("invoice_id", ""))),
+                                           lambda s: domain.decide(command, s), command_id=command_id, meta=meta)
+
+

@@ -6,6 +6,10 @@ bills twice. Issuing freezes the invoice: from then on no line is added or remov
 (B8: an issued invoice never changes); a correction is a credit note, an event of its
 own with negative lines. Payments settle what is outstanding; overpayment is refused.
 
+A line priced without a known rate (clause `RATE_TO_BE_AGREED`, unit price 0.00: C10 [4]
+"a negotiated amount") is priced by the billing clerk on the draft (`PriceLine`), again
+if the price is renegotiated, never once issued (B8).
+
 Money is yuan in exact Decimal fen (B8). VAT is computed per line, half-up to the fen
 (`to_fen(amount * vat_rate)`); the invoice VAT is the sum of the line VATs, never the
 rate applied to a subtotal, so every printed line adds up to the printed total.
@@ -20,10 +24,24 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from weibao.billing.domain.pricing import RATE_TO_BE_AGREED
 from weibao.shared.errors import Rejected, require
 from weibao.shared.money import as_text, to_fen
 
 ZERO = Decimal("0.00")
+# A line whose price the clerk negotiated and set (`PriceLine`). Not a DOMAIN.md rule,
+# like RATE_TO_BE_AGREED, which it replaces in place on the priced line: that clause
+# means "an operator must still set the price" (the console offers to price it, lists
+# look for it), and a priced line no longer waits for anyone. The line keeps a clause
+# saying the price came from a negotiation, not from the agreement's rates, so the
+# statement and the export show why its unit price is what it is; who set it and why is
+# in `LinePriced` (see `Invoice.pricings`, `Billing.explain`).
+RATE_AGREED = "RATE_AGREED"
+# What pricing appends to a to-be-agreed line's description, and what a priced one says.
+PRICE_PENDING_NOTE, PRICE_AGREED_NOTE = "（单价待议）", "（单价议定）"
+# A hand-set unit price: exact, but within what an invoice can hold to the fen.
+MAX_UNIT_PRICE = Decimal("1000000000")  # 10^9 yuan
+MAX_PRICE_PLACES = 6
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _VISIT = "visit:"
 
@@ -150,7 +168,19 @@ class RecordPayment:
     paid_on: date
 
 
-Command = OpenDraft | AddLine | RemoveLine | Issue | CreditNote | RecordPayment
+@dataclass(frozen=True)
+class PriceLine:
+    """Set the negotiated unit price of a draft's line that carries RATE_TO_BE_AGREED
+    (or was priced so before: renegotiated). `by` is who priced it (the actor)."""
+
+    item_id: str
+    unit_price: Decimal
+    reason: str
+    by: str
+    on: date
+
+
+Command = OpenDraft | AddLine | RemoveLine | Issue | CreditNote | RecordPayment | PriceLine
 
 
 # -- events ------------------------------------------------------------------------
@@ -214,7 +244,20 @@ class PaymentRecorded:
     paid_on: date
 
 
-Event = DraftOpened | LineAdded | LineRemoved | InvoiceIssued | CreditNoted | PaymentRecorded
+@dataclass(frozen=True)
+class LinePriced:
+    """A draft line's negotiated price. `amount` is `to_fen(quantity * unit_price)`,
+    computed once when priced and stored: replay never recomputes it (as `Line.amount`)."""
+
+    item_id: str
+    unit_price: Decimal
+    amount: Decimal
+    reason: str
+    by: str
+    on: date
+
+
+Event = DraftOpened | LineAdded | LineRemoved | InvoiceIssued | CreditNoted | PaymentRecorded | LinePriced
 
 Status = Literal["none", "draft", "issued", "partially_paid", "paid", "credited"]
 
@@ -236,6 +279,7 @@ class Invoice:
     issued_totals: Totals | None = None
     credits: tuple[CreditNoted, ...] = ()
     payments: tuple[PaymentRecorded, ...] = ()
+    pricings: tuple[LinePriced, ...] = ()  # every price set by hand, in order (renegotiations too)
 
     @property
     def item_ids(self) -> frozenset[str]:
@@ -281,6 +325,10 @@ class Invoice:
     def credit_ids(self) -> frozenset[str]:
         return frozenset(note.credit_id for note in self.credits)
 
+    def pricings_of(self, item_id: str) -> tuple[LinePriced, ...]:
+        """The prices set by hand on one line, oldest first: the last one holds."""
+        return tuple(p for p in self.pricings if p.item_id == item_id)
+
 
 # -- decide ------------------------------------------------------------------------
 
@@ -319,12 +367,19 @@ def decide(command: Command, state: Invoice) -> list[Event]:
                 return []  # the same issue redelivered
             require(bool(command.number), "missing", "number", "an issued invoice has a number from its series")
             require(bool(state.lines), "empty", "lines", "an invoice without lines is not issued")
+            # An issued invoice never changes (B8): a line still waiting for its negotiated
+            # price would be frozen at 0.00 and its work never billed. Price it (0 waives it).
+            unpriced = [line.item_id for line in state.lines if RATE_TO_BE_AGREED in line.clauses]
+            require(not unpriced, "unpriced", "lines",
+                    f"price these lines first (a price of 0 waives one): {', '.join(unpriced)}")
             assert state.opened_on is not None
             require(command.issued_on >= state.opened_on, "invalid", "issued_on", "before the draft was opened")
             return [InvoiceIssued(command.number, command.issued_on, tuple(line.item_id for line in state.lines),
                                   state.totals)]
         case CreditNote():
             return _credit(command, state)
+        case PriceLine():
+            return _price(command, state)
         case RecordPayment():
             _require_exists(state)
             if command.payment_id in state.payment_ids:
@@ -384,6 +439,49 @@ def _credit(command: CreditNote, state: Invoice) -> list[Event]:
     return [CreditNoted(command.credit_id, command.reason.strip(), command.on, credited, totals)]
 
 
+def negotiable(line: Line) -> bool:
+    """A line priced by hand: still to be agreed, or agreed before (renegotiation)."""
+    return RATE_TO_BE_AGREED in line.clauses or RATE_AGREED in line.clauses
+
+
+def priced_clauses(clauses: tuple[str, ...]) -> tuple[str, ...]:
+    """RATE_TO_BE_AGREED becomes RATE_AGREED where it stood; the other clauses stay."""
+    swapped = (RATE_AGREED if clause == RATE_TO_BE_AGREED else clause for clause in clauses)
+    out = tuple(dict.fromkeys(swapped))  # in order, once each
+    return out if RATE_AGREED in out else (*out, RATE_AGREED)
+
+
+def priced_description(description: str) -> str:
+    return description.replace(PRICE_PENDING_NOTE, PRICE_AGREED_NOTE)
+
+
+def _price(command: PriceLine, state: Invoice) -> list[Event]:
+    """C10 [4]: a negotiated amount, priced on the draft; B8: an issued invoice never
+    changes (correct it with a credit note and bill the agreed price again)."""
+    _require_exists(state)
+    _require_draft(state, "an issued invoice is not repriced; issue a credit note and bill the agreed price anew")
+    line = next((ln for ln in state.lines if ln.item_id == command.item_id), None)
+    require(line is not None, "not_found", "item_id", "no such line on this draft")
+    assert line is not None
+    require(negotiable(line), "not_negotiable", "item_id",
+            f"this line is priced by its agreement ({' · '.join(line.clauses)}); only a line whose rate is to be "
+            f"agreed ({RATE_TO_BE_AGREED}) is priced by hand")
+    price = command.unit_price
+    require(price.is_finite() and price >= 0, "invalid", "unit_price", "an exact amount of yuan, zero or more")
+    exponent = price.as_tuple().exponent
+    require(isinstance(exponent, int) and -exponent <= MAX_PRICE_PLACES, "invalid", "unit_price",
+            f"at most {MAX_PRICE_PLACES} decimal places")
+    require(price <= MAX_UNIT_PRICE, "invalid", "unit_price", f"at most {MAX_UNIT_PRICE} yuan")
+    reason = command.reason.strip()
+    require(bool(reason), "missing", "reason", "say how the price was agreed (whom with, on what)")
+    require(bool(command.by.strip()), "missing", "by", "who set the price")
+    last = state.pricings_of(line.item_id)
+    if last and (last[-1].unit_price, last[-1].reason, last[-1].by) == (price, reason, command.by):
+        return []  # the same price set again: one effect
+    amount = to_fen(line.quantity * price)  # once, half-up, as pricing computes every amount
+    return [LinePriced(line.item_id, price, amount, reason, command.by, command.on)]
+
+
 # -- evolve ------------------------------------------------------------------------
 
 
@@ -405,6 +503,12 @@ def evolve(state: Invoice, event: Event) -> Invoice:
         case PaymentRecorded():
             after = replace(state, payments=(*state.payments, event))
             return replace(after, status=_settled(after))
+        case LinePriced():
+            lines = tuple(replace(line, unit_price=event.unit_price, amount=event.amount,
+                                  description=priced_description(line.description),
+                                  clauses=priced_clauses(line.clauses))
+                          if line.item_id == event.item_id else line for line in state.lines)
+            return replace(state, lines=lines, pricings=(*state.pricings, event))
     raise AssertionError(f"unknown event {event!r}")
 
 

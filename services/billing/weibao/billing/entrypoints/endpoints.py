@@ -47,6 +47,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "billing", "invoice.issue", command(billing.issue))
     expose(broker, "billing", "invoice.credit", command(billing.credit))
     expose(broker, "billing", "invoice.pay", command(billing.pay))
+    expose(broker, "billing", "invoice.price_line", command(billing.price_line))
 
     async def invoice(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         state = await billing.invoice(str(body.get("invoice_id", "")), moment(body, "as_of"))

@@ -18,6 +18,7 @@ from weibao.contracts.application.customers import Customers
 from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.application.warranties import Warranties
 from weibao.contracts.domain import agreement as domain
+from weibao.contracts.domain import changes
 from weibao.contracts.domain.coverage import Decision, Question, decide_coverage, from_warranty
 from weibao.contracts.domain.terms import Terms
 from weibao.shared import codec, geo
@@ -25,11 +26,12 @@ from weibao.shared.aggregates import Repository
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
+from weibao.shared.fields import exact
 from weibao.shared.public import contracts as public
 
 PRIVATE = codec.Codec([
     domain.AgreementSigned, domain.FeePaid, domain.FeeFallenDue, domain.CoverageLapsed,
-    domain.AgreementAmended, domain.AgreementTerminated,
+    domain.AgreementAmended, domain.AgreementTerminated, domain.ChangeRequestRecorded,
 ], prefix="private.")
 
 
@@ -62,6 +64,11 @@ def translate(event: domain.Event, state: domain.Agreement) -> list[Any]:
                                            event.reason, codec.dump(event.terms))]
         case domain.AgreementTerminated():
             return [public.CoverageEnded(state.agreement_id, state.customer_id, event.on.isoformat(), event.reason)]
+        case domain.ChangeRequestRecorded():
+            # rules C8, B6: billing prices a billable change by its workload
+            return [public.ChangeRequestAssessed(state.agreement_id, state.customer_id, event.ref, event.description,
+                                                 event.on.isoformat(), str(event.workload_days), event.verdict,
+                                                 event.clauses)]
     raise AssertionError(event)
 
 
@@ -135,6 +142,17 @@ class Agreements:
         command = domain.TerminateAgreement(_date(data, "on", self.today()), str(data.get("reason", "")))
         return await self.execute(_text(data, "agreement_id"), command, **kw)
 
+    async def change_request(self, data: Mapping[str, Any], *, command_id: str | None = None,
+                             meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
+        """rule C8: record a change request; coverage decides covered or billable (B6)."""
+        command = changes.RecordChangeRequest(
+            ref=_text(data, "ref"), description=_text(data, "description"),
+            on=_date(data, "on", self.today()), workload_days=_workload(data, "workload_days"),
+        )
+        return await self.repository.execute(stream_of(_text(data, "agreement_id")),
+                                             lambda state: changes.decide(command, state),
+                                             command_id=command_id, meta=meta)
+
     async def coverage(self, data: Mapping[str, Any]) -> Decision:
         if data.get("serial"):
             # Vendor-supplied hardware: its warranty answers, not the maintenance period.
@@ -175,12 +193,13 @@ def _date(data: Mapping[str, Any], name: str, default: date | None = None) -> da
 
 
 def _amount(data: Mapping[str, Any], name: str) -> Decimal:
-    value = data.get(name)
-    require(isinstance(value, str | int) and not isinstance(value, bool), "invalid", name,
-            "an amount of yuan as text, e.g. '12000.00'")
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError as error:
-        raise Rejected("invalid", name, "not an amount of yuan") from error
-    require(amount.is_finite() and amount > 0, "invalid", name, "must be a positive amount")
+    amount = exact(data, name, "an amount of yuan", "12000.00")
+    require(amount > 0, "invalid", name, "must be a positive amount")
     return amount
+
+
+def _workload(data: Mapping[str, Any], name: str) -> Decimal:
+    """rule C8: working days of workload, exact."""
+    days = exact(data, name, "working days of workload", "4.5")
+    require(days > 0, "invalid", name, "working days of workload, more than 0")
+    return days

@@ -137,7 +137,21 @@ class AgreementTerminated:
     reason: str
 
 
-Event = AgreementSigned | FeePaid | FeeFallenDue | CoverageLapsed | AgreementAmended | AgreementTerminated
+@dataclass(frozen=True)
+class ChangeRequestRecorded:
+    """rule C8: a change request and how coverage assessed it (decided in `changes`);
+    billing prices a billable one by its workload (B6)."""
+
+    ref: str
+    description: str
+    on: date
+    workload_days: Decimal  # working days, exact
+    verdict: Literal["covered", "billable", "excluded"]
+    clauses: tuple[str, ...]
+
+
+Event = (AgreementSigned | FeePaid | FeeFallenDue | CoverageLapsed | AgreementAmended | AgreementTerminated
+         | ChangeRequestRecorded)
 
 
 # -- state -------------------------------------------------------------------------
@@ -161,6 +175,10 @@ class Agreement:
     lapsed_on: date | None = None
     terminated_on: date | None = None
     amendments: tuple[tuple[date, Terms], ...] = field(default=())
+    change_requests: tuple[ChangeRequestRecorded, ...] = ()  # rule C8, by ref
+
+    def change_request(self, ref: str) -> ChangeRequestRecorded | None:
+        return next((found for found in self.change_requests if found.ref == ref), None)
 
     def terms_on(self, day: date) -> Terms:
         """The terms in force on `day`: the last amendment effective by then."""
@@ -301,6 +319,8 @@ def evolve(state: Agreement, event: Event) -> Agreement:
             return replace(state, amendments=(*state.amendments, (event.effective_on, event.terms)))
         case AgreementTerminated():
             return replace(state, status="terminated", terminated_on=event.on)
+        case ChangeRequestRecorded():
+            return replace(state, change_requests=(*state.change_requests, event))
     raise AssertionError(f"unknown event {event!r}")
 
 

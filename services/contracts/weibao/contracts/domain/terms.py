@@ -81,6 +81,24 @@ class HardwareService:
 
 
 @dataclass(frozen=True)
+class ServiceRates:
+    """rules B3, C1: the agreement's rates for service outside coverage (no free year, no
+    paid period, or a cause outside scope or liability): per started hour, else per
+    started day. None: a rate to be agreed. The day rate also prices large change
+    requests by workload (B6, C8)."""
+
+    __pydantic_config__ = STRICT
+    hourly_rate: Decimal | None = None
+    day_rate: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hourly_rate", "day_rate"):
+            value = getattr(self, name)
+            if value is not None and (not value.is_finite() or value < 0):
+                raise ValueError(f"{name} is an amount of yuan, not negative")
+
+
+@dataclass(frozen=True)
 class Training:
     """rule C7."""
 
@@ -126,6 +144,7 @@ class Terms:
     fee: Fee | None = None  # rule C2; None: no paid maintenance beyond the free period
     scope: Scope = field(default_factory=Scope)
     hardware: HardwareService | None = None  # rule C4
+    service: ServiceRates | None = None  # rules B3, C1: rates outside coverage; B6, C8: changes by workload
     customer_pays_expenses: bool = True  # rule C5
     upgrades_free_in_service: bool = True  # rule C6
     training: Training = field(default_factory=Training)

@@ -49,6 +49,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "contracts", "pay", command(agreements.pay))
     expose(broker, "contracts", "amend", command(agreements.amend))
     expose(broker, "contracts", "terminate", command(agreements.terminate))
+    expose(broker, "contracts", "change.record", command(agreements.change_request))  # rules C8, B6
 
     async def assess(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
         today = date.fromisoformat(body["today"]) if body.get("today") else None

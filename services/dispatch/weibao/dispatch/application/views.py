@@ -21,6 +21,8 @@ def ticket_view(state: Ticket, at: datetime) -> dict[str, Any]:
         "status": state.status,
         "opened": codec.dump(state.opened) if state.opened is not None else None,
         "technician_id": state.technician_id,
+        # rule D4: the latest assignment and why (candidates, travel, deadline, override), as recorded
+        "assignment": codec.dump(state.assignment) if state.assignment is not None else None,
         "declined_by": sorted(state.declined_by),
         "first_check_in": codec.dump(state.first_check_in) if state.first_check_in is not None else None,
         "flagged_check_ins": state.flagged_check_ins,

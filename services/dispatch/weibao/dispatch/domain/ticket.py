@@ -365,6 +365,8 @@ class Ticket:
     work: tuple[WorkLogged, ...] = ()
     expenses: tuple[ExpenseRecorded, ...] = ()
     deadlines: dl.Deadlines | None = None
+    # The latest assignment with its D4 explanation, kept after a decline: what was decided, and why.
+    assignment: VisitAssigned | None = None
 
 
 def geofence_m(accuracy_m: float, radius_m: float) -> float:
@@ -528,7 +530,7 @@ def evolve(state: Ticket, event: Event) -> Ticket:
         case VisitRequested():
             return replace(state, status="awaiting_assignment")
         case VisitAssigned():
-            return replace(state, status="assigned", technician_id=event.technician_id)
+            return replace(state, status="assigned", technician_id=event.technician_id, assignment=event)
         case VisitAccepted():
             return replace(state, status="accepted")
         case VisitDeclined():

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from pydantic import Field
 
 from weibao.gateway.deps import AUDIT, BILLING, Caller, IdempotencyKey, Limit, Offset, caller
-from weibao.gateway.models import CreditNote, Issue, Payment
+from weibao.gateway.models import Body, CreditNote, Issue, Payment
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
@@ -55,3 +56,19 @@ async def credit(invoice_id: str, body: CreditNote, call: Clerk, key: Idempotenc
 @router.post("/invoices/{invoice_id}/payments", status_code=201, summary="A payment received (B8)")
 async def pay(invoice_id: str, body: Payment, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, command_id=key)
+
+
+class LinePrice(Body):
+    """The negotiated price of a line whose rate is to be agreed (C10 [4]). Unknown fields
+    are refused (`Body`); the price is decimal text, never a JSON number (B8: exact)."""
+
+    unit_price: str = Field(pattern=r"^\d{1,10}(\.\d{1,6})?$", examples=["333.335"],
+                            description="yuan per unit, exact decimal text, up to 6 decimal places")
+    reason: str = Field(min_length=1, max_length=2000, description="how the price was agreed")
+
+
+@router.post("/invoices/{invoice_id}/lines/{item_id}/price",
+             summary="Price a draft line whose rate is to be agreed (C10 [4]); never once issued (B8)")
+async def price_line(invoice_id: str, item_id: str, body: LinePrice, call: Clerk, key: IdempotencyKey = None) -> Any:
+    return await call.ask("billing", "invoice.price_line", body, invoice_id=invoice_id, item_id=item_id,
+                          command_id=key)

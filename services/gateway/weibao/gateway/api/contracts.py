@@ -3,17 +3,21 @@ commands and queries over HTTP."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from weibao.gateway.deps import BILLING, DISPATCH, OFFICE, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.models import (
     Amendment,
     Assessment,
+    Body,
     CoverageQuestion,
     FeePayment,
+    Id,
     NewCustomer,
     NewSite,
     QuotaKind,
@@ -24,6 +28,16 @@ from weibao.gateway.models import (
     WarrantyQuestion,
     WarrantyRecord,
 )
+
+
+class ChangeRequest(Body):  # extra="forbid", as every body
+    """rule C8: a change request of the agreement; contracts decides free or billable (B6)."""
+
+    ref: str = Id
+    description: str = Field(min_length=1, max_length=2000)
+    on: date | None = None  # default: contracts' today
+    workload_days: Decimal = Field(gt=0, max_digits=8, decimal_places=2)  # working days, exact
+
 
 router = APIRouter(tags=["contracts"])
 Office = Annotated[Caller, caller(*OFFICE)]
@@ -106,6 +120,12 @@ async def terminate(agreement_id: str, body: Termination, call: Admin, key: Idem
 @router.post("/agreements/{agreement_id}/assessment", summary="Run the lapse and fee-due check now")
 async def assess(agreement_id: str, body: Assessment, call: Admin) -> Any:
     return await call.ask("contracts", "assess", body, agreement_id=agreement_id)
+
+
+@router.post("/agreements/{agreement_id}/change-requests", status_code=201,
+             summary="Record a change request: small ones free, large ones billed by workload (C8, B6)")
+async def change_request(agreement_id: str, body: ChangeRequest, call: Desk, key: IdempotencyKey = None) -> Any:
+    return await call.ask("contracts", "change.record", body, agreement_id=agreement_id, command_id=key)
 
 
 @router.post("/coverage", summary="Is this service covered, billable or excluded, and why")

@@ -67,17 +67,41 @@ export async function api(path, { method = "GET", body, key, params, quiet401 = 
   }
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
-  if (!response.ok) {
-    const problem = data && typeof data === "object" && data.error ? data.error
-      : { code: "http_error", field: "(server)", message: `HTTP ${response.status}` };
-    const error = new ApiError(response.status, problem);
-    if (response.status === 401 && !quiet401) {
-      forget();
-      window.dispatchEvent(new CustomEvent("weibao:unauthenticated", { detail: error }));
-    }
-    throw error;
-  }
+  if (!response.ok) throw refusal(response.status, data, quiet401);
   return data;
+}
+
+function refusal(status, data, quiet401) {
+  const problem = data && typeof data === "object" && data.error ? data.error
+    : { code: "http_error", field: "(server)", message: `HTTP ${status}` };
+  const error = new ApiError(status, problem);
+  if (status === 401 && !quiet401) {
+    forget();
+    window.dispatchEvent(new CustomEvent("weibao:unauthenticated", { detail: error }));
+  }
+  return error;
+}
+
+// GET /api/v1 + path for its verdict only: the answer is dropped as soon as its headers
+// are in (a download's first page, not the whole file). A refusal throws as api() does.
+export async function probe(path, { params } = {}) {
+  const controller = new AbortController();
+  const headers = { Accept: "application/json" };
+  const auth = token();
+  if (auth) headers.Authorization = `Bearer ${auth}`;
+  let response;
+  try {
+    response = await fetch(BASE + path + query(params), { headers, credentials: "same-origin",
+      signal: controller.signal });
+  } catch (error) {
+    throw new ApiError(0, { code: "offline", field: "(network)", message: t("error.network") });
+  }
+  if (response.ok) {
+    controller.abort();
+    return response.status;
+  }
+  const type = response.headers.get("content-type") || "";
+  throw refusal(response.status, type.includes("json") ? await response.json().catch(() => null) : null, false);
 }
 
 export async function signIn(username, password) {

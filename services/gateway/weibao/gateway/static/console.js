@@ -3,7 +3,8 @@
 // customer page (agreements, coverage, quotas) and invoices (provenance, exports).
 
 import {
-  api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, query, requireUser, showError, userBadge, BASE,
+  api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, probe, query, requireUser, showError, userBadge,
+  BASE,
 } from "./api.js";
 import { apply, fmtDuration, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
 import { MapView, mapControls } from "./map.js";
@@ -31,6 +32,7 @@ const state = {
   selected: null,
   plan: [],
   explanations: JSON.parse(sessionStorage.getItem(EXPLAINED) || "{}"),
+  assignments: new Map(), // ticket_id -> {seen, assignment}: the latest assignment as dispatch recorded it
   invoice: null,
   invoices: [],
   customerId: null,
@@ -208,22 +210,44 @@ function fillSiteChoices() {
 }
 
 let boardLoading = null;
+const BOARD_PAGE = 200; // the gateway's most per page
+const BOARD_CAP = 2000; // beyond this the board is a list nobody reads: say how many are left out
+
+// Every open request, page after page (`next_offset`), up to BOARD_CAP. The pages are read
+// while the board may change under them: a row that moved up a page comes twice (kept
+// once), one that moved down is seen on the next refresh.
+async function loadAllPages(fetchPage, { pageSize = BOARD_PAGE, cap = BOARD_CAP } = {}) {
+  const rows = new Map();
+  let offset = 0;
+  let total = 0;
+  while (offset !== null && offset !== undefined && rows.size < cap) {
+    const page = await fetchPage({ limit: Math.min(pageSize, cap - rows.size), offset });
+    const items = page.items || [];
+    for (const row of items) if (!rows.has(row.ticket_id)) rows.set(row.ticket_id, row);
+    total = page.total ?? rows.size;
+    const next = page.next_offset;
+    if (!items.length || next === null || next === undefined || next <= offset) break;
+    offset = next;
+  }
+  return { items: [...rows.values()], total: Math.max(total, rows.size) };
+}
 
 async function refreshBoard() {
   if (boardLoading) return boardLoading;
   boardLoading = (async () => {
     try {
       const [page] = await Promise.all([
-        api("/tickets", { params: { status: "open", limit: 200 } }),
+        loadAllPages((paging) => api("/tickets", { params: { status: "open", ...paging } })),
         loadCustomers().catch(showError),
         allowed(["dispatcher", "auditor"])
           ? api("/technicians").then((list) => { state.technicians = list || []; }).catch(showError)
           : null,
       ]);
-      state.tickets = page.items || [];
-      state.total = page.total ?? state.tickets.length;
+      state.tickets = page.items;
+      state.total = page.total;
       renderBoard();
       renderDetail();
+      loadAssignment(state.selected);
     } catch (error) {
       showError(error);
     } finally {
@@ -270,7 +294,10 @@ function renderBoard() {
   const risky = state.tickets.filter((r) => (r.at_risk || []).length).length;
   const breached = state.tickets.filter((r) => (r.breached || []).length).length;
   $("board-count").textContent = `${t("board.count", { n: state.total })} · ${t("board.at_risk")} ${risky} · `
-    + `${t("board.breached")} ${breached}`;
+    + `${t("board.breached")} ${breached}`
+    + (state.tickets.length < state.total
+      ? ` · ${t("board.capped", { n: state.tickets.length, m: state.total })}` : "");
+  $("board-count").classList.toggle("capped", state.tickets.length < state.total);
   if (!state.tickets.length) {
     body.append(el("tr", {}, el("td", { colspan: 9, class: "empty" }, t("common.empty"))));
   }
@@ -398,12 +425,44 @@ function select(id, focusOverride = false) {
   }
   renderDetail();
   if (focusOverride) $("detail").querySelector("select[name=technician_id]")?.focus();
+  loadAssignment(id);
+}
+
+// rule D4 after the fact: the ticket query carries the latest assignment and its
+// explanation. Asked again when the board shows the ticket changed hands or state.
+async function loadAssignment(id) {
+  if (!id) return;
+  const row = state.tickets.find((r) => r.ticket_id === id);
+  const seen = row ? `${row.status}|${row.technician_id || ""}` : "";
+  const known = state.assignments.get(id);
+  if (known && (known.seen === seen || known.loading === seen)) return;
+  state.assignments.set(id, { ...known, loading: seen });
+  try {
+    const ticket = await api(`/tickets/${encodeURIComponent(id)}`);
+    state.assignments.set(id, { seen, assignment: ticket.assignment || null, technician_id: ticket.technician_id });
+    if (state.selected === id) renderDetail();
+  } catch (error) {
+    state.assignments.delete(id); // asked again on the next refresh; the board still shows the row
+    if (error.status !== 404 && state.selected === id) showError(error);
+  }
+}
+
+// The explanation to show: the one just answered by an assignment made here, or the one
+// dispatch recorded, whichever is later (either may be missing).
+function latestExplanation(id) {
+  const answered = state.explanations[id];
+  const known = state.assignments.get(id);
+  const recorded = known?.assignment;
+  if (!recorded) return answered;
+  if (answered && Date.parse(answered.at) > Date.parse(recorded.at)) return answered;
+  // The technician declined since: the record stays, marked as no longer theirs.
+  return { ...recorded, ticket_id: id, superseded: known.technician_id !== recorded.technician_id };
 }
 
 function renderDetail() {
   const box = $("detail");
   const row = state.tickets.find((r) => r.ticket_id === state.selected);
-  const explanation = state.explanations[state.selected];
+  const explanation = latestExplanation(state.selected);
   if (!row && !explanation) {
     box.hidden = true;
     return;
@@ -529,13 +588,20 @@ async function assign(id, technicianId, reason) {
 function renderExplanation(assigned) {
   const x = assigned.explanation || {};
   const overrides = x.overrides || [];
-  const box = el("div", { class: `explanation ${assigned.at_risk ? "at-risk" : ""}`, dataset: { testid: "explanation" } },
+  const superseded = !!assigned.superseded;
+  const box = el("div", { class: `explanation ${assigned.at_risk ? "at-risk" : ""} ${superseded ? "superseded" : ""}`,
+    dataset: { testid: "explanation" } },
     el("h4", {}, t("explain.title"), " · ", assigned.ticket_id || x.request_id || ""),
     el("dl", { class: "facts" },
       fact("explain.chosen", [el("strong", { dataset: { testid: "explanation-technician" } }, assigned.technician_id),
         ` ${technicianName(assigned.technician_id)}`]),
       fact("explain.rule", tv("rule", x.rule)),
-      x.arrive_by ? fact("explain.deadline", fmtTime(x.arrive_by)) : null),
+      x.arrive_by ? fact("explain.deadline", fmtTime(x.arrive_by)) : null,
+      assigned.at ? fact("explain.assigned_at", fmtTime(assigned.at)) : null,
+      assigned.by ? fact("explain.assigned_by", assigned.by) : null,
+      assigned.override_reason ? fact("explain.override_reason", assigned.override_reason) : null),
+    superseded ? el("div", { class: "flag", dataset: { testid: "explanation-superseded" } },
+      t("explain.superseded")) : null,
     assigned.at_risk ? el("div", { class: "flag at-risk" }, t("explain.at_risk")) : null,
     el("p", { class: "reason", dataset: { testid: "explanation-reason" } }, x.reason || ""));
   for (const o of overrides) {
@@ -709,21 +775,50 @@ function setUpInvoices() {
 }
 
 function exportLinks(params, prefix) {
+  const problem = el("span", { class: "export-error", dataset: { testid: `${prefix}-error` } });
   return el("span", { class: "export-links" }, el("span", { class: "muted" }, `${t("invoices.export")}: `),
     ["csv", "xlsx", "json"].map((format) => el("a", {
       class: "button small", title: t("invoices.export_note"), href: `${BASE}/exports/invoice-lines${query({ format, ...params })}`, download: "",
       dataset: { testid: `${prefix}-${format}` },
-    }, format.toUpperCase())));
+      onclick: (event) => exportChecked(event, params, problem),
+    }, format.toUpperCase())), problem);
+}
+
+// A refused filter answers {"error": ...} as JSON, which a followed download link would
+// save as the file. So the export is asked first, and its answer dropped once the headers
+// say yes (asked as JSON: its headers come after billing's first page, XLSX's only after
+// the whole file; the filters are the same); then the link is followed and the browser
+// downloads by the sign-in cookie. Refused: the gateway's message beside the buttons.
+async function exportChecked(event, params, problem) {
+  const link = event.currentTarget;
+  if (link.dataset.checked) {
+    delete link.dataset.checked; // the checked click: the browser downloads
+    return;
+  }
+  event.preventDefault();
+  if (link.classList.contains("busy")) return;
+  link.classList.add("busy");
+  clear(problem);
+  try {
+    await probe("/exports/invoice-lines", { params: { ...params, format: "json" } });
+    link.dataset.checked = "yes";
+    link.click();
+  } catch (error) {
+    problem.append(errorBox(error));
+  } finally {
+    link.classList.remove("busy");
+  }
 }
 
 async function refreshInvoices() {
   try {
     await loadCustomers().catch(() => undefined);
     const filters = Object.fromEntries(new FormData($("invoice-filter")));
-    const page = await api("/invoices", { params: { limit: 200, ...filters } });
-    state.invoices = page.items || [];
+    // The export buttons follow the filter even when the list refuses it (they say why).
     const exportParams = { customer_id: filters.customer_id, period_from: filters.period, period_to: filters.period };
     clear($("list-exports")).append(exportLinks(exportParams, "export-list"));
+    const page = await api("/invoices", { params: { limit: 200, ...filters } });
+    state.invoices = page.items || [];
     renderInvoiceList();
     if (state.invoice) await openInvoice(state.invoice.invoice_id, true);
   } catch (error) {
@@ -791,13 +886,17 @@ function renderInvoice(invoice) {
       el("td", {}, line.description, el("small", {}, line.item_id)),
       el("td", {}, line.kind),
       el("td", { class: "num" }, `${line.quantity ?? ""} ${line.unit ?? ""}`),
-      el("td", { class: "num" }, fmtMoney(line.unit_price)),
+      el("td", { class: "num" }, fmtUnitPrice(line.unit_price)),
       el("td", { class: "num" }, fmtMoney(line.amount)),
       el("td", { class: "num" }, percent(line.vat_rate)),
       el("td", {}, (line.clauses || []).join(", ")),
       el("td", {}, `${(line.sources || []).length}`),
       el("td", {}, el("button", { type: "button", class: "small", dataset: { testid: `explain-${line.item_id}` },
-        onclick: () => explainLine(id, line.item_id, explainRow) }, t("invoices.provenance")))),
+        onclick: () => explainLine(id, line.item_id, explainRow) }, t("invoices.provenance")),
+        invoice.status === "draft" && allowed(["billing"]) && negotiable(line)
+          ? el("button", { type: "button", class: "small", dataset: { testid: `price-${line.item_id}` },
+            title: t("invoices.set_price_note"), onclick: () => priceLine(id, line) }, t("invoices.set_price"))
+          : null)),
     explainRow);
   }
   card.append(el("h3", {}, t("invoices.lines")), el("table", { class: "grid lines", dataset: { testid: "invoice-lines" } },
@@ -821,6 +920,33 @@ async function issueInvoice(id) {
   }
 }
 
+// C10 [4]: a line billed without a known rate (RATE_TO_BE_AGREED, at 0.00) gets the price
+// negotiated with the customer, on the draft only (B8); a price agreed before may be set again.
+const NEGOTIABLE = ["RATE_TO_BE_AGREED", "RATE_AGREED"];
+const negotiable = (line) => (line.clauses || []).some((clause) => NEGOTIABLE.includes(clause));
+
+// A unit price is exact and may hold more places than the fen (333.335): shown as stored then.
+function fmtUnitPrice(value) {
+  const fraction = String(value ?? "").split(".")[1] || "";
+  return fraction.replace(/0+$/, "").length > 2 ? `¥${value}` : fmtMoney(value);
+}
+
+async function priceLine(invoiceId, line) {
+  const current = Number(line.unit_price) ? String(line.unit_price) : "";
+  const unitPrice = window.prompt(t("invoices.price_prompt", {
+    description: line.description, quantity: line.quantity ?? "", unit: line.unit ?? "",
+  }), current);
+  if (unitPrice === null || !unitPrice.trim()) return;
+  const reason = window.prompt(t("invoices.price_reason"), "");
+  if (reason === null) return;
+  const path = `/invoices/${encodeURIComponent(invoiceId)}/lines/${encodeURIComponent(line.item_id)}/price`;
+  const priced = await command(path, { unit_price: unitPrice.trim(), reason: reason.trim() });
+  if (priced) {
+    notice(t("invoices.priced", { item: line.description || line.item_id, price: unitPrice.trim() }));
+    await openInvoice(invoiceId);
+  }
+}
+
 async function explainLine(invoiceId, itemId, row) {
   if (!row.hidden) {
     row.hidden = true;
@@ -831,6 +957,12 @@ async function explainLine(invoiceId, itemId, row) {
   try {
     const why = await api(`/invoices/${encodeURIComponent(invoiceId)}/lines/${encodeURIComponent(itemId)}/explanation`);
     cell.append(explanationOfLine(why));
+    if (why.pricing) {
+      cell.append(el("p", { dataset: { testid: "line-pricing" } }, t("invoices.priced_by", {
+        price: why.pricing.unit_price, amount: fmtMoney(why.pricing.amount), by: why.pricing.by,
+        on: why.pricing.on, reason: why.pricing.reason,
+      })));
+    }
   } catch (error) {
     cell.append(errorBox(error));
   }

@@ -700,3 +700,37 @@ export function fmtMoney(value) {
   const grouped = digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   return `${negative ? "-" : ""}¥${grouped}.${(fraction + "00").slice(0, 2)}`;
 }
+
+// -- the board beyond one page; an assignment explained after the fact (D4) ----------------
+Object.assign(zh, {
+  "board.capped": "仅显示 {n} / {m} 个",
+  "explain.assigned_at": "指派时间",
+  "explain.assigned_by": "指派人",
+  "explain.override_reason": "改派原因",
+  "explain.superseded": "该技术员已拒绝，以下为上一次指派",
+});
+Object.assign(en, {
+  "board.capped": "showing {n} of {m}",
+  "explain.assigned_at": "Assigned at",
+  "explain.assigned_by": "Assigned by",
+  "explain.override_reason": "Override reason",
+  "explain.superseded": "declined since; this was the previous assignment",
+});
+
+// -- invoices: a line whose rate is to be agreed, priced by the clerk (C10 [4], B8) ---------
+Object.assign(zh, {
+  "invoices.set_price": "定价",
+  "invoices.set_price_note": "该明细单价待议：填写与客户议定的单价（仅草稿可改）",
+  "invoices.price_prompt": "{description}\n数量 {quantity} {unit}\n议定单价（元，精确小数，例如 333.335）：",
+  "invoices.price_reason": "定价依据（与谁、如何议定）：",
+  "invoices.priced": "已定价：{item}，单价 {price} 元",
+  "invoices.priced_by": "议定单价 {price} 元（金额 {amount}），{by} 于 {on} 设定；依据：{reason}",
+});
+Object.assign(en, {
+  "invoices.set_price": "Set price",
+  "invoices.set_price_note": "The rate of this line is to be agreed: enter the price agreed with the customer (drafts only)",
+  "invoices.price_prompt": "{description}\nQuantity {quantity} {unit}\nAgreed unit price (yuan, exact decimal, e.g. 333.335):",
+  "invoices.price_reason": "Reason (who agreed it, how):",
+  "invoices.priced": "Priced: {item} at {price} yuan per unit",
+  "invoices.priced_by": "Agreed unit price {price} yuan (amount {amount}), set by {by} on {on}; reason: {reason}",
+});

@@ -27,7 +27,8 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: 
 
 async def set_up(gateway: Gateway) -> None:
     """A customer with a Hefei site, its agreement, two technicians: all through HTTP."""
-    async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian:
+    async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian, \
+            await gateway.as_user("shen") as shen:
         await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
             {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
         await post(qian, "/agreements", {
@@ -40,12 +41,18 @@ async def set_up(gateway: Gateway) -> None:
                                             "skills": ["software:general", "hardware"],
                                             "home": {"latitude": lat, "longitude": lon}}, status=201)
 
-        async def dispatch_knows_the_site() -> bool:  # coverage reaches dispatch as messages
-            response = await li.post("/api/v1/tickets", json={"ticket_id": "t-1", "site_id": "s-1",
-                                                              "summary": "打印服务停止"})
-            return response.status_code == 201
+        # Coverage reaches dispatch as messages, the site (with the customer) before the
+        # agreement: a request opened in between is rightly uncovered, and its visit's
+        # costs bill nothing. Wait until dispatch has read all contracts has published.
+        async def dispatch_has_the_coverage() -> bool:
+            status = (await shen.get("/api/v1/audit/status")).json()
+            services = {s["service"]: s for s in status["services"]}
+            published = services["contracts"]["log_position"]  # the agreement's events are stored
+            coverage = next(m for m in services["dispatch"]["read_models"] if m["consumer"].endswith("coverage_book"))
+            return bool(coverage["applied_seq"] >= published)
 
-        await eventually(dispatch_knows_the_site)
+        await eventually(dispatch_has_the_coverage)
+        await post(li, "/tickets", {"ticket_id": "t-1", "site_id": "s-1", "summary": "打印服务停止"}, status=201)
 
         async def crew_on_the_board() -> bool:  # the technician board is a read model too
             found = (await li.get("/api/v1/technicians")).json()
@@ -199,7 +206,12 @@ async def test_a_visits_costs_become_an_invoice_that_explains_itself_and_exports
             invoice = found[0] if found else {}
             return bool(found) and found[0]["lines_count"] >= 1
 
-        await eventually(drafted)
+        try:
+            await eventually(drafted)
+        except TimeoutError:  # say where the visit's costs stopped: read models, parked messages
+            async with await gateway.as_user("shen") as shen:
+                status = (await shen.get("/api/v1/audit/status")).json()
+            raise AssertionError(f"no draft invoice for c-1; replay status: {json.dumps(status)}") from None
         full = (await qian.get(f"/api/v1/invoices/{invoice['invoice_id']}")).json()
         line = full["lines"][0]
         why = (await qian.get(f"/api/v1/invoices/{invoice['invoice_id']}/lines/{line['item_id']}/explanation"))
@@ -230,3 +242,57 @@ async def test_a_visits_costs_become_an_invoice_that_explains_itself_and_exports
         refused = await qian.get("/api/v1/exports/invoice-lines", params={"period_from": "2026-13"})
         assert refused.status_code == 422
         assert refused.json()["error"]["field"] == "period_from"
+
+
+async def test_c10_pricing_a_line_is_for_the_billing_clerk_and_checks_its_body(gateway: Gateway) -> None:
+    """POST /invoices/{id}/lines/{item}/price: billing or admin only; the body is exact
+    decimal text and a reason, nothing else; an unknown invoice is a 404 naming the field."""
+    path = "/api/v1/invoices/nope-2026-06/lines/contracts:7:0/price"
+    body = {"unit_price": "333.335", "reason": "与客户议定"}
+    async with await gateway.as_user("near") as near, await gateway.as_user("shen") as shen, \
+            await gateway.as_user("qian") as qian, await gateway.as_user("root") as root:
+        for outsider in (near, shen):  # a technician, an auditor
+            denied = await outsider.post(path, json=body)
+            assert denied.status_code == 403, denied.text
+            assert denied.json()["error"]["code"] == "forbidden"
+        assert (await gateway.http.post(path, json=body)).status_code == 401
+        for clerk in (qian, root):
+            unknown = await clerk.post(path, json=body)
+            assert unknown.status_code == 404, unknown.text
+            assert unknown.json()["error"] == {"code": "not_found", "field": "invoice_id", "message": "no such invoice"}
+        for bad, field in (({"unit_price": 333.335}, "unit_price"),  # a JSON number is not exact (B8)
+                           ({"unit_price": "-1"}, "unit_price"), ({"unit_price": "1e3"}, "unit_price"),
+                           ({"reason": "  "}, "reason"), ({"by": "someone-else"}, "by")):
+            refused = await qian.post(path, json={**body, **bad})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["field"] == field
+
+
+async def test_the_ticket_carries_its_assignment_and_the_board_pages_past_200(gateway: Gateway) -> None:
+    """D4 after the fact: the ticket query answers the latest assignment with its
+    explanation (the console shows it when a ticket is opened); the open board pages on
+    with `next_offset` beyond the gateway's 200 a page (the console follows it)."""
+    await set_up(gateway)
+    async with await gateway.as_user("li") as li:
+        assert (await li.get("/api/v1/tickets/t-1")).json()["assignment"] is None
+        await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": "需要上门"})
+        await post(li, "/tickets/t-1/assignment", {})
+        assignment = (await li.get("/api/v1/tickets/t-1")).json()["assignment"]
+        assert assignment["technician_id"] == "near" and assignment["by"] == "dispatcher:li"
+        assert "rule D4" in assignment["explanation"]["reason"]
+        assert {c["technician_id"] for c in assignment["explanation"]["candidates"]} == {"near", "far"}
+
+        for n in range(200):
+            await post(li, "/tickets", {"ticket_id": f"t-page-{n:03d}", "site_id": "s-1", "summary": "批量"},
+                       status=201)
+
+        async def all_on_the_board() -> bool:
+            return bool((await li.get("/api/v1/tickets", params={"limit": 1})).json()["total"] == 201)
+
+        await eventually(all_on_the_board)
+        first = (await li.get("/api/v1/tickets", params={"status": "open", "limit": 200})).json()
+        assert (len(first["items"]), first["total"], first["next_offset"]) == (200, 201, 200)
+        rest = (await li.get("/api/v1/tickets", params={"status": "open", "limit": 200,
+                                                        "offset": first["next_offset"]})).json()
+        assert (len(rest["items"]), rest["next_offset"]) == (1, None)
+        assert len({row["ticket_id"] for row in first["items"] + rest["items"]}) == 201

@@ -14,18 +14,21 @@ import pytest
 from weibao.dispatch.domain.deadlines import (
     OFFICE_TZ,
     BusinessCalendar,
-    CalendarUnknown,
     DeadlineAtRisk,
     DeadlineBreached,
     DeadlineEvent,
     DeadlineMet,
     Deadlines,
     RiskPolicy,
+    YearSchedule,
     add_business_time,
     business_time_between,
     evaluate,
     evolve,
     next_evaluation,
+    official,
+    publish,
+    withdraw,
 )
 from weibao.dispatch.domain.sla import Span, sla_from_terms
 from weibao.shared.errors import Rejected
@@ -172,18 +175,73 @@ def test_d2_working_hours_skip_national_day_and_count_the_swapped_saturday() -> 
     assert business_time_between(eve, at(2026, 10, 8, 9), "working") == timedelta(hours=1)
 
 
-def test_d2_a_request_in_2027_raises_calendar_unknown_never_a_guess() -> None:
-    with pytest.raises(CalendarUnknown, match="2027") as raised:
-        arrival_in_working_hours(at(2027, 3, 1, 10), 8)
-    assert raised.value.day == date(2027, 3, 1) and raised.value.code == "calendar_unknown"
-    with pytest.raises(CalendarUnknown):
-        CALENDAR.is_workday(date(2027, 10, 1))
+@pytest.fixture
+def entered() -> Any:
+    """Years entered from the notice for one test, withdrawn after it (the registry is
+    the process's, like the package's own tables)."""
+    years: list[int] = []
+
+    def enter(schedule: YearSchedule) -> None:
+        years.append(schedule.year)
+        publish(schedule)
+
+    yield enter
+    withdraw(*years)
 
 
-def test_d2_a_working_deadline_running_into_2027_raises_calendar_unknown() -> None:
-    with pytest.raises(CalendarUnknown) as raised:
-        add_business_time(at(2026, 12, 31, 17), timedelta(hours=2), "working")
-    assert raised.value.day == date(2027, 1, 1)
+def test_d2_a_year_without_its_official_calendar_counts_the_regular_week_marked_provisional() -> None:
+    # given 2099, which no chinese-calendar release knows: Friday 2 hours before closing
+    assert not official(2099)
+    deadlines = arrival_in_working_hours(at(2099, 3, 6, 16), 8)
+    # then 6 more working hours run on Monday (the weekend is off) and the years are marked
+    assert deadlines.arrive_by == at(2099, 3, 9, 15)
+    assert deadlines.provisional == {2099}
+    assert arrival_in_working_hours(at(2026, 3, 6, 16), 8).provisional == frozenset()  # 2026 is known
+
+
+@pytest.mark.skipif(official(2027), reason="the pinned chinese-calendar now knows 2027")
+def test_d2_a_working_deadline_running_into_an_unknown_year_is_taken_and_marked() -> None:
+    # a call at 17:00 on New Year's Eve is taken, its due time counted into 2027 on the regular week
+    deadlines = arrival_in_working_hours(at(2026, 12, 31, 17), 2)
+    assert deadlines.arrive_by == at(2027, 1, 1, 10)
+    assert deadlines.provisional == {2027}
+
+
+def test_d2_a_year_entered_from_the_notice_counts_its_holidays_and_swapped_days(entered: Any) -> None:
+    # given 2099's notice: Monday 9 March off, Saturday 14 March worked instead (调休)
+    entered(YearSchedule(2099, frozenset({date(2099, 3, 9)}), frozenset({date(2099, 3, 14)})))
+    assert official(2099)
+    deadlines = arrival_in_working_hours(at(2099, 3, 6, 16), 8)
+    assert deadlines.arrive_by == at(2099, 3, 10, 15)  # Monday was a holiday
+    assert deadlines.provisional == frozenset()
+    assert add_business_time(at(2099, 3, 13, 17), timedelta(hours=2), "working") == at(2099, 3, 14, 10)
+
+
+def test_d2_an_entered_year_wins_over_the_packages_data(entered: Any) -> None:
+    # Monday 1 June 2026 is a working day in the package; an amended notice gives it off
+    assert CALENDAR.is_workday(date(2026, 6, 1))
+    entered(YearSchedule(2026, frozenset({date(2026, 6, 1)}), frozenset()))
+    assert not CALENDAR.is_workday(date(2026, 6, 1))
+    assert add_business_time(at(2026, 5, 29, 17), timedelta(hours=2), "working") == at(2026, 6, 2, 10)
+
+
+@pytest.mark.parametrize(("holidays", "workdays", "reason"), [
+    ({date(2099, 3, 9)}, {date(2099, 3, 9)}, "not both"),
+    (set(), {date(2099, 3, 10)}, "Saturday or Sunday"),  # a Tuesday is always a working day
+    ({date(2098, 12, 31)}, set(), "lies in 2099"),
+])
+def test_d2_a_schedule_that_cannot_be_the_notice_is_refused(holidays: set[date], workdays: set[date],
+                                                            reason: str) -> None:
+    with pytest.raises(Rejected, match=reason) as refused:
+        YearSchedule(2099, frozenset(holidays), frozenset(workdays))
+    assert refused.value.field == "calendar.2099"
+
+
+def test_d2_waiting_into_an_unknown_year_marks_the_moved_due_times() -> None:
+    deadlines = arrival_in_working_hours(at(2098, 3, 6, 10), 8).pause(at(2098, 3, 6, 11))
+    assert deadlines.provisional == {2098}
+    resumed = deadlines.resume(at(2099, 1, 5, 11))
+    assert resumed.provisional == {2098, 2099}
 
 
 def test_d2_the_clock_calendar_needs_no_official_calendar_in_2027() -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from weibao.dispatch.domain.deadlines import DeadlineAtRisk, DeadlineBreached, DeadlineMet
+from weibao.dispatch.application.views import ticket_view
+from weibao.dispatch.domain.deadlines import (
+    DeadlineAtRisk,
+    DeadlineBreached,
+    DeadlineMet,
+    YearSchedule,
+    publish,
+    withdraw,
+)
 from weibao.dispatch.domain.ticket import (
     Accept,
     CheckedIn,
@@ -240,3 +248,32 @@ def test_d1_a_request_is_not_received_in_the_future_nor_over_a_week_ago(received
 def test_d1_a_week_ago_exactly_is_still_taken() -> None:
     (event, *_) = decide(backdated(T0 - timedelta(days=7), T0), Ticket())
     assert isinstance(event, TicketOpened) and event.opened_at == T0 - timedelta(days=7)
+
+
+def test_d2_due_times_counted_without_the_official_calendar_are_stored_as_promised() -> None:
+    """A call in a year no calendar release knows is taken, its due times marked
+    provisional; the notice entered later does not move what the request was promised."""
+    coverage = Coverage("a-1", "covered", ("C1", "C9", "C20"), True, {
+        "kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2, "calendar": "working"})
+    friday = datetime(2099, 3, 6, 8, 0, tzinfo=UTC)  # 16:00 in Beijing, two working hours left
+    events = decide(OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", friday, coverage), Ticket())
+    opened_event = events[0]
+    assert isinstance(opened_event, TicketOpened) and opened_event.deadlines is not None
+    assert opened_event.deadlines.provisional == (2099,)
+    promised = evolve(Ticket(), opened_event)
+    assert promised.deadlines is not None and promised.deadlines.provisional == {2099}
+    due = promised.deadlines.arrive_by
+    assert ticket_view(promised, friday)["deadlines"]["provisional_years"] == [2099]  # the console says so
+    assert due == datetime(2099, 3, 9, 7, 0, tzinfo=UTC)  # Monday 15:00 in Beijing, on the regular week
+    publish(YearSchedule(2099, frozenset({date(2099, 3, 9)}), frozenset()))  # the notice: Monday off
+    try:
+        replayed = evolve(Ticket(), opened_event)
+        assert replayed.deadlines is not None
+        assert replayed.deadlines.arrive_by == due and replayed.deadlines.provisional == {2099}
+        later = decide(OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "同样的问题", friday, coverage), Ticket())[0]
+        assert isinstance(later, TicketOpened) and later.deadlines is not None
+        assert later.deadlines.provisional == ()  # a request after the notice counts it exactly
+        arrive = next(c for c in later.deadlines.clocks if c.kind == "arrive")
+        assert arrive.due == datetime(2099, 3, 10, 7, 0, tzinfo=UTC)  # Tuesday 15:00: Monday is off
+    finally:
+        withdraw(2099)

@@ -371,7 +371,6 @@ class DemoReport:
     tickets: dict[str, str] = field(default_factory=dict)  # ticket id -> status, as dispatch has it
     at_risk: list[str] = field(default_factory=list)  # assigned knowing the deadline cannot be met (D4)
     skipped: list[str] = field(default_factory=list)  # requests a refusal stopped, with the reason
-    calendar_unknown: int = 0  # requests skipped because the business calendar does not know the year
     received_at: str = "not used"  # "honoured", "ignored" or "refused" by dispatch
     new_events: dict[str, int] = field(default_factory=dict)  # events this load stored, per service
     invoices: dict[str, int] = field(default_factory=dict)  # draft invoice id -> lines
@@ -399,8 +398,7 @@ class DemoReport:
             f"; received_at {self.received_at}",
         ]
         if self.skipped:
-            text.append(f"  skipped {len(self.skipped)} ({self.calendar_unknown} for an unknown calendar year): "
-                        + "; ".join(self.skipped))
+            text.append(f"  skipped {len(self.skipped)}: " + "; ".join(self.skipped))
         return text
 
 
@@ -624,8 +622,6 @@ async def _request(client: _Client, request: Request, now: datetime) -> None:
     try:
         await _advance(client, request, now)
     except Rejected as error:
-        if error.code == "calendar_unknown":
-            client.report.calendar_unknown += 1
         client.report.skipped.append(f"{request.ticket_id}: {error}")
 
 

@@ -39,6 +39,7 @@ def _deadlines(deadlines: dl.Deadlines, at: datetime) -> dict[str, Any]:
     return {
         "requested_at": deadlines.requested_at.isoformat(),
         "calendar": timeline.calendar,  # rule D2
+        "provisional_years": sorted(deadlines.provisional),  # D2: counted on the regular week, calendar unknown
         "service_hours": [t.isoformat(timespec="minutes") for t in hours] if hours else None,  # rule C20
         "paused_at": deadlines.paused_at.isoformat() if deadlines.paused_at else None,
         "paused_total_seconds": deadlines.paused_total.total_seconds(),

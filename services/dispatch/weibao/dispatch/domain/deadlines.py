@@ -4,9 +4,13 @@ rule D1: the deadlines come from the coverage's `Sla` (C9, C14, C15). rule D2: t
 count in the agreement's calendar: clock hours, or service hours (C20) on working days
 of the official Chinese calendar, public holidays and swapped working days (调休)
 included, in the servicing office's time zone. The official calendar comes from the
-`chinese_calendar` package, a pure data library; a year it has no data for is refused
-(`CalendarUnknown`), never guessed: the State Council publishes each year's holidays
-late in the year before.
+`chinese_calendar` package, a pure data library, or from a year's schedule the vendor
+entered from the State Council's notice (`YearSchedule`, `publish`): the notice comes
+late in the year before, often ahead of a package release. A year known to neither is
+counted on the regular Monday-to-Friday week, and the deadlines say so (`provisional`):
+a customer's call on 30 December is taken, not refused, and the dispatcher sees which
+due times are provisional. Due times are stored when decided, so a schedule entered
+later does not move what a request was promised.
 
 Pure: no I/O, no clock. `now` and every instant come in as arguments and must be
 aware. The state (`Deadlines`) moves by methods that return a new state, and the
@@ -53,17 +57,58 @@ STOPS: Mapping[Milestone, tuple[Kind, ...]] = {
 _TICK = timedelta(microseconds=1)
 
 
-class CalendarUnknown(Rejected):
-    """rule D2: the official calendar of this date's year is not known (yet)."""
+@dataclass(frozen=True)
+class YearSchedule:
+    """rule D2: one year's official schedule as the State Council's notice gives it: the
+    public holidays (days off, weekdays among them) and the weekend days swapped into
+    working days (调休)."""
 
-    day: date
+    year: int
+    holidays: frozenset[date]
+    workdays: frozenset[date]
 
-    def __init__(self, day: date, detail: str = "") -> None:
-        super().__init__(
-            "calendar_unknown", "calendar",
-            f"the official Chinese calendar for {day.isoformat()} is not known ({detail or 'no data'}); "
-            "working-day deadlines in that year need a chinese-calendar release with its holidays")
-        object.__setattr__(self, "day", day)
+    def __post_init__(self) -> None:
+        field = f"calendar.{self.year}"
+        require(all(d.year == self.year for d in self.holidays | self.workdays), "invalid", field,
+                f"every date of the {self.year} schedule lies in {self.year}")
+        both = sorted(self.holidays & self.workdays)
+        require(not both, "invalid", field, f"a day is a holiday or a working day, not both: "
+                f"{', '.join(d.isoformat() for d in both)}")
+        weekdays = sorted(d for d in self.workdays if d.weekday() < 5)
+        require(not weekdays, "invalid", field, f"a swapped working day (调休) is a Saturday or Sunday: "
+                f"{', '.join(d.isoformat() for d in weekdays)}")
+
+    def is_workday(self, day: date) -> bool:
+        return day in self.workdays or (day.weekday() < 5 and day not in self.holidays)
+
+
+# Years the vendor entered from the State Council's notice (adapters/official_calendar
+# reads them at start). Reference data, like chinese_calendar's own tables: a deadline
+# is computed from it once and stored, never recomputed from it on replay.
+_PUBLISHED: dict[int, YearSchedule] = {}
+
+
+def publish(*schedules: YearSchedule) -> None:
+    """Take these years' schedules; an entered year wins over the package's data (the
+    notice can be newer than the release, and the State Council has amended a year)."""
+    for schedule in schedules:
+        _PUBLISHED[schedule.year] = schedule
+
+
+def withdraw(*years: int) -> None:
+    for year in years:
+        _PUBLISHED.pop(year, None)
+
+
+def official(year: int) -> bool:
+    """Is this year's official calendar known (entered, or in the package)?"""
+    if year in _PUBLISHED:
+        return True
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:  # how chinese_calendar says "no data for that year"
+        return False
+    return True
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -87,10 +132,13 @@ class BusinessCalendar:
         """Mon-Fri unless a public holiday, and the weekend days swapped into working days (调休)."""
         if isinstance(day, datetime):  # the office's date of that instant
             day = _aware(day, "day").astimezone(self.tz).date()
+        schedule = _PUBLISHED.get(day.year)
+        if schedule is not None:
+            return schedule.is_workday(day)
         try:
             return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError as error:  # how chinese_calendar says "no data for that year"
-            raise CalendarUnknown(day, str(error)) from error
+        except NotImplementedError:  # no data for that year: the regular week, marked provisional
+            return day.weekday() < 5
 
     def is_holiday(self, day: date) -> bool:
         """A day off: a weekend not swapped into a working day, or a public holiday."""
@@ -113,7 +161,7 @@ class BusinessCalendar:
         if not span:
             return cursor
         remaining, day = span, cursor.date()
-        while True:  # ends: each known year has working days, an unknown one raises
+        while True:  # ends: every year has working days (an unknown one the regular week's)
             window = self.window(day)
             if window is not None:
                 begin, end = max(cursor, window[0]), window[1]
@@ -153,6 +201,15 @@ class Timeline:
             # in UTC: aware arithmetic in a zone adds wall time, wrong across a DST change
             return (_aware(start, "start").astimezone(UTC) + span).astimezone(self.tz)
         return self.business.add(start, span)
+
+    def unofficial(self, start: datetime, *ends: datetime) -> frozenset[int]:
+        """The years from `start` to the last of `ends` counted without their official
+        calendar (none on the clock calendar, which needs no calendar)."""
+        if self.calendar == "clock":
+            return frozenset()
+        first = _aware(start, "start").astimezone(self.tz).year
+        last = max((_aware(end, "end").astimezone(self.tz).year for end in ends), default=first)
+        return frozenset(year for year in range(first, last + 1) if not official(year))
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         if self.calendar == "clock":
@@ -224,6 +281,9 @@ class Deadlines:
     clocks: tuple[Clock, ...]
     paused_at: datetime | None = None  # waiting on the customer since
     paused_total: timedelta = timedelta(0)  # business time spent waiting on the customer
+    # Years whose official calendar was unknown when due times were counted through them:
+    # the regular week stood in (D2). Shown beside the due times; never cleared.
+    provisional: frozenset[int] = frozenset()
 
     @classmethod
     def start(cls, requested_at: datetime, sla: Sla, *, risk: RiskPolicy = DEFAULT_RISK,
@@ -238,7 +298,8 @@ class Deadlines:
             Clock(kind, allowed, timeline.add(requested_at, allowed),
                   timeline.add(requested_at, allowed - risk.threshold(allowed)))
             for kind, allowed in allowances if allowed is not None)
-        return cls(requested_at.astimezone(tz), timeline, clocks)
+        return cls(requested_at.astimezone(tz), timeline, clocks,
+                   provisional=timeline.unofficial(requested_at, *(c.due for c in clocks)))
 
     def clock(self, kind: Kind) -> Clock | None:
         return next((clock for clock in self.clocks if clock.kind == kind), None)
@@ -284,7 +345,9 @@ class Deadlines:
 
         clocks = tuple(clock if clock.met is not None else replace(
             clock, due=shifted(clock.due), risk_from=shifted(clock.risk_from)) for clock in self.clocks)
-        return replace(self, clocks=clocks, paused_at=None, paused_total=self.paused_total + waited)
+        provisional = self.provisional | self.timeline.unofficial(paused_at, at, *(c.due for c in clocks))
+        return replace(self, clocks=clocks, paused_at=None, paused_total=self.paused_total + waited,
+                       provisional=provisional)
 
     def stop(self, milestone: Milestone, at: datetime) -> Deadlines:
         """Someone responded, arrived (a valid check-in, D5) or resolved at `at`: the clocks

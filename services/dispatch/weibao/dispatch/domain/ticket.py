@@ -70,11 +70,13 @@ class DeadlinesSet:
     service_hours: ServiceHours | None
     clocks: tuple[ClockSet, ...]
     clauses: tuple[str, ...]
+    provisional: tuple[int, ...] = ()  # D2: years counted on the regular week, their calendar unknown
 
     def rebuild(self) -> dl.Deadlines:
         timeline = dl.Timeline(self.calendar, self.service_hours)
         return dl.Deadlines(self.requested_at, timeline,
-                                tuple(dl.Clock(c.kind, c.allowed, c.due, c.risk_from) for c in self.clocks))
+                            tuple(dl.Clock(c.kind, c.allowed, c.due, c.risk_from) for c in self.clocks),
+                            provisional=frozenset(self.provisional))
 
 
 def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["parallel_run", "cutover"] | None
@@ -87,7 +89,8 @@ def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["paral
         return None
     started = dl.Deadlines.start(opened_at, sla)
     return DeadlinesSet(opened_at, sla.calendar, sla.service_hours,
-                        tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from) for c in started.clocks), sla.clauses)
+                        tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from) for c in started.clocks), sla.clauses,
+                        tuple(sorted(started.provisional)))
 
 
 # -- commands ----------------------------------------------------------------------
@@ -245,6 +248,7 @@ class ClocksResumed:
 
     at: datetime
     clocks: tuple[ClockSet, ...]
+    provisional: tuple[int, ...] = ()  # D2: years the moved due times were counted in on the regular week
 
 
 @dataclass(frozen=True)
@@ -403,7 +407,7 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             assert state.deadlines is not None
             resumed = state.deadlines.resume(command.at)
             return [ClocksResumed(command.at, tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from)
-                                                    for c in resumed.clocks))]
+                                                    for c in resumed.clocks), tuple(sorted(resumed.provisional)))]
         case ResolveRemotely():
             _require(state, "triage", "only a request in triage is resolved remotely")
             return [ResolvedRemotely(command.at, command.note)]
@@ -524,7 +528,9 @@ def evolve(state: Ticket, event: Event) -> Ticket:
             stored = {c.kind: c for c in event.clocks}
             clocks = tuple(replace(c, due=stored[c.kind].due, risk_from=stored[c.kind].risk_from)
                            for c in resumed.clocks)
-            return replace(state, deadlines=replace(resumed, clocks=clocks))
+            # as decided: a calendar entered since does not change what was stored
+            provisional = state.deadlines.provisional | frozenset(event.provisional)
+            return replace(state, deadlines=replace(resumed, clocks=clocks, provisional=provisional))
         case ResolvedRemotely():
             return replace(state, status="resolved")
         case VisitRequested():

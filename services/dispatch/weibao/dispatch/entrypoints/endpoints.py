@@ -13,6 +13,7 @@ import structlog
 from faststream.nats import NatsBroker
 from sqlalchemy import select
 
+from weibao.dispatch.adapters import official_calendar
 from weibao.dispatch.adapters.board import TechnicianBoard, technician, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets
@@ -20,6 +21,7 @@ from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.tickets import CLOSED, Dispatch
 from weibao.dispatch.application.views import ticket_view
+from weibao.dispatch.domain import deadlines
 from weibao.shared.clock import utc_now
 from weibao.shared.errors import Rejected, require
 from weibao.shared.eventstore import ConcurrencyError
@@ -41,6 +43,10 @@ def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Disp
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
+    entered = official_calendar.load(official_calendar.path())
+    deadlines.publish(*entered)  # D2: years entered before a chinese-calendar release has them
+    if entered:
+        log.info("official calendar years entered", years=sorted(s.year for s in entered))
     dispatch = application(runtime)
     assigning = Assigning(dispatch)
     expose(broker, "dispatch", "ticket.open", command(dispatch.open))

@@ -439,7 +439,8 @@ async function loadAssignment(id) {
   state.assignments.set(id, { ...known, loading: seen });
   try {
     const ticket = await api(`/tickets/${encodeURIComponent(id)}`);
-    state.assignments.set(id, { seen, assignment: ticket.assignment || null, technician_id: ticket.technician_id });
+    state.assignments.set(id, { seen, assignment: ticket.assignment || null, technician_id: ticket.technician_id,
+      provisional: ticket.deadlines?.provisional_years || [] });
     if (state.selected === id) renderDetail();
   } catch (error) {
     state.assignments.delete(id); // asked again on the next refresh; the board still shows the row
@@ -493,6 +494,12 @@ function renderDetail() {
       el("table", { class: "clocks" }, el("tbody", {}, CLOCKS.filter(([, column]) => row[column]).map(([kind, column]) =>
         el("tr", {}, el("th", {}, tv("clock", kind)), clockCell(row, kind, column))))),
     );
+    // rule D2: due times counted through a year whose official calendar was not known yet
+    const provisional = state.assignments.get(row.ticket_id)?.provisional || [];
+    if (provisional.length) {
+      box.append(el("p", { class: "notice warn", dataset: { testid: "provisional" } },
+        t("board.provisional", { years: provisional.join(", ") })));
+    }
     if (dispatcher()) box.append(detailActions(row));
   }
   if (explanation) box.append(renderExplanation(explanation));

@@ -1,0 +1,74 @@
+"""The official calendar years the vendor entered by hand (rule D2), read from TOML.
+
+The State Council's notice of next year's holidays (国务院办公厅关于某年部分节假日安排的
+通知) comes out late in the year; a `chinese-calendar` release carrying it can come weeks
+later. Until then a year is counted on the regular week and its due times are marked
+provisional. Entering the notice here makes them exact from the next start on:
+
+    [2027]
+    holidays = ["2027-01-01", "2027-02-06..2027-02-12"]  # days off; a range is inclusive
+    workdays = ["2027-02-14"]  # weekend days worked instead (调休)
+
+The file is `official_calendar.toml` beside the package, or the one named by
+`WEIBAO_OFFICIAL_CALENDAR`. A file that does not read is refused at start, naming the
+entry, rather than half used."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from weibao.dispatch.domain.deadlines import YearSchedule
+from weibao.shared.errors import Rejected, require
+
+PACKAGED = Path(__file__).resolve().parent.parent / "official_calendar.toml"
+ENV = "WEIBAO_OFFICIAL_CALENDAR"
+
+
+def path() -> Path:
+    return Path(os.environ[ENV]) if os.environ.get(ENV) else PACKAGED
+
+
+def load(source: Path) -> list[YearSchedule]:
+    """Every year in the file; a missing file is no year entered."""
+    if not source.exists():
+        return []
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise Rejected("invalid", "calendar", f"{source}: not TOML: {error}") from error
+    return [_year(key, entry) for key, entry in data.items()]
+
+
+def _year(key: str, entry: Any) -> YearSchedule:
+    field = f"calendar.{key}"
+    require(key.isdigit() and len(key) == 4, "invalid", field, "a table per year, named by its four digits")
+    require(isinstance(entry, dict), "invalid", field, "a table with `holidays` and `workdays`")
+    unknown = sorted(set(entry) - {"holidays", "workdays"})
+    require(not unknown, "invalid", f"{field}.{unknown[0] if unknown else ''}", "only `holidays` and `workdays`")
+    return YearSchedule(int(key), _days(entry.get("holidays", []), f"{field}.holidays"),
+                        _days(entry.get("workdays", []), f"{field}.workdays"))
+
+
+def _days(items: Any, field: str) -> frozenset[date]:
+    require(isinstance(items, list), "invalid", field,
+            "a list of dates (YYYY-MM-DD) or ranges (YYYY-MM-DD..YYYY-MM-DD)")
+    days: set[date] = set()
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]"
+        require(isinstance(item, str), "invalid", where, "a date as text, YYYY-MM-DD")
+        first, _, last = item.partition("..")
+        start, end = _date(first, where), _date(last or first, where)
+        require(start <= end, "invalid", where, "a range ends on or after its first day")
+        days.update(start + timedelta(days=n) for n in range((end - start).days + 1))
+    return frozenset(days)
+
+
+def _date(text: str, where: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise Rejected("invalid", where, f"not a date (YYYY-MM-DD): {text!r}") from None

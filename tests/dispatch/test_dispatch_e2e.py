@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from tests.helpers import eventually, stream_messages
 
 # Billing's end-to-end test imports these from here.
-from .conftest import SITE, ask, ok, published, set_up_customer_and_crew
+from .conftest import HEFEI_OFFICE, SITE, ask, ok, published, set_up_customer_and_crew
 
 __all__ = ["SITE", "ask", "ok", "set_up_customer_and_crew"]
 
@@ -114,3 +114,37 @@ async def test_todays_plan_routes_the_open_visits(services: None, nc: NATS) -> N
 
     await eventually(planned_all)
     assert result["routes"]  # somebody goes
+
+
+async def test_d1_c1_the_clock_finds_the_coverage_a_request_was_opened_without(services: None, nc: NATS) -> None:
+    """A call between the customer's site and its agreement reaching dispatch: the clock's
+    next turn (0.2 s here) finds the agreement, by itself, once and only once."""
+    await ok(nc, "contracts.customer.register", {
+        "customer_id": "c-1", "name": "天宇贸易",
+        "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
+
+    async def site_known() -> bool:
+        answer = await ask(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1", "summary": "打印服务停止"})
+        return bool(answer["ok"])
+
+    await eventually(site_known)
+    opened = await ok(nc, "dispatch.ticket", {"ticket_id": "t-1"})
+    assert opened["result"]["opened"]["coverage"]["agreement_id"] is None and opened["result"]["deadlines"] is None
+    await ok(nc, "contracts.sign", {
+        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+        "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+        "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
+
+    async def covered() -> bool:
+        ticket = (await ok(nc, "dispatch.ticket", {"ticket_id": "t-1"}))["result"]
+        listed = (await ok(nc, "dispatch.tickets", {"status": "open"}))["result"]["items"]
+        return bool(ticket["opened"]["coverage"]["agreement_id"] == "a-1" and listed[0]["agreement_id"] == "a-1"
+                    and listed[0]["arrive_by"])
+
+    await eventually(covered)
+    await asyncio.sleep(0.5)  # more turns of the clock: nothing more to find
+    history = (await ok(nc, "dispatch.history", {"ticket_id": "t-1"}))["result"]
+    found = [e for e in history if e["type"] == "private.CoverageFound"]
+    assert len(found) == 1 and found[0]["data"]["by"] == "system:coverage"
+    assert found[0]["data"]["deadlines"]["requested_at"] == "2026-06-01T01:00:00Z"  # the call, not the finding

@@ -24,10 +24,12 @@ from weibao.dispatch.domain.ticket import (
     CheckOut,
     Complete,
     Coverage,
+    CoverageFound,
     CustomerResponded,
     Decline,
     Escalate,
     ExpenseRecorded,
+    FindCoverage,
     LogWork,
     OpenTicket,
     Position,
@@ -277,3 +279,42 @@ def test_d2_due_times_counted_without_the_official_calendar_are_stored_as_promis
         assert arrive.due == datetime(2099, 3, 10, 7, 0, tzinfo=UTC)  # Tuesday 15:00: Monday is off
     finally:
         withdraw(2099)
+
+
+NO_AGREEMENT = Coverage(None, "billable", ("B3",), True, {})
+FOUND = Coverage("a-1", "covered", ("C1", "C9"), True,
+                 {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2})
+
+
+def opened_without_agreement() -> Ticket:
+    return run(Ticket(), OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, NO_AGREEMENT))
+
+
+def test_d1_c1_coverage_found_after_opening_sets_deadlines_from_the_request() -> None:
+    state = opened_without_agreement()
+    assert state.deadlines is None
+    later = T0 + timedelta(seconds=3)
+    events = decide(FindCoverage(later, FOUND, "system:coverage"), state)
+    assert [type(e) for e in events] == [CoverageFound]
+    state = run(state, FindCoverage(later, FOUND, "system:coverage"))
+    assert state.opened is not None and state.opened.coverage.agreement_id == "a-1"
+    assert state.deadlines is not None
+    assert state.deadlines.arrive_by == T0 + timedelta(hours=8)  # from the call, not from the finding
+    # once found, what it was promised stays
+    with pytest.raises(Rejected) as refused:
+        decide(FindCoverage(later, FOUND, "dispatcher:li"), state)
+    assert refused.value.field == "coverage"
+
+
+def test_d1_c1_still_no_coverage_stores_nothing() -> None:
+    assert decide(FindCoverage(T0, NO_AGREEMENT, "dispatcher:li"), opened_without_agreement()) == []
+
+
+def test_d1_c1_no_coverage_is_taken_once_a_report_came_from_site() -> None:
+    state = run(opened_without_agreement(), Escalate(T0, "上门"),
+                RecordAssignment("tech-1", T0, {"winner": "tech-1"}, False, "dispatcher:li"), check_in("k-1"))
+    with pytest.raises(Rejected) as refused:
+        decide(FindCoverage(T0 + timedelta(hours=1), FOUND, "dispatcher:li"), state)
+    assert refused.value.code == "conflict" and refused.value.field == "ticket_id"
+    with pytest.raises(Rejected):
+        decide(FindCoverage(T0, FOUND, "dispatcher:li"), Ticket())  # no such ticket

@@ -25,6 +25,17 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: 
     return response.json()
 
 
+async def dispatch_read_contracts(auditor: httpx.AsyncClient) -> None:
+    async def caught_up() -> bool:
+        status = (await auditor.get("/api/v1/audit/status")).json()
+        services = {s["service"]: s for s in status["services"]}
+        stored = services["contracts"]["log_position"]
+        coverage = next(m for m in services["dispatch"]["read_models"] if m["consumer"].endswith("coverage_book"))
+        return bool(coverage["applied_seq"] >= stored)
+
+    await eventually(caught_up)
+
+
 async def set_up(gateway: Gateway) -> None:
     """A customer with a Hefei site, its agreement, two technicians: all through HTTP."""
     async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian, \
@@ -42,16 +53,9 @@ async def set_up(gateway: Gateway) -> None:
                                             "home": {"latitude": lat, "longitude": lon}}, status=201)
 
         # Coverage reaches dispatch as messages, the site (with the customer) before the
-        # agreement: a request opened in between is rightly uncovered, and its visit's
-        # costs bill nothing. Wait until dispatch has read all contracts has published.
-        async def dispatch_has_the_coverage() -> bool:
-            status = (await shen.get("/api/v1/audit/status")).json()
-            services = {s["service"]: s for s in status["services"]}
-            published = services["contracts"]["log_position"]  # the agreement's events are stored
-            coverage = next(m for m in services["dispatch"]["read_models"] if m["consumer"].endswith("coverage_book"))
-            return bool(coverage["applied_seq"] >= published)
-
-        await eventually(dispatch_has_the_coverage)
+        # agreement: a request opened in between is opened without it (see the test of
+        # finding it later). Wait until dispatch has read all contracts has stored.
+        await dispatch_read_contracts(shen)
         await post(li, "/tickets", {"ticket_id": "t-1", "site_id": "s-1", "summary": "打印服务停止"}, status=201)
 
         async def crew_on_the_board() -> bool:  # the technician board is a read model too
@@ -296,3 +300,52 @@ async def test_the_ticket_carries_its_assignment_and_the_board_pages_past_200(ga
                                                         "offset": first["next_offset"]})).json()
         assert (len(rest["items"]), rest["next_offset"]) == (1, None)
         assert len({row["ticket_id"] for row in first["items"] + rest["items"]}) == 201
+
+
+async def test_d1_c1_b1_a_request_opened_before_its_agreement_reached_dispatch_takes_it_and_bills(
+        gateway: Gateway) -> None:
+    """The race the board lives with: a customer signs, the call comes in before the
+    agreement's coverage has reached dispatch. The request opens without it; checking
+    again (the console's button; the clock does it too) finds it, deadlines count from the
+    call, and the visit's lodging bills under the agreement (B1)."""
+    async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian, \
+            await gateway.as_user("shen") as shen, await gateway.as_user("near") as near:
+        await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
+            {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
+        await post(li, "/technicians", {"technician_id": "near", "name": "near", "skills": ["software:general"],
+                                        "home": {"latitude": 31.83, "longitude": 117.24}}, status=201)
+        await dispatch_read_contracts(shen)
+        opened = await post(li, "/tickets", {"ticket_id": "t-1", "site_id": "s-1", "summary": "打印服务停止"},
+                            status=201)
+        assert opened["events"][0]["data"]["coverage"]["agreement_id"] is None
+        assert (await post(li, "/tickets/t-1/coverage-check", {}))["events"] == []  # nothing yet: nothing stored
+
+        await post(qian, "/agreements", {
+            "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+            "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+            "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}, status=201)
+        await dispatch_read_contracts(shen)
+        found = await post(li, "/tickets/t-1/coverage-check", {}, key="check-coverage-t-1")
+        assert [e["type"] for e in found["events"]] == ["private.CoverageFound"]
+        assert found["events"][0]["data"]["by"] == "dispatcher:li"
+        assert found["events"][0]["data"]["coverage"]["agreement_id"] == "a-1"
+        ticket = (await li.get("/api/v1/tickets/t-1")).json()
+        arrive = next(c for c in ticket["deadlines"]["clocks"] if c["kind"] == "arrive")
+        assert arrive["due"] == "2026-06-01T13:00:00+08:00"  # 4 hours from the call (09:00), not from the finding
+        refused = await li.post("/api/v1/tickets/t-1/coverage-check")
+        assert refused.status_code == 409 and refused.json()["error"]["field"] == "coverage"
+
+        await post(li, "/tickets/t-1/triage", {"outcome": "escalate", "note": ""})
+        await post(li, "/tickets/t-1/assignment", {})
+        await post(near, "/tickets/t-1/check-in", {"key": "phone-key-0101", "device_time": PHONE_TIME,
+                                                   "position": SITE, "accuracy_m": 5})
+        await post(near, "/tickets/t-1/expenses", {"key": "phone-key-0102", "device_time": PHONE_TIME,
+                                                   "kind": "lodging", "amount": "380.00", "nights": 1,
+                                                   "receipt_no": "FP-101", "receipt_date": "2026-06-01"})
+
+        async def billed() -> bool:
+            found = (await qian.get("/api/v1/invoices", params={"customer_id": "c-1"})).json()["items"]
+            return bool(found) and found[0]["lines_count"] >= 1
+
+        await eventually(billed)

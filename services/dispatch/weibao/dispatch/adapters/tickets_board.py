@@ -110,10 +110,14 @@ def utc(value: str | datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def _dues(data: Mapping[str, Any]) -> dict[str, str]:
+    clocks = (data.get("deadlines") or {}).get("clocks") or ()
+    return {clock["kind"]: utc(clock["due"]) for clock in clocks}
+
+
 def opened(data: Mapping[str, Any]) -> dict[str, Any]:
     """rule D1: the due times were fixed when the request came in; the board copies them."""
-    clocks = (data.get("deadlines") or {}).get("clocks") or ()
-    dues = {clock["kind"]: utc(clock["due"]) for clock in clocks}
+    dues = _dues(data)
     cover = data["coverage"]
     return {
         "customer_id": data["customer_id"], "site_id": data["site_id"], "summary": data["summary"],
@@ -129,6 +133,12 @@ def opened(data: Mapping[str, Any]) -> dict[str, Any]:
 def changes(kind: str, data: Mapping[str, Any], row: Mapping[Any, Any]) -> dict[str, Any]:
     """What one private ticket event changes on the ticket's row (as `ticket.evolve` does)."""
     match kind:
+        case "CoverageFound":  # rules D1, C1: found after the request was opened
+            cover, dues = data["coverage"], _dues(data)
+            after = {**row, **{DUE_COLUMNS[k]: dues.get(k) for k in KINDS}}
+            return {"agreement_id": cover["agreement_id"], "verdict": cover["verdict"], "local": bool(cover["local"]),
+                    **{DUE_COLUMNS[k]: dues.get(k) for k in KINDS},
+                    "next_due": _next_due(after, set(_list(row["stopped"])), row["status"])}
         case "ResolvedRemotely":
             return {"status": "resolved", "next_due": None}
         case "VisitRequested":

@@ -27,7 +27,7 @@ from weibao.shared.public import dispatch as public
 TICKET = codec.Codec(
     [domain.TicketOpened, domain.ResolvedRemotely, domain.VisitRequested, domain.VisitAssigned,
      domain.VisitAccepted, domain.VisitDeclined, domain.CheckedIn, domain.CheckedOut, domain.WorkLogged,
-     domain.ExpenseRecorded, domain.VisitCompleted, domain.ClocksPaused, domain.ClocksResumed,
+     domain.ExpenseRecorded, domain.VisitCompleted, domain.ClocksPaused, domain.ClocksResumed, domain.CoverageFound,
      dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet],
     prefix="private.",
 )
@@ -148,6 +148,23 @@ class Dispatch:
         )
         require(bool(command.ticket_id), "missing", "ticket_id", "a ticket needs an id")
         return await self.execute(command.ticket_id, command, **kw)
+
+    async def find_coverage(self, data: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
+                            **kw: Any) -> list[RecordedEvent]:
+        """rules D1, C1: look again for the coverage of a request opened without an agreement
+        (its coverage had not reached dispatch yet), as of when it came in; nothing is
+        stored when there is still none."""
+        state = await self.ticket(_id(data))
+        opened = state.opened
+        assert opened is not None
+        where = await site(self.engine, self.book, opened.site_id)
+        require(where is not None, "not_found", "site_id", "the request's site is no longer published")
+        assert where is not None
+        cover = await coverage_on(self.engine, self.book, where, opened.opened_at.astimezone(CHINA).date())
+        coverage = domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
+                                   cover.onsite)
+        by = str((meta or {}).get("actor", "system"))
+        return await self.execute(opened.ticket_id, domain.FindCoverage(self.now(), coverage, by), meta=meta, **kw)
 
     async def tick(self, ticket_id: str, **kw: Any) -> list[RecordedEvent]:
         """Announce what the clock made true (D1): at risk, breached."""

@@ -214,8 +214,20 @@ class Complete:
     resolution: str
 
 
+@dataclass(frozen=True)
+class FindCoverage:
+    """rules D1, C1: a request opened before its customer's coverage reached dispatch (an
+    agreement signed moments before the call) takes the coverage found since, as of when
+    the request came in. Only while nothing has come from site: what a technician reported
+    was published under the coverage it had, and billing priced it so."""
+
+    at: datetime
+    coverage: Coverage
+    by: str
+
+
 Command = (OpenTicket | Tick | WaitForCustomer | CustomerResponded | ResolveRemotely | Escalate | RecordAssignment
-           | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete)
+           | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete | FindCoverage)
 
 
 # -- events ------------------------------------------------------------------------
@@ -234,6 +246,17 @@ class TicketOpened:
     skill: str
     deadlines: DeadlinesSet | None = None
     entered_at: datetime | None = None  # a request received earlier than it was entered (D1)
+
+
+@dataclass(frozen=True)
+class CoverageFound:
+    """The coverage a request opened without an agreement has after all, and the deadlines
+    it sets, counted from when the request came in (D1), stored as decided."""
+
+    at: datetime
+    coverage: Coverage
+    by: str
+    deadlines: DeadlinesSet | None = None
 
 
 @dataclass(frozen=True)
@@ -347,7 +370,7 @@ class VisitCompleted:
 
 Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | VisitAccepted | VisitDeclined
          | CheckedIn | CheckedOut | WorkLogged | ExpenseRecorded | VisitCompleted | ClocksPaused | ClocksResumed
-         | dl.DeadlineAtRisk
+         | CoverageFound | dl.DeadlineAtRisk
          | dl.DeadlineBreached | dl.DeadlineMet)
 
 Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
@@ -391,6 +414,19 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             return [TicketOpened(command.ticket_id, command.customer_id, command.site_id, command.site,
                                  command.channel, command.summary.strip(), command.opened_at, command.coverage,
                                  command.skill, due, command.entered_at)]
+        case FindCoverage():
+            require(state.opened is not None, "not_found", "ticket_id", "no such ticket")
+            assert state.opened is not None
+            require(state.opened.coverage.agreement_id is None, "conflict", "coverage",
+                    "the request has its agreement; what it was promised stays (D1)")
+            require(state.status in ("triage", "awaiting_assignment", "assigned", "accepted")
+                    and state.first_check_in is None and state.flagged_check_ins == 0 and not state.work
+                    and not state.expenses, "conflict", "ticket_id",
+                    "closed, or reports from site are in: they were published under the coverage they had")
+            if command.coverage.agreement_id is None:
+                return []  # still none: nothing to record
+            due = set_deadlines(state.opened.opened_at, command.coverage, None)
+            return [CoverageFound(command.at, command.coverage, command.by, due)]
         case Tick():
             if state.deadlines is None:
                 return []
@@ -531,6 +567,10 @@ def evolve(state: Ticket, event: Event) -> Ticket:
             # as decided: a calendar entered since does not change what was stored
             provisional = state.deadlines.provisional | frozenset(event.provisional)
             return replace(state, deadlines=replace(resumed, clocks=clocks, provisional=provisional))
+        case CoverageFound():
+            assert state.opened is not None
+            opened = replace(state.opened, coverage=event.coverage, deadlines=event.deadlines)
+            return replace(state, opened=opened, deadlines=event.deadlines.rebuild() if event.deadlines else None)
         case ResolvedRemotely():
             return replace(state, status="resolved")
         case VisitRequested():

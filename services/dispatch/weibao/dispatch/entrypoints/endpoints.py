@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from weibao.dispatch.adapters import official_calendar
 from weibao.dispatch.adapters.board import TechnicianBoard, technician, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
-from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets
+from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets, utc
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.tickets import CLOSED, Dispatch
@@ -58,6 +58,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         expose(broker, "dispatch", f"ticket.{kind}", command(partial(dispatch.report, kind)))
     expose(broker, "dispatch", "ticket.complete", command(dispatch.complete))
     expose(broker, "dispatch", "ticket.wait", command(dispatch.wait))
+    expose(broker, "dispatch", "ticket.find_coverage", command(dispatch.find_coverage))
     expose(broker, "dispatch", "technician.register", command(dispatch.register_technician))
     expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off))
 
@@ -110,7 +111,36 @@ async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
                 await dispatch.tick(ticket_id)
             except (Rejected, ConcurrencyError) as error:
                 log.info("tick.skipped", ticket_id=ticket_id, reason=str(error))  # retried next tick
+        await find_missing_coverage(runtime, dispatch)
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:
             continue
+
+
+# How long after a request came in the clock looks for coverage it lacked: the race is
+# seconds long. Later, an agreement signed since (with an earlier go-live) would turn an
+# old request's deadlines into breaches nobody could have met; a dispatcher decides that.
+COVERAGE_LOOKBACK = timedelta(minutes=10)
+
+
+async def find_missing_coverage(runtime: Runtime, dispatch: Dispatch) -> None:
+    """rules D1, C1: a request opened in the moment between a customer's site and its
+    agreement reaching dispatch (both come as contracts' messages) would stay without
+    agreement, deadline or billable expenses. Each turn of the clock looks again for the
+    recent open ones nobody has reported on from site yet."""
+    board = TICKETS.table
+    since = utc(dispatch.now() - COVERAGE_LOOKBACK)
+    async with runtime.engine.connect() as conn:
+        rows = await conn.execute(select(board.c.ticket_id).where(
+            board.c.agreement_id.is_(None), board.c.checked_in_at.is_(None), board.c.opened_at >= since,
+            board.c.status.in_(("triage", "awaiting_assignment", "assigned", "accepted"))))
+        waiting = [row.ticket_id for row in rows]
+    for ticket_id in waiting:
+        try:
+            found = await dispatch.find_coverage({"ticket_id": ticket_id}, meta={"actor": "system:coverage"})
+        except (Rejected, ConcurrencyError) as error:
+            log.info("coverage.skipped", ticket_id=ticket_id, reason=str(error))  # e.g. a report came in
+            continue
+        if found:
+            log.info("coverage.found", ticket_id=ticket_id, agreement_id=found[0].data["coverage"]["agreement_id"])

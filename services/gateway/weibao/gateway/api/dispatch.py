@@ -77,6 +77,12 @@ async def assign(ticket_id: str, body: Assign, call: Dispatcher, key: Idempotenc
     return await call.ask("dispatch", "ticket.assign", body, ticket_id=ticket_id, command_id=key)
 
 
+@router.post("/tickets/{ticket_id}/coverage-check",
+             summary="Look again for the coverage of a request opened without an agreement (D1, C1)")
+async def coverage_check(ticket_id: str, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, command_id=key)
+
+
 @router.post("/tickets/{ticket_id}/wait", summary="Pause the clocks while waiting on the customer, or resume")
 async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, command_id=key)

@@ -543,6 +543,12 @@ function detailActions(row) {
     });
     actions.append(form);
   }
+  // rules D1, C1: opened before the customer's agreement reached dispatch; the clock also
+  // looks again every turn, the button asks now
+  if (!row.agreement_id && !row.checked_in_at && ["triage", ...ASSIGNABLE].includes(row.status)) {
+    actions.append(el("div", { class: "row" }, el("button", { type: "button", dataset: { testid: "detail-coverage" },
+      onclick: () => findCoverage(id) }, t("action.find_coverage"))));
+  }
   if (!["resolved", "completed"].includes(row.status)) {
     const reason = el("input", { name: "wait_reason", maxlength: 2000, placeholder: t("action.note") });
     actions.append(el("div", { class: "row" }, reason,
@@ -573,6 +579,11 @@ async function escalate(id, note) {
 
 async function resolveRemotely(id, note) {
   await command(`/tickets/${encodeURIComponent(id)}/triage`, { outcome: "remote", note: note || "" });
+}
+
+async function findCoverage(id) {
+  const answer = await command(`/tickets/${encodeURIComponent(id)}/coverage-check`, {});
+  if (answer) notice(t((answer.events || []).length ? "action.coverage_found" : "action.no_coverage"));
 }
 
 async function wait(id, waiting, reason) {

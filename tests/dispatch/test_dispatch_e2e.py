@@ -124,7 +124,8 @@ async def test_d1_c1_the_clock_finds_the_coverage_a_request_was_opened_without(s
         "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
 
     async def site_known() -> bool:
-        answer = await ask(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1", "summary": "打印服务停止"})
+        answer = await ask(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1",
+                                                        "summary": "打印服务停止"})
         return bool(answer["ok"])
 
     await eventually(site_known)

@@ -21,6 +21,11 @@ from weibao.shared.service import Settings, serve
 
 HEFEI_OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}
 SITE = {"latitude": 31.8650, "longitude": 117.2830}  # 蜀山/庐阳, a few km from the office
+AGREEMENT = {  # C9: on site within 4 hours locally
+    "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+    "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                   "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+    "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}
 
 
 @pytest.fixture
@@ -83,11 +88,7 @@ async def set_up_customer_and_crew(nc: NATS) -> list[str]:
     await ok(nc, "contracts.customer.register", {
         "customer_id": "c-1", "name": "天宇贸易",
         "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
-    await ok(nc, "contracts.sign", {
-        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
-        "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
-        "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
+    await ok(nc, "contracts.sign", AGREEMENT)
     for technician, where in (("near", (31.83, 117.24)), ("far", (34.75, 113.62))):  # Hefei, Zhengzhou
         await ok(nc, "dispatch.technician.register", {
             "technician_id": technician, "name": technician, "skills": ["software:general", "hardware"],

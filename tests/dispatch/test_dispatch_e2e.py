@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from tests.helpers import eventually, stream_messages
 
 # Billing's end-to-end test imports these from here.
-from .conftest import HEFEI_OFFICE, SITE, ask, ok, published, set_up_customer_and_crew
+from .conftest import AGREEMENT, SITE, ask, ok, published, set_up_customer_and_crew
 
 __all__ = ["SITE", "ask", "ok", "set_up_customer_and_crew"]
 
@@ -131,11 +131,7 @@ async def test_d1_c1_the_clock_finds_the_coverage_a_request_was_opened_without(s
     await eventually(site_known)
     opened = await ok(nc, "dispatch.ticket", {"ticket_id": "t-1"})
     assert opened["result"]["opened"]["coverage"]["agreement_id"] is None and opened["result"]["deadlines"] is None
-    await ok(nc, "contracts.sign", {
-        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
-        "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
-        "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
+    await ok(nc, "contracts.sign", AGREEMENT)
 
     async def covered() -> bool:
         ticket = (await ok(nc, "dispatch.ticket", {"ticket_id": "t-1"}))["result"]

@@ -16,6 +16,11 @@ from tests.gateway.conftest import HEFEI_OFFICE, SITE, Gateway
 from tests.helpers import eventually
 
 PHONE_TIME = "2026-06-01T09:05:00+08:00"
+AGREEMENT = {  # C9: on site within 4 hours locally
+    "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+    "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
+                   "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+    "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}
 
 
 async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str | None = None,
@@ -42,11 +47,7 @@ async def set_up(gateway: Gateway) -> None:
             await gateway.as_user("shen") as shen:
         await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
             {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
-        await post(qian, "/agreements", {
-            "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
-            "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
-            "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}, status=201)
+        await post(qian, "/agreements", AGREEMENT, status=201)
         for technician, (lat, lon) in (("near", (31.83, 117.24)), ("far", (34.75, 113.62))):
             await post(li, "/technicians", {"technician_id": technician, "name": technician,
                                             "skills": ["software:general", "hardware"],
@@ -320,11 +321,7 @@ async def test_d1_c1_b1_a_request_opened_before_its_agreement_reached_dispatch_t
         assert opened["events"][0]["data"]["coverage"]["agreement_id"] is None
         assert (await post(li, "/tickets/t-1/coverage-check", {}))["events"] == []  # nothing yet: nothing stored
 
-        await post(qian, "/agreements", {
-            "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
-            "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
-            "go_live": "2025-09-01", "office": HEFEI_OFFICE, "site_ids": ["s-1"]}, status=201)
+        await post(qian, "/agreements", AGREEMENT, status=201)
         await dispatch_read_contracts(shen)
         found = await post(li, "/tickets/t-1/coverage-check", {}, key="check-coverage-t-1")
         assert [e["type"] for e in found["events"]] == ["private.CoverageFound"]

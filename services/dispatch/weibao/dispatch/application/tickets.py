@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.dispatch.adapters.board import TechnicianBoard
-from weibao.dispatch.adapters.coverage import CoverageBook, coverage_on, site
+from weibao.dispatch.adapters.coverage import CoverageBook, SiteView, coverage_on, site
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain import technician as crew
 from weibao.dispatch.domain import ticket as domain
@@ -136,9 +136,7 @@ class Dispatch:
         now = self.now()
         received = instant(data, "received_at")
         opened_at = received.astimezone(UTC) if received is not None else now
-        cover = await coverage_on(self.engine, self.book, where, opened_at.astimezone(CHINA).date())
-        coverage = domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
-                                   cover.onsite)
+        coverage = await self._coverage(where, opened_at)
         command = domain.OpenTicket(
             ticket_id=str(data.get("ticket_id", "")), customer_id=where.customer_id, site_id=where.site_id,
             site=domain.Position(where.latitude, where.longitude),
@@ -160,11 +158,15 @@ class Dispatch:
         where = await site(self.engine, self.book, opened.site_id)
         require(where is not None, "not_found", "site_id", "the request's site is no longer published")
         assert where is not None
-        cover = await coverage_on(self.engine, self.book, where, opened.opened_at.astimezone(CHINA).date())
-        coverage = domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
-                                   cover.onsite)
+        coverage = await self._coverage(where, opened.opened_at)
         by = str((meta or {}).get("actor", "system"))
         return await self.execute(opened.ticket_id, domain.FindCoverage(self.now(), coverage, by), meta=meta, **kw)
+
+    async def _coverage(self, where: SiteView, received: datetime) -> domain.Coverage:
+        """The coverage contracts last published for the site, on the day the request came in."""
+        cover = await coverage_on(self.engine, self.book, where, received.astimezone(CHINA).date())
+        return domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
+                               cover.onsite)
 
     async def tick(self, ticket_id: str, **kw: Any) -> list[RecordedEvent]:
         """Announce what the clock made true (D1): at risk, breached."""

@@ -383,16 +383,18 @@ async def set_up(admin: httpx.AsyncClient, plan: Plan, concurrency: int) -> None
         return {t["technician_id"] for t in found} >= set(plan.technicians)
 
     await eventually(crew_on_the_board, "the technician board showing the crew")
-    first, *rest = plan.tickets
 
-    async def sites_known() -> bool:  # coverage and sites reach dispatch as messages from contracts
-        response = await admin.post("/api/v1/tickets", json=opening(first))
-        if response.status_code not in (201, 404):
-            raise BenchError(f"POST /tickets: {response.status_code} {response.text}")
-        return response.status_code == 201
+    async def coverage_known() -> bool:
+        # Sites and coverage reach dispatch as contracts' messages, one site at a time and
+        # the agreement after them: wait until dispatch has applied all contracts stored.
+        response = await admin.get("/api/v1/audit/status")
+        if response.status_code != 200:
+            raise BenchError(f"GET /audit/status: {response.status_code} {response.text}")
+        services = {s["service"]: s for s in response.json()["services"]}
+        book = next(m for m in services["dispatch"]["read_models"] if m["consumer"].endswith("coverage_book"))
+        return bool(book["applied_seq"] >= services["contracts"]["log_position"])
 
-    await eventually(sites_known, "dispatch learning the sites")
-    await escalate_and_assign(admin, first)
+    await eventually(coverage_known, "dispatch reading every site and the agreement")
 
     def prepare(visit: Visit) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
@@ -401,7 +403,7 @@ async def set_up(admin: httpx.AsyncClient, plan: Plan, concurrency: int) -> None
 
         return job
 
-    await bounded(concurrency, [prepare(visit) for visit in rest])
+    await bounded(concurrency, [prepare(visit) for visit in plan.tickets])
 
     async def all_assigned() -> bool:
         rows = await board(admin)

@@ -6,9 +6,9 @@ import {
   api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, probe, query, requireUser, showError, userBadge,
   BASE,
 } from "./api.js";
-import { apply, fmtDuration, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
+import { apply, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
 import { MapView, mapControls } from "./map.js";
-import { explanationOfLine, fact, jsonView, percent, table } from "./views.js";
+import { explanationOfLine, fact, jsonView, percent, table, tickCountdowns } from "./views.js";
 
 const PAGE_ROLES = ["dispatcher", "billing", "auditor"];
 const VIEWS = {
@@ -356,15 +356,7 @@ function quickActions(row) {
 
 // Every second: the countdowns, without fetching anything.
 function tick() {
-  const now = Date.now();
-  for (const cell of document.querySelectorAll("[data-due]")) {
-    const left = Date.parse(cell.dataset.due) - now;
-    const text = cell.querySelector(".countdown");
-    if (!text) continue;
-    text.textContent = left >= 0 ? fmtDuration(left) : `${t("board.overdue")} ${fmtDuration(left)}`;
-    cell.classList.toggle("overdue", left < 0);
-    cell.classList.toggle("soon", left >= 0 && left < 3600 * 1000);
-  }
+  tickCountdowns(3600 * 1000);
   for (const tr of document.querySelectorAll("#board-rows tr[data-ticket]")) {
     tr.classList.toggle("overdue", !!tr.querySelector(".clock.overdue"));
   }

@@ -9,7 +9,8 @@ import {
   api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onUnauthenticated,
   requireUser, showError, userBadge,
 } from "./api.js";
-import { apply, fmtDuration, fmtTime, langButton, t, tv } from "./i18n.js";
+import { apply, fmtTime, langButton, t, tv } from "./i18n.js";
+import { tickCountdowns } from "./views.js";
 
 const QUEUE = "weibao.m.queue";
 const REJECTED = "weibao.m.rejected";
@@ -67,7 +68,7 @@ async function start() {
   await refreshVisits();
   flush();
   setInterval(flush, RETRY_MS);
-  setInterval(tickDue, 1000);
+  setInterval(tickCountdowns, 1000);
   live({ refresh: refreshVisits, onState: () => undefined });
 }
 
@@ -280,7 +281,7 @@ function renderVisits() {
     const status = shownStatus(visit, pending);
     box.append(visitCard(visit, status, pending));
   }
-  tickDue();
+  tickCountdowns();
 }
 
 function visitCard(visit, status, pending) {
@@ -384,17 +385,6 @@ function completionForm(id) {
     complete(id, form);
   });
   return form;
-}
-
-function tickDue() {
-  const now = Date.now();
-  for (const cell of document.querySelectorAll("[data-due]")) {
-    const left = Date.parse(cell.dataset.due) - now;
-    const text = cell.querySelector(".countdown");
-    if (!text) continue;
-    text.textContent = left >= 0 ? fmtDuration(left) : `${t("board.overdue")} ${fmtDuration(left)}`;
-    cell.classList.toggle("overdue", left < 0);
-  }
 }
 
 start().catch((error) => showError(error));

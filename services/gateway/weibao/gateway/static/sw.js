@@ -3,12 +3,13 @@
 // once when online; the cached copy when offline. The API is never cached here: the page
 // keeps its own copy of the visits and its queue of actions (localStorage).
 
-const CACHE = "weibao-m-shell-v1";
+const CACHE = "weibao-m-shell-v2"; // v2: the page imports views.js
 const SHELL = [
   "/m/",
   "/static/mobile.js",
   "/static/api.js",
   "/static/i18n.js",
+  "/static/views.js",
   "/static/style.css",
   "/static/mobile.webmanifest",
   "/static/icon.svg",

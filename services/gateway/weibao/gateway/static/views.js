@@ -1,7 +1,7 @@
 // Small views several pages share: tables, facts, any JSON, an invoice line's provenance.
 
 import { el } from "./api.js";
-import { fmtMoney, t } from "./i18n.js";
+import { fmtDuration, fmtMoney, t } from "./i18n.js";
 
 export function fact(key, value) {
   return [el("dt", {}, t(key)), el("dd", {}, value)];
@@ -39,4 +39,18 @@ export function explanationOfLine(why) {
     el("p", {}, `${t("invoices.clauses")}: `, (why.clauses || []).map((c) => el("span", { class: "clause" }, c))),
     table(["invoices.service", "invoices.position", "invoices.type"],
       (why.sources || []).map((s) => [s.service, String(s.position), s.type]), { testid: "line-sources" }));
+}
+
+// Every second on the board and the phone: each [data-due] cell's countdown, without
+// fetching anything. `soonMs`: mark as "soon" what runs out within it (0: never).
+export function tickCountdowns(soonMs = 0) {
+  const now = Date.now();
+  for (const cell of document.querySelectorAll("[data-due]")) {
+    const left = Date.parse(cell.dataset.due) - now;
+    const text = cell.querySelector(".countdown");
+    if (!text) continue;
+    text.textContent = left >= 0 ? fmtDuration(left) : `${t("board.overdue")} ${fmtDuration(left)}`;
+    cell.classList.toggle("overdue", left < 0);
+    if (soonMs) cell.classList.toggle("soon", left >= 0 && left < soonMs);
+  }
 }

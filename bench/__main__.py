@@ -16,17 +16,21 @@ from importlib.metadata import version
 from pathlib import Path
 
 import nats
+from nats.aio.client import Client as NATSClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.consumer import consumer_rate, no_op, ordered_read_rate
-from bench.relay import SERVICE, bench_relay
+from bench.relay import SERVICE, SIGNED_SERVICE, bench_relays
 from bench.replay import replay_rate
-from bench.report import Result, show, table
+from bench.report import Result, cost, show, table
 from bench.store import bench_store
 from weibao.runtime.natsd import NatsServer, server_binary
+from weibao.shared import keys
+from weibao.shared.consumer import Handler, TrackingConsumer
 from weibao.shared.db import make_engine
 from weibao.shared.eventstore import EventStore
+from weibao.shared.keys import Trust
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import StreamIndex, create_tables
 from weibao.shared.streams import setup_streams
@@ -42,7 +46,12 @@ baselines:
     headers, to a stream with the service stream's settings; all N in flight, then all acks awaited.
   ordered consumer read: js.subscribe(ordered_consumer=True, deliver_policy=ALL), next_msg() N times,
     no database; replay reads the stream the same way.
-  (diagnostic) rows isolate the consumer's own cost: same TrackingConsumer, a handler that writes nothing."""
+  (diagnostic) rows isolate the consumer's own cost: same TrackingConsumer, a handler that writes nothing.
+  signed: a second log, its own SQLite file, every event's hash signed (Ed25519) at append, relayed to the
+    dispatch stream. verified: TrackingConsumer(trust=...) checks each message's hash, signature and link
+    before applying it; not verified: trust=None, the same signed messages, nothing checked.
+  cost lines: 1e6/rate_on - 1e6/rate_off per event, from rates of this run; signing at append from filling
+    the two logs (100 events per append), the others from the rows beside them."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -103,32 +112,65 @@ async def store_layer(tmp: Path, seconds: float, pg_url: str | None, schema: str
         await dispose(found)
 
 
-async def pipeline_layers(tmp: Path, events: int, pg_url: str | None, schema: str) -> list[Result]:
+async def verification(engine: AsyncEngine, nc: NATSClient, events: int,
+                       trust: Trust) -> tuple[list[Result], list[str]]:
+    """Consumer rows on the signed stream, not verified then verified: the same messages and the same
+    handler (each StreamIndex in its own table), so the difference is the verification alone."""
+    read, read_rate = "ordered consumer read, signed", await ordered_read_rate(nc, SIGNED_SERVICE, events)
+    plain_index, verified_index = StreamIndex(SIGNED_SERVICE, "_plain"), StreamIndex(SIGNED_SERVICE, "_verified")
+    for model in (plain_index, verified_index):
+        await create_tables(engine, model)
+    pairs: list[tuple[str, Handler, Handler]] = [("consumer -> StreamIndex sqlite", plain_index, verified_index),
+                                                 ("(diagnostic) consumer -> no-op sqlite", no_op, no_op)]
+    results, costs = [], []
+    for n, (layer, plain_handler, verified_handler) in enumerate(pairs):
+        plain = await consumer_rate(TrackingConsumer(engine, nc, SIGNED_SERVICE, f"bench-signed-{n}", plain_handler),
+                                    events)
+        checked = await consumer_rate(TrackingConsumer(engine, nc, SIGNED_SERVICE, f"bench-verified-{n}",
+                                                       verified_handler, trust=trust), events)
+        results += [show(Result(f"{layer}, signed, not verified", plain, read, read_rate)),
+                    show(Result(f"{layer}, signed, verified", checked, read, read_rate))]
+        costs.append(cost(f"verification in the consumer ({layer.removeprefix('(diagnostic) ')})", checked, plain))
+    return results, costs
+
+
+async def pipeline_layers(tmp: Path, events: int, pg_url: str | None, schema: str) -> tuple[list[Result], list[str]]:
+    """The relay, consumer and replay rows, and the cost lines of signing and verifying."""
     server = NatsServer(data_dir=tmp / "nats")
     await server.astart()
     nc = await nats.connect(server.url)
-    store_engine = make_engine(f"sqlite:///{tmp / 'relay.db'}")
+    keyring = keys.generate(tmp / "keys", (SIGNED_SERVICE,))
+    # Unsigned and signed logs in separate files, relayed to separate streams.
+    store = EventStore(make_engine(f"sqlite:///{tmp / 'relay.db'}"))
+    signed_store = EventStore(make_engine(f"sqlite:///{tmp / 'relay-signed.db'}"),
+                              signer=keyring.signer(SIGNED_SERVICE))
     models = engines(tmp, "readmodel.db", pg_url, schema)
     try:
-        await setup_streams(nc.jetstream(), (SERVICE,))
-        store = EventStore(store_engine)
+        await setup_streams(nc.jetstream(), (SERVICE, SIGNED_SERVICE))
         await store.create_tables()
-        results = [await bench_relay(store, nc, events)]
+        await signed_store.create_tables()
+        (append_rate, signed_append_rate), results = await bench_relays(
+            {SERVICE: store, SIGNED_SERVICE: signed_store}, nc, events)
+        relay, signed_relay = results
+        costs = [cost("signing at append", signed_append_rate, append_rate),
+                 cost("the relay's extra envelope work", signed_relay.rate, relay.rate)]
         read = "ordered consumer read"
-        read_rate = await ordered_read_rate(nc, events)
+        read_rate = await ordered_read_rate(nc, SERVICE, events)
         for backend, engine in models.items():
             model = StreamIndex(SERVICE)
             await create_tables(engine, model)
-            rate = await consumer_rate(engine, nc, events, f"bench-index-{backend}", model)
+            rate = await consumer_rate(TrackingConsumer(engine, nc, SERVICE, f"bench-index-{backend}", model), events)
             results.append(show(Result(f"consumer -> StreamIndex {backend}", rate, read, read_rate)))
             rate = await replay_rate(engine, nc, events)
             results.append(show(Result(f"replay.rebuild StreamIndex {backend}", rate, read, read_rate)))
-        rate = await consumer_rate(models["sqlite"], nc, events, "bench-noop", no_op)
+        rate = await consumer_rate(TrackingConsumer(models["sqlite"], nc, SERVICE, "bench-noop", no_op), events)
         results.append(show(Result("(diagnostic) consumer -> no-op sqlite", rate, read, read_rate)))
-        return results
+        verified, verified_costs = await verification(models["sqlite"], nc, events, keyring.trust)
+        return results + verified, costs + verified_costs
     finally:
         await nc.close()
-        await store_engine.dispose()
+        await store.engine.dispose()
+        await signed_store.engine.dispose()
         await dispose(models)
         await server.astop()
 
@@ -157,13 +199,16 @@ async def run(args: argparse.Namespace) -> None:
                   "(SQLite: WAL, synchronous=FULL, BEGIN IMMEDIATE)")
             results = await store_layer(tmp, args.seconds, pg_url, schema)
             print("2-4. relay from a SQLite store, consumer and replay into a read model "
-                  "(nats-server: file storage, sync_interval always)")
-            results += await pipeline_layers(tmp, args.events, pg_url, schema)
+                  "(nats-server: file storage, sync_interval always); the same with signing and verification")
+            pipeline, costs = await pipeline_layers(tmp, args.events, pg_url, schema)
+            results += pipeline
     finally:
         if pg_url is not None:
             await drop_schema(pg_url, schema)
     print()
     print(table(results))
+    print("\ncost per event of signing and verification (this run):")
+    print("\n".join(costs))
     print(BASELINES)
 
 

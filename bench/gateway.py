@@ -56,6 +56,7 @@ from weibao.gateway.deps import DISPATCH, IdempotencyKey, allow
 from weibao.gateway.models import Presence
 from weibao.runtime.cli import streams_setup
 from weibao.runtime.natsd import NatsServer, free_port, server_binary
+from weibao.shared import keys
 from weibao.shared.clock import CHINA
 from weibao.shared.db import make_engine
 from weibao.shared.logs import configure
@@ -244,6 +245,11 @@ def child_env(options: Options, nats_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def signing_keys(folder: Path) -> Path:
+    keys.generate(folder)
+    return folder.resolve()
+
+
 async def start_system(tmp: Path, options: Options, plan: Plan) -> System:
     """nats-server, streams, the three services, the gateway and the bare app; healthy."""
     broker = NatsServer(data_dir=tmp / "nats")
@@ -256,13 +262,18 @@ async def start_system(tmp: Path, options: Options, plan: Plan) -> System:
         logs = tmp / "logs"
         logs.mkdir(exist_ok=True)
         suffix = secrets.token_hex(4)
+        # The services believe only signed actors and the gateway signs with its key: one
+        # keys folder for the whole system, as `weibao up` makes, unless one is given.
+        signing = {} if os.environ.get("WEIBAO_KEYS") else {"WEIBAO_KEYS": str(signing_keys(tmp / "keys"))}
         for service in SERVICES:  # as weibao.runtime.supervisor.service_env, with the bench's own database
             if options.database_url:
                 schema = f"bench_gw_{suffix}_{service}"
                 system.schemas.append(schema)
-                env = child_env(options, broker.url, DATABASE_URL=options.database_url, WEIBAO_DB_SCHEMA=schema)
+                env = child_env(options, broker.url, DATABASE_URL=options.database_url, WEIBAO_DB_SCHEMA=schema,
+                                **signing)
             else:
-                env = child_env(options, broker.url, DATABASE_URL=f"sqlite:///{(tmp / f'{service}.db').resolve()}")
+                env = child_env(options, broker.url, DATABASE_URL=f"sqlite:///{(tmp / f'{service}.db').resolve()}",
+                                **signing)
             replicas = options.dispatch_replicas if service == "dispatch" else 1
             for replica in range(1, replicas + 1):
                 name = service if replica == 1 else f"{service}-{replica}"
@@ -271,7 +282,7 @@ async def start_system(tmp: Path, options: Options, plan: Plan) -> System:
                "WEIBAO_JWT_SECRET": secrets.token_urlsafe(48)}
         for name, argv, url in (("gateway", ["-m", "weibao.gateway"], system.gateway_url),
                                 ("bare", ["-m", "bench.gateway", "--serve-bare"], system.bare_url)):
-            env = child_env(options, broker.url, WEIBAO_HTTP_PORT=url.rsplit(":", 1)[1], **web)
+            env = child_env(options, broker.url, WEIBAO_HTTP_PORT=url.rsplit(":", 1)[1], **web, **signing)
             system.children[name] = spawn(name, [sys.executable, *argv], env, logs)
         await asyncio.gather(healthy(system, system.gateway_url, "gateway"),
                              healthy(system, system.bare_url, "bare"))

@@ -31,6 +31,14 @@ def show(result: Result) -> Result:
     return result
 
 
+def cost(what: str, rate_on: float, rate_off: float) -> str:
+    """Print what a feature adds to each event's time, from rates measured with it on and off (in this run)."""
+    line = (f"  {what}: {1e6 / rate_on - 1e6 / rate_off:+,.1f} µs/event"
+            f"   ({rate_on:,.0f}/s on vs {rate_off:,.0f}/s off)")
+    print(line, flush=True)
+    return line
+
+
 def table(results: list[Result]) -> str:
     header = ("layer", "rate/s", "baseline", "baseline/s", "ratio", f">={TARGET:.0%}")
     rows = [

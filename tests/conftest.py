@@ -6,8 +6,10 @@ schema of its own, dropped afterwards."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.runtime.natsd import NatsServer
+from weibao.shared import identities, keys
 from weibao.shared.db import make_engine
 from weibao.shared.logs import configure
 from weibao.shared.streams import setup_streams
@@ -24,6 +27,14 @@ from weibao.shared.streams import setup_streams
 POSTGRES_URL = os.environ.get("WEIBAO_TEST_POSTGRES_URL")
 
 configure(json=True, level=os.environ.get("WEIBAO_LOG_LEVEL", "WARNING"))
+
+# One set of signing keys for the whole run, as `weibao up` makes for one machine: every
+# service started in a test (in-process or as a subprocess) signs its events and checks
+# its upstreams' and its callers' signatures, as in production.
+if "WEIBAO_KEYS" not in os.environ:
+    _folder = Path(tempfile.mkdtemp(prefix="weibao-keys-"))
+    keys.generate(_folder)
+    os.environ["WEIBAO_KEYS"] = str(_folder)
 
 
 def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
@@ -71,3 +82,37 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
     await setup_streams(client.jetstream())
     yield client
     await client.close()
+
+
+@dataclass
+class SecureNats:
+    """A nats-server that admits only the NATS identities (weibao.shared.identities),
+    generated into `keys`; its log, where each refusal is an `[ERR] ... Publish Violation - Subject "..."` line
+    (or Subscription Violation)."""
+
+    server: NatsServer
+    keys: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def log(self) -> Path:
+        return self.server.data_dir / "nats.log"
+
+    def seed(self, role: str) -> str:
+        return str(identities.seed_path(self.keys, role))
+
+    def violations(self) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if " Violation - " in line]
+
+
+@pytest.fixture
+def secure_nats(tmp_path: Path) -> Iterator[SecureNats]:
+    keys = tmp_path / "keys" / "nats"
+    identities.ensure(keys)
+    server = NatsServer(data_dir=tmp_path / "nats-secure", authorization=identities.authorization_for(keys))
+    server.start()
+    yield SecureNats(server, keys)
+    server.stop(kill=True)

@@ -41,7 +41,9 @@ async def test_relays_in_position_order_with_ids_and_envelope(engine: AsyncEngin
     await relay_all(relay, store)
     messages = await stream_messages(nc, "dispatch")
     assert [seq for seq, _, _ in messages] == list(range(1, 13))
-    assert [h["Nats-Msg-Id"] for _, h, _ in messages] == [f"dispatch:{p}" for p in range(1, 13)]
+    # The id binds the position to the event's hash: nobody can take it before we publish.
+    hashes = [e.hash for e in await store.read_from(0)]
+    assert [h["Nats-Msg-Id"] for _, h, _ in messages] == [f"dispatch:{p}:{hashes[p - 1][:16]}" for p in range(1, 13)]
     _, headers, body = messages[4]
     assert isinstance(body, dict)
     assert body["position"] == 5 and body["stream_id"] == "visit-1" and body["type"] == "Logged"

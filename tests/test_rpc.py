@@ -4,19 +4,19 @@ be encoded or the handler refuses with a Rejected raised through a context manag
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
 
-from tests.helpers import eventually
+from tests.helpers import eventually, request
 from weibao.runtime.natsd import NatsServer
+from weibao.shared.client import Unanswered
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
+from weibao.shared.keys import Keyring
 from weibao.shared.rpc import expose
 
 
@@ -40,26 +40,27 @@ async def collides(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
 
 async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> None:
     broker = NatsBroker(nats_server.url, logger=None)
-    expose(broker, "probe", "unencodable", unencodable)
-    expose(broker, "probe", "refuses", refuses)
-    expose(broker, "probe", "collides", collides)
+    keys = Keyring.from_env()  # as a service holds them: the requests below are signed
+    expose(broker, "probe", "unencodable", unencodable, keys=keys)
+    expose(broker, "probe", "refuses", refuses, keys=keys)
+    expose(broker, "probe", "collides", collides, keys=keys)
     await broker.start()
 
     async def subscribed() -> bool:  # the broker's subscriptions reach the server a moment after start
         try:
-            await nc.request("weibao.probe.refuses", b"{}", timeout=1)
-        except NoRespondersError:
+            await request(nc, "weibao.probe.refuses", {}, timeout=1)
+        except Unanswered:
             return False
         return True
 
     try:
         await eventually(subscribed)
-        failed = json.loads((await nc.request("weibao.probe.unencodable", b"{}", timeout=5)).data)
+        failed = await request(nc, "weibao.probe.unencodable", {})
         assert failed == {"ok": False, "error": {"code": "internal", "field": "(server)",
                                                  "message": "the service failed; see its log"}}
-        refused = json.loads((await nc.request("weibao.probe.refuses", b"{}", timeout=5)).data)
+        refused = await request(nc, "weibao.probe.refuses", {})
         assert refused == {"ok": False, "error": {"code": "invalid", "field": "when", "message": "not a date"}}
-        collided = json.loads((await nc.request("weibao.probe.collides", b"{}", timeout=5)).data)
+        collided = await request(nc, "weibao.probe.collides", {})
         assert collided["error"]["code"] == "concurrency"  # the gateway answers 409: retry
     finally:
         await broker.stop()
@@ -76,7 +77,7 @@ async def test_replicas_share_requests_each_decided_once(nats_server: NatsServer
             return {"replica": replica}
 
         broker = NatsBroker(nats_server.url, logger=None)
-        expose(broker, "probe", "count", count)
+        expose(broker, "probe", "count", count, keys=Keyring.from_env())
         await broker.start()
         brokers.append(broker)
 
@@ -84,7 +85,7 @@ async def test_replicas_share_requests_each_decided_once(nats_server: NatsServer
         await eventually(lambda: _answered(nc))
         before = sum(calls.values())
         for _ in range(40):
-            await nc.request("weibao.probe.count", b"{}", timeout=5)
+            await request(nc, "weibao.probe.count", {})
         assert sum(calls.values()) - before == 40  # each request handled once, not once per replica
     finally:
         for broker in brokers:
@@ -93,7 +94,7 @@ async def test_replicas_share_requests_each_decided_once(nats_server: NatsServer
 
 async def _answered(nc: NATS) -> bool:
     try:
-        await nc.request("weibao.probe.count", b"{}", timeout=1)
-    except NoRespondersError:
+        await request(nc, "weibao.probe.count", {}, timeout=1)
+    except Unanswered:
         return False
     return True

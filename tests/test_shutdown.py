@@ -20,6 +20,7 @@ from weibao.shared.consumer import tracking_table
 from weibao.shared.db import make_engine
 from weibao.shared.events import NewEvent
 from weibao.shared.eventstore import EventStore
+from weibao.shared.keys import Keyring
 from weibao.shared.messages import Message
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.service import ServiceSpec, Settings, serve
@@ -51,7 +52,9 @@ async def test_a_stop_mid_batch_commits_the_batch_and_leaves_the_database_unlock
     service = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{path}"), stop))
     engine = make_engine(f"sqlite:///{path}")
     try:
-        store = EventStore(engine)
+        # Another writer on the service's log, with the service's key (its consumer checks).
+        ring = Keyring.from_env()
+        store = EventStore(engine, signer=ring.signer("dispatch") if ring is not None else None)
         await eventually(lambda: _has_tables(path))
         await store.append("thing-1", [NewEvent("Made", {"n": 1})], expected_version=None)
         await asyncio.wait_for(entered.wait(), 30)

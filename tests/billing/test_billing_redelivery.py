@@ -22,13 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.billing.ledger import HEFEI, Ledger, as_message, terms_of
 from tests.dispatch.test_dispatch_e2e import ask, ok
-from tests.helpers import eventually, services_answer
+from tests.helpers import eventually, services_answer, upstream_events
 from weibao.billing.application.billing import TermsNotYetKnown
 from weibao.billing.service import spec
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.consumer import tracking_table
 from weibao.shared.db import begin_write
-from weibao.shared.events import GENESIS_HASH, RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import MSG_ID, encode
 from weibao.shared.public.contracts import CoverageGranted, SiteLocated
@@ -67,11 +66,11 @@ UPSTREAM: dict[str, list[Any]] = {
 async def publish(nc: NATS, service: str, position: int, *, msg_id: str | None = None) -> bool:
     """Message `position` of `service` as its relay publishes it; with another `msg_id`,
     a second copy the broker cannot tell from a new message. True if it was stored."""
-    message = UPSTREAM[service][position - 1]
-    kind = type(message)
-    event = RecordedEvent(position, f"{kind.__name__}-{position}", 1, kind.__name__, kind.SCHEMA,
-                          json.loads(json.dumps(asdict(message))), {}, datetime(2026, 6, 8, tzinfo=UTC),
-                          GENESIS_HASH, GENESIS_HASH)
+    kind = type(UPSTREAM[service][position - 1])
+    # Signed and linked as the service's own log would hold them: billing checks both.
+    event = upstream_events(service, [(f"{type(m).__name__}-{p}", type(m).__name__, type(m).SCHEMA, asdict(m))
+                                      for p, m in enumerate(UPSTREAM[service], start=1)],
+                            datetime(2026, 6, 8, tzinfo=UTC))[position - 1]
     payload, headers = encode(service, event)
     if msg_id is not None:
         headers[MSG_ID] = msg_id

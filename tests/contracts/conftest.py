@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, services_answer, stream_messages
+from tests.helpers import eventually, request, services_answer, stream_messages
 from weibao.contracts.adapters.templates import TemplateFile, load_templates
 from weibao.contracts.domain.agreement import Agreement, Office, SignAgreement, decide, evolve
 from weibao.contracts.service import spec
@@ -80,10 +79,8 @@ async def contracts(nats_server: NatsServer, nc: NATS, tmp_path: Path, monkeypat
 
 
 async def ask(nc: NATS, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    reply = await nc.request(f"weibao.contracts.{name}", json.dumps(body).encode(), timeout=10,
-                             headers={"Weibao-Actor": "dispatcher:test"})
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    """The reply to `weibao.contracts.<name>`, signed as the CLI."""
+    return await request(nc, f"weibao.contracts.{name}", body, "dispatcher:test")
 
 
 async def published(nc: NATS, count: int) -> list[tuple[str, dict[str, Any]]]:

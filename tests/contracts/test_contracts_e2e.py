@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually
+from tests.helpers import eventually, request_raw
 
 from .conftest import OFFICE, YIZHUO_PARAMETERS, ask, published
 
@@ -82,8 +82,8 @@ async def test_an_invalid_command_answers_a_structured_error_and_stores_nothing(
     bad_date = await ask(nc, "sign", {"agreement_id": "a-2", "customer_id": "c-1",
                                       "template_id": "xxx-software-service", "go_live": "soon", "office": OFFICE})
     assert bad_date["error"]["field"] == "go_live"
-    garbage = await nc.request("weibao.contracts.pay", b"{not json", timeout=5)
-    assert json.loads(garbage.data)["error"]["field"] == "(body)"
+    garbage = await request_raw(nc, "weibao.contracts.pay", b"{not json")
+    assert garbage["error"]["field"] == "(body)"
     health = json.loads((await nc.request("weibao.contracts.health", b"", timeout=5)).data)
     assert health["log_position"] == 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, services_answer, stream_messages
+from tests.helpers import eventually, request, services_answer, stream_messages
 from weibao.contracts.service import spec as contracts_spec
 from weibao.dispatch.service import spec as dispatch_spec
 from weibao.runtime.natsd import NatsServer
@@ -61,10 +60,8 @@ async def services(nats_server: NatsServer, nc: NATS, tmp_path: Path, clock: Non
 
 
 async def ask(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:
-    reply = await nc.request(f"weibao.{subject}", json.dumps(body).encode(), timeout=10,
-                             headers={"Weibao-Actor": actor})
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    """The reply to `weibao.<subject>`, signed as the CLI in `actor`'s name."""
+    return await request(nc, f"weibao.{subject}", body, actor)
 
 
 async def ok(nc: NATS, subject: str, body: dict[str, Any], actor: str = "dispatcher:li") -> dict[str, Any]:

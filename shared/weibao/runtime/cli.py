@@ -5,8 +5,11 @@
                             the demo in, the demo pulse moves the board: a step of a request's
                             life every WEIBAO_DEMO_PULSE seconds (default 20; 0 stops it)
   weibao demo               load the demo data into a running system (again: nothing new)
-  weibao streams setup      create or update the JetStream streams (the only place that does)
-  weibao verify SERVICE     check the hash chain of a service's log
+  weibao streams setup      create or update the JetStream streams (the only place that does;
+                            as the `setup` NATS identity)
+  weibao keys nats --out D  the NATS identities' seeds (made once) and the broker's auth.conf
+  weibao keys signing --out D  the event and command signing keys (made once) and trusted.json
+  weibao verify SERVICE     check a service's log (chain, signatures) and its stream against it
   weibao replay SERVICE M   rebuild read model M from position 0 and compare with the live one
   weibao parked SERVICE     list parked messages (--retry ID to apply one again)
 
@@ -17,24 +20,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import nats
-
 from weibao.runtime import demo
-from weibao.runtime.supervisor import Supervisor, service_env
+from weibao.runtime.supervisor import Supervisor, nats_keys, service_env
+from weibao.shared import identities
+from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
+from weibao.shared.service import connect
 from weibao.shared.streams import SERVICES, setup_streams
 
 ALL = (*SERVICES, "gateway")
 
 
-async def streams_setup(nats_url: str, replicas: int = 1) -> list[str]:
-    nc = await nats.connect(nats_url, connect_timeout=5)
+async def streams_setup(nats_url: str, replicas: int = 1, *, seed: str | None = None) -> list[str]:
+    """As the `setup` identity (`seed`): the only one the broker lets manage streams."""
+    nc = await connect(nats_url, "weibao-streams-setup", seed=seed, max_reconnect_attempts=60, reconnect_time_wait=2)
     try:
         return await setup_streams(nc.jetstream(), replicas=replicas)
     finally:
@@ -62,6 +68,27 @@ def run_service_command(data: Path, service: str, args: Sequence[str]) -> int:
     return subprocess.call([sys.executable, "-m", f"weibao.{service}", *args], env=env)
 
 
+def keys_command(out: Path, add: str | None, label: str | None) -> int:
+    """`weibao keys nats`: a seed per identity that has none (never replaced), and the
+    broker's auth.conf with every seed's public key; `--add ROLE` starts a rotation."""
+    made = identities.ensure(out)
+    if add is not None:
+        made[add] = identities.add_key(out, add, label or utc_now().strftime("%Y%m%d%H%M%S"))
+    auth = out / "auth.conf"
+    auth.write_text("# Rendered by `weibao keys nats`: the NATS identities and what each may do.\n"
+                    + identities.authorization_for(out))
+    auth.chmod(0o644)  # public keys only: the broker needs to read it, nobody learns a secret
+    for role, paths in identities.seed_files(out).items():
+        for path in paths:
+            print(f"{role:9} {identities.public_key(path)}  {path}")
+    print(f"auth.conf {auth}")
+    return 0
+
+
+def _seed(data: Path, role: str) -> str | None:
+    return identities.process_seed(nats_keys(data), role)
+
+
 def _embedded_url(data: Path) -> str:
     port_file = data / "nats" / "port"
     return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else "nats://127.0.0.1:4222"
@@ -82,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams.add_argument("action", choices=["setup"])
     streams.add_argument("--nats", default=os.environ.get("NATS_URL"))
     streams.add_argument("--replicas", type=int, default=1)
+    keys = sub.add_parser("keys", help="make the NATS identities' seeds and the broker's auth.conf, or the "
+                                       "signing keys and their trusted.json")
+    keys.add_argument("kind", choices=["nats", "signing"])
+    keys.add_argument("--out", type=Path, default=None, help="default: <data>/keys/nats, or <data>/keys (signing)")
+    keys.add_argument("--add", choices=identities.ROLES, help="a second key for this role (a rotation)")
+    keys.add_argument("--label", help="the second key's file label (default: a timestamp)")
     for name, text in (("verify", "check a service's hash chain"), ("parked", "list or retry parked messages"),
                        ("replay", "rebuild a read model and compare")):
         command = sub.add_parser(name, help=text)
@@ -90,19 +123,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.add_argument("model")
         if name == "parked":
             command.add_argument("--retry", type=int, metavar="ID")
+        if name == "verify":
+            command.add_argument("--log-only", action="store_true", help="the log alone, without the broker")
     args = parser.parse_args(argv)
+    if "WEIBAO_KEYS" not in os.environ and (args.data / "keys" / "signing" / "trusted.json").exists():
+        # The embedded system's signing keys: the demo signs as the cli with them, and the
+        # service commands (verify, parked, replay) check signatures against them.
+        os.environ["WEIBAO_KEYS"] = str((args.data / "keys").resolve())
 
     if args.command == "up":
         return Supervisor(args.data, host=args.host, http_port=args.port, nats_port=args.nats_port).run()
+    if args.command == "keys" and args.kind == "signing":
+        ring = signing_keys.generate(args.out or args.data / "keys")
+        print(json.dumps(ring.trust.as_json(), indent=2))
+        return 0
+    if args.command == "keys":
+        return keys_command(args.out or nats_keys(args.data), args.add, args.label)
     if args.command == "demo":
+        if (seed := _seed(args.data, "cli")) is not None:
+            os.environ[identities.SEED_ENV] = seed  # this process is the cli; demo's connect() reads it
         return load_demo_command(args.data, args.nats or _embedded_url(args.data))
     if args.command == "streams":
-        for line in asyncio.run(streams_setup(args.nats or _embedded_url(args.data), args.replicas)):
+        url = args.nats or _embedded_url(args.data)
+        for line in asyncio.run(streams_setup(url, args.replicas, seed=_seed(args.data, "setup"))):
             print(line)
         return 0
     extra = [args.model] if args.command == "replay" else []
     if args.command == "parked" and args.retry is not None:
         extra = ["--retry", str(args.retry)]
+    if args.command == "verify" and args.log_only:
+        extra = ["--log-only"]
     return run_service_command(args.data, args.service, [args.command, *extra])
 
 

@@ -33,23 +33,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from weibao.shared.client import Client as ServicesClient
+from weibao.shared.client import Unanswered
 from weibao.shared.clock import CHINA
 from weibao.shared.dates import add_months
 from weibao.shared.errors import Rejected
 from weibao.shared.geo import distance_km
+from weibao.shared.identities import SEED_ENV
+from weibao.shared.service import connect
 from weibao.shared.streams import SERVICES, stream_name
 from weibao.shared.users import Role, User, hash_password, load_users, save_users
 
 MARKER = "demo.loaded"  # in the data folder: the demo was loaded once, never again on its own
 USERS_NOTE = "demo-users.txt"  # in the data folder: the demo users and passwords, as first written
-ACTOR_HEADER = "Weibao-Actor"
-CORRELATION_HEADER = "Weibao-Correlation-Id"
 
 
 class DemoError(RuntimeError):
@@ -409,22 +410,27 @@ class _Client:
     base: dict[str, int]
     timeout: float = 15.0
     seen: set[tuple[str, int]] = field(default_factory=set)
+    # The kit's client, signed with the CLI's key (WEIBAO_KEYS): the services believe the
+    # demo's actors only because the CLI vouches for them.
+    services: ServicesClient | None = None
+
+    def __post_init__(self) -> None:
+        if self.services is None:
+            self.services = ServicesClient.from_env(self.nc, "cli", timeout=self.timeout)
 
     async def ask(self, subject: str, body: Mapping[str, Any], actor: str = _ADMIN,
                   attempts: int = 4) -> Mapping[str, Any]:
         """One request; retried on silence (commands carry their id, so a retry is harmless)."""
-        headers = {ACTOR_HEADER: actor, CORRELATION_HEADER: f"demo:{body.get('command_id') or subject}"}
+        assert self.services is not None
         for attempt in range(attempts):
             try:
-                reply = await self.nc.request(f"weibao.{subject}", json.dumps(body).encode(), timeout=self.timeout,
-                                              headers=headers)
-            except (NatsTimeout, NoRespondersError) as error:
+                # Signed afresh on each attempt: a retry is issued now, not when the first left.
+                return await self.services.answer(f"weibao.{subject}", body, actor=actor,
+                                                  correlation_id=f"demo:{body.get('command_id') or subject}")
+            except Unanswered as error:
                 if attempt == attempts - 1:
-                    raise DemoError(f"weibao.{subject} did not answer: {error!r}") from error
+                    raise DemoError(f"weibao.{subject} did not answer: {error}") from error
                 await asyncio.sleep(0.5 * 2**attempt)
-                continue
-            answer: Mapping[str, Any] = json.loads(reply.data)
-            return answer
         raise DemoError(f"weibao.{subject}: no attempt made")
 
     async def do(self, subject: str, command_id: str, body: Mapping[str, Any],
@@ -806,7 +812,9 @@ def demo_users_note(data: Path) -> list[str] | None:
 
 async def load_and_mark(nats_url: str, data: Path, *, now: datetime, timeout: float = 120.0) -> DemoReport:
     """Connect, load, and leave the marker that says the demo is in."""
-    nc = await nats.connect(nats_url, connect_timeout=5)
+    # As the CLI identity (WEIBAO_NATS_SEED); a first connect that fails, fails (no retry forever).
+    nc = await connect(nats_url, "weibao-demo", seed=os.environ.get(SEED_ENV) or None, max_reconnect_attempts=60,
+                       reconnect_time_wait=2)
     try:
         report = await load_demo(nc, now=now, timeout=timeout)
     finally:

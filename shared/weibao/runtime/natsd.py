@@ -37,6 +37,9 @@ class NatsServer:
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
+    # An `authorization { ... }` block (weibao.shared.identities); None: an open broker,
+    # which only the tests that predate authentication still use.
+    authorization: str | None = None
 
     @property
     def url(self) -> str:
@@ -50,6 +53,7 @@ class NatsServer:
             f'server_name: "weibao-{self.port}"\n'
             "max_payload: 8MB\n"
             f'jetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
+            + (self.authorization or "")
         )
 
     def start(self, timeout: float = 15.0) -> None:

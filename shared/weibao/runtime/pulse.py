@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import threading
 from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import nats
 import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -36,6 +36,8 @@ from nats.errors import Error as NatsError
 from weibao.runtime import demo
 from weibao.shared.clock import CHINA, utc_now
 from weibao.shared.errors import Rejected
+from weibao.shared.identities import SEED_ENV
+from weibao.shared.service import connect
 
 log = structlog.get_logger("weibao.pulse")
 
@@ -350,8 +352,8 @@ async def run(nats_url: str, seconds: float, stop: threading.Event, *, limit: in
         while not await _sleep(stop, seconds):
             try:
                 if nc is None or pulse is None:
-                    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=-1,
-                                            reconnect_time_wait=1)
+                    nc = await connect(nats_url, "weibao-pulse", seed=os.environ.get(SEED_ENV) or None,
+                                       reconnect_time_wait=1)
                     pulse = Pulse(nc, limit=limit)
                 await _unless_stopped(stop, pulse.step())
             except (demo.DemoError, NatsError, OSError, TimeoutError) as error:

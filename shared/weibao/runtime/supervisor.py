@@ -10,7 +10,12 @@ healthy, unless WEIBAO_DEMO=0; the demo users are written to the gateway's users
 (WEIBAO_USERS, default `<data>/users.json`) before the gateway starts, when there is none,
 and printed with their passwords at every start. When the data folder holds the demo, the
 demo pulse (runtime/pulse.py) then takes a step of a scripted request's life every
-WEIBAO_DEMO_PULSE seconds (default 20; "0" stops it), so the board keeps moving."""
+WEIBAO_DEMO_PULSE seconds (default 20; "0" stops it), so the board keeps moving.
+
+The embedded broker admits only the NATS identities (weibao.shared.identities): their
+seeds are made on the first start into `<data>/keys/nats/` and never replaced; each child
+is given only its own (WEIBAO_NATS_SEED), and the supervisor itself, which loads the demo
+and runs the pulse, is the `cli`. With NATS_URL set, the seeds found there are used."""
 
 from __future__ import annotations
 
@@ -28,13 +33,23 @@ from types import FrameType
 
 from weibao.runtime import demo, pulse
 from weibao.runtime.natsd import NatsServer
+from weibao.shared import identities
+from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES
 
 
+def nats_keys(data: Path) -> Path:
+    return data / "keys" / "nats"
+
+
 def service_env(data: Path, service: str, nats_url: str) -> dict[str, str]:
-    """A service's environment: DATABASE_URL, if set, wins over the embedded SQLite file."""
+    """A service's environment: DATABASE_URL, if set, wins over the embedded SQLite file;
+    its NATS seed from `<data>/keys/nats`, else whatever WEIBAO_NATS_SEED says (an
+    operator's `weibao replay` in the service's own container)."""
     env = dict(os.environ, NATS_URL=nats_url)
+    if (seed := identities.seed_path(nats_keys(data), service)).exists():
+        env[identities.SEED_ENV] = str(seed.resolve())
     if "DATABASE_URL" in os.environ:
         env.setdefault("WEIBAO_DB_SCHEMA", service)  # one PostgreSQL database, a schema each
     else:
@@ -91,19 +106,32 @@ class Supervisor:
         if self.demo_enabled and (written := demo.ensure_demo_users(self.data)) is not None:
             # Before the gateway starts: it signs people in from this file.
             print(f"users: wrote {len(written)} demo users to {demo.users_path(self.data)}", flush=True)
+        if "WEIBAO_KEYS" not in os.environ:
+            # One machine, one trust domain: the signing keys of every process (made on the
+            # first start, never replaced) in one folder, as the NATS seeds are.
+            signing_keys.generate(self.data / "keys")
+            os.environ["WEIBAO_KEYS"] = str((self.data / "keys").resolve())
         broker = None
         nats_url = os.environ.get("NATS_URL")
+        keys = nats_keys(self.data)
         if nats_url is None:
-            broker = NatsServer(self.data / "nats", port=self.nats_port)
+            # Loopback only and authenticated: every process as its own identity.
+            identities.ensure(keys)
+            broker = NatsServer(self.data / "nats", port=self.nats_port,
+                                authorization=identities.authorization_for(keys))
             broker.start()
             (self.data / "nats" / "port").write_text(str(broker.port))
             nats_url = broker.url
+        # This process loads the demo and runs the pulse: as the cli (their connect()s read it).
+        if (cli_seed := identities.process_seed(keys, "cli")) is not None:
+            os.environ[identities.SEED_ENV] = str(Path(cli_seed).resolve())
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
             from weibao.runtime.cli import streams_setup
 
-            for line in asyncio.run(streams_setup(nats_url)):
+            setup_seed = identities.seed_path(keys, "setup")
+            for line in asyncio.run(streams_setup(nats_url, seed=str(setup_seed) if setup_seed.exists() else None)):
                 print(f"streams: {line}", flush=True)
             self.children = [self._child(name, nats_url) for name in (*SERVICES, "gateway")]
             for child in self.children:
@@ -182,6 +210,8 @@ class Supervisor:
 
     def _child(self, name: str, nats_url: str) -> Child:
         env = service_env(self.data, name, nats_url)
+        if not identities.seed_path(nats_keys(self.data), name).exists():
+            env.pop(identities.SEED_ENV, None)  # never this process's own (the cli's)
         if name == "gateway":
             env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port),
                        WEIBAO_USERS=str(demo.users_path(self.data).resolve()))

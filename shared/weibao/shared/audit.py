@@ -19,6 +19,7 @@ from weibao.shared.fields import instant
 from weibao.shared.paging import Page
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import expose, history_reply
+from weibao.shared.verification import verify_service
 
 if TYPE_CHECKING:
     from weibao.shared.service import Runtime
@@ -88,13 +89,18 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
                            "upstream_seq": last, "behind": None if last is None else max(last - applied, 0),
                            "parked": sum(1 for p in parked if p.consumer == tracker.name)})
         answer: dict[str, Any] = {"service": service, "log_position": await runtime.store.last_position(),
-                                  "relayed_position": runtime.relay.position, "read_models": models}
+                                  "relayed_position": runtime.relay.position, "read_models": models,
+                                  "signing": runtime.store.signer is not None,
+                                  "foreign_messages": [{"stream_seq": seq, "reason": reason} for seq, reason
+                                                       in sorted(runtime.relay.alarms.items())[-20:]],
+                                  "refused": {c.name: c.refused for c in runtime.consumers if c.refused}}
         if body.get("verify"):
-            report = await runtime.store.verify()
-            answer["chain"] = {"ok": report.ok, "checked": report.checked, "first_broken": report.first_broken,
-                               "reason": report.reason}
+            # The log's chain and signatures, and its stream on the broker held against it.
+            answer["chain"] = await verify_service(runtime.store, service,
+                                                   runtime.keys.trust if runtime.keys is not None else None,
+                                                   runtime.nc)
         return answer
 
-    expose(broker, service, "audit.streams", streams)
-    expose(broker, service, "audit.stream", stream)
-    expose(broker, service, "status", status)
+    expose(broker, service, "audit.streams", streams, keys=runtime.keys)
+    expose(broker, service, "audit.stream", stream, keys=runtime.keys)
+    expose(broker, service, "status", status, keys=runtime.keys)

@@ -12,7 +12,12 @@ stream itself and applies them first.
 A handler that keeps failing is retried with back-off and, after `max_deliveries`,
 parked in `parked` with the reason, and the consumer goes on; garbage (not JSON, wrong
 envelope, unknown schema) is parked at once. An operator lists and retries parked
-messages (`weibao parked`)."""
+messages (`weibao parked`).
+
+With a trust list, a message is applied only if it proves itself an event of its
+producer (weibao.shared.proof: hash, signature, link to the last one applied). One that
+does not is parked with the reason and never moves the checkpoint, so the real event at
+that position is still applied when it comes."""
 
 from __future__ import annotations
 
@@ -42,13 +47,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import appended, begin_ddl, begin_write, ensure_schema
-from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, message_id, position_header
+from weibao.shared.events import GENESIS_HASH
+from weibao.shared.keys import Trust
+from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, position_header
+from weibao.shared.proof import Proof, signature_problem
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.consumer")
@@ -64,6 +74,8 @@ tracking_table = Table(
     Column("position", BigInteger, nullable=False),
     # The stream sequence of the last message seen: where a gap fill starts reading.
     Column("stream_seq", BigInteger, nullable=False),
+    # The hash of the last event applied: the next must name it as its prev_hash.
+    Column("hash", String(64), nullable=True),
 )
 
 parked_table = Table(
@@ -144,6 +156,7 @@ class Incoming:
 class Checkpoint:
     position: int = 0
     stream_seq: int = 0
+    hash: str | None = None
     # Redeliveries this transaction skipped; added to the totals once it commits.
     duplicates: int = 0
 
@@ -173,6 +186,16 @@ class TrackingConsumer:
     duplicates: int = 0
     # Called after each commit: a policy that appends events wakes its service's relay.
     on_commit: Callable[[], None] = field(default=lambda: None)
+    # The keys the upstream's events must be signed with; None only in the kit's own
+    # tests, where nothing is signed and nothing is checked.
+    trust: Trust | None = None
+    # Messages refused for want of proof (parked): a health figure, never zero quietly.
+    refused: int = 0
+    _proof: Proof | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.trust is not None:
+            self._proof = Proof(self.trust, self.upstream)
 
     @property
     def stream(self) -> str:
@@ -184,6 +207,7 @@ class TrackingConsumer:
         # on SQLite fails at once on lock upgrade instead of waiting its turn.
         async with begin_ddl(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_hash_column)
         # The tracking row exists before any message, so there is always a row to lock
         # (made under the DDL lock: replicas starting together make it once).
         async with begin_ddl(self.engine) as conn:
@@ -356,14 +380,27 @@ class TrackingConsumer:
             message = decode(item.subject, item.payload, item.headers)
         except BadMessage as error:
             await self._park(conn, item, str(error), item.deliveries)
-            # Parked counts as consumed only if our relay sent it (its message id): a
-            # forged position header must not make us skip the real event at that position.
-            if position == checkpoint.position + 1 and item.headers.get(MSG_ID) == message_id(self.upstream, position):
+            # Without proofs, parked counts as consumed if our relay's message id says so.
+            # With them, never: anyone can write an id, and the real event at that
+            # position must still be applied when it comes.
+            if (self._proof is None and position == checkpoint.position + 1
+                    and _relay_id(item.headers.get(MSG_ID), self.upstream, position)):
                 checkpoint.position = position
             return None
+        if self._proof is not None:
+            follows = message.position == checkpoint.position + 1
+            # The first event of a log follows the genesis hash (also after an operator
+            # reset the checkpoint to 0 for a replay); later ones, the last applied.
+            previous = (GENESIS_HASH if checkpoint.position == 0 else checkpoint.hash) if follows else None
+            problem = await self._proof.problem(message, previous, self.nc)
+            if problem is not None:
+                self.refused += 1
+                await self._park(conn, item, f"not applied, no proof: {problem}", item.deliveries)
+                return None
         if message.position != checkpoint.position + 1:
             raise _Gap(item)
         checkpoint.position = message.position
+        checkpoint.hash = message.hash
         return message
 
     async def _fill_gap(self, work: deque[Incoming], before: Incoming) -> None:
@@ -400,17 +437,18 @@ class TrackingConsumer:
     # -- storage -------------------------------------------------------------------
 
     async def _checkpoint(self, conn: AsyncConnection, *, lock: bool = True) -> Checkpoint:
-        query = select(tracking_table.c.position, tracking_table.c.stream_seq).where(*self._key())
+        query = select(tracking_table.c.position, tracking_table.c.stream_seq, tracking_table.c.hash).where(
+            *self._key())
         # Replicas sharing one durable consumer queue here, each then reading the
         # other's committed checkpoint (PostgreSQL; SQLite's single writer already does).
         row = (await conn.execute(query.with_for_update() if lock else query)).first()
-        return Checkpoint(row.position, row.stream_seq) if row else Checkpoint()
+        return Checkpoint(row.position, row.stream_seq, row.hash) if row else Checkpoint()
 
     async def _save(self, conn: AsyncConnection, checkpoint: Checkpoint) -> None:
         await conn.execute(
             update(tracking_table)
             .where(*self._key())
-            .values(position=checkpoint.position, stream_seq=checkpoint.stream_seq)
+            .values(position=checkpoint.position, stream_seq=checkpoint.stream_seq, hash=checkpoint.hash)
         )
 
     async def _park(self, conn: AsyncConnection, item: Incoming, reason: str, deliveries: int) -> None:
@@ -447,6 +485,8 @@ class TrackingConsumer:
             position = item.position
             if position is not None and (position == checkpoint.position + 1 or force):
                 checkpoint.position = max(checkpoint.position, position)
+                # What follows cannot be linked to an event not applied.
+                checkpoint.hash = None
             checkpoint.stream_seq = max(checkpoint.stream_seq, item.stream_seq)
             await self._save(conn, checkpoint)
 
@@ -485,10 +525,11 @@ async def list_parked(engine: AsyncEngine, consumer: str | None = None) -> list[
         ]
 
 
-async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler) -> bool:
+async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler, trust: Trust | None = None) -> bool:
     """Apply a parked message again (out of order: an operator's decision). On success
     it leaves `parked` in the same transaction as its effects; on failure it stays,
-    with the new reason. Returns whether it was applied."""
+    with the new reason. Returns whether it was applied. With `trust`, a message that
+    is not a signed event of its producer is never applied, whoever asks."""
     async with engine.connect() as conn:
         row = (await conn.execute(select(parked_table).where(parked_table.c.id == parked_id))).first()
     if row is None:
@@ -496,6 +537,9 @@ async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler) ->
     try:
         async with begin_write(engine) as conn:
             message = decode(row.subject, row.payload, json.loads(row.headers))
+            problem = signature_problem(trust, row.upstream, message) if trust is not None else None
+            if problem is not None:
+                raise BadMessage(f"no proof: {problem}")
             await handler(conn, message)
             await conn.execute(delete(parked_table).where(parked_table.c.id == parked_id))
     except Exception as error:
@@ -508,3 +552,19 @@ async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler) ->
         return False
     return True
 
+
+
+def _relay_id(value: str | None, upstream: str, position: int) -> bool:
+    """Our relay's message id for `position`, in today's form or the one before hashes."""
+    return value is not None and (value == f"{upstream}:{position}" or value.startswith(f"{upstream}:{position}:"))
+
+
+def _add_hash_column(conn: Any) -> None:
+    """Tracking rows made before consumers checked links lack `hash`: add it (NULL: the
+    first message after the upgrade is not linked to anything)."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    if "hash" in {column["name"] for column in inspect(conn).get_columns("tracking", schema=schema)}:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    table = f"{quote(schema)}.{quote('tracking')}" if schema else quote("tracking")
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN hash VARCHAR(64)"))

@@ -42,6 +42,10 @@ class RecordedEvent:
     recorded_at: datetime
     prev_hash: str
     hash: str = field(repr=False)
+    # Who signed `hash` (a public key id, weibao.shared.keys) and the signature; None on
+    # events stored before the service signed (they precede its `SigningStarted`).
+    signed_by: str | None = field(default=None, repr=False)
+    signature: str | None = field(default=None, repr=False)
 
     @property
     def command_id(self) -> str | None:
@@ -73,6 +77,21 @@ def event_hash(
          timestamp_text(recorded_at)]
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def recorded_hash(event: RecordedEvent) -> str:
+    """The hash `event` must carry, computed from its content and its link."""
+    return event_hash(
+        event.prev_hash,
+        position=event.position,
+        stream_id=event.stream_id,
+        version=event.version,
+        type=event.type,
+        schema_version=event.schema_version,
+        data_json=canonical_json(dict(event.data)),
+        meta_json=canonical_json(dict(event.meta)),
+        recorded_at=event.recorded_at,
+    )
 
 
 def fold(evolve: Callable[[S, RecordedEvent], S], initial: S, events: Iterable[RecordedEvent]) -> S:

@@ -6,7 +6,9 @@ Guarantees (the contract suite in tests/ proves each, on SQLite and PostgreSQL):
 - positions are gap-free and in commit order: appends are serialised per log (a table
   lock on PostgreSQL, SQLite's single writer), so a reader never sees N+1 before N;
 - idempotent append by command id: the same command stored twice stores once;
-- a hash chain over the whole log, checked by `verify`.
+- a hash chain over the whole log, checked by `verify`;
+- with a signer, every event's hash signed by the service's key, so a reader downstream
+  can tell the service's events from anything else on its stream.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    inspect,
     select,
     text,
 )
@@ -38,7 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import APPENDED, appended, begin_ddl, begin_write, ensure_schema, is_sqlite, qualified, schema_of
-from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash
+from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash, recorded_hash
+from weibao.shared.keys import EVENT, Signer, Trust
 
 metadata = MetaData()
 
@@ -56,6 +60,10 @@ events_table = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The key id that signed `hash`, and the signature: NULL on events stored before the
+    # service signed (added to older logs by `create_tables`; rows are never updated).
+    Column("signed_by", String(100), nullable=True),
+    Column("signature", String(120), nullable=True),
     UniqueConstraint("stream_id", "version", name="events_stream_version"),
     Index("events_recorded_at", "recorded_at"),
 )
@@ -119,11 +127,21 @@ class AppendResult:
     duplicate: bool = False
 
 
+# Marks where a log written before signing starts to be signed: its data names the key
+# and the last unsigned position. A verifier accepts unsigned events only up to there.
+SIGNING_STREAM = "$signing"
+SIGNING_STARTED = "private.SigningStarted"
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     checked: int
     first_broken: int | None = None
     reason: str = ""
+    # With a trust list: events whose signature was checked, and unsigned events accepted
+    # because they precede the log's `SigningStarted`.
+    signed: int = 0
+    unsigned: int = 0
 
     @property
     def ok(self) -> bool:
@@ -151,15 +169,19 @@ def _row_to_event(row: Any) -> RecordedEvent:
         recorded_at=_aware(row.recorded_at),
         prev_hash=row.prev_hash,
         hash=row.hash,
+        signed_by=row.signed_by,
+        signature=row.signature,
     )
 
 
 class EventStore:
     """The event log of one service, in that service's database."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now,
+                 signer: Signer | None = None) -> None:
         self.engine = engine
         self._clock = clock
+        self.signer = signer
         self._waiters: set[asyncio.Event] = set()
         self._listener: AsyncConnection | None = None
         self._pending: list[_Pending] = []
@@ -193,6 +215,26 @@ class EventStore:
         # on SQLite fails at once on lock upgrade instead of waiting its turn.
         async with begin_ddl(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_signature_columns)
+
+    async def start_signing(self) -> RecordedEvent | None:
+        """With a signer, mark a log that holds unsigned events (written before this
+        service signed) with a signed `SigningStarted`, once: from there on every event
+        is signed, and verifiers accept unsigned ones only before it. A new log needs
+        no mark: it never holds an unsigned event."""
+        if self.signer is None:
+            return None
+        async with self.engine.connect() as conn:
+            last = (await conn.execute(
+                select(events_table.c.position, events_table.c.signature)
+                .order_by(events_table.c.position.desc()).limit(1))).first()
+        if last is None or last.signature is not None:
+            return None
+        result = await self.append(
+            SIGNING_STREAM,
+            [NewEvent(SIGNING_STARTED, {"key": self.signer.key_id, "unsigned_through": int(last.position)})],
+            expected_version=ANY, command_id=f"signing-started:{self.signer.key_id}", meta={"actor": "system"})
+        return result.events[0] if result.events else None
 
     # -- writing ---------------------------------------------------------------------
 
@@ -354,6 +396,11 @@ class EventStore:
                     "hash": digest,
                 }
             )
+            if self.signer is not None:
+                rows[-1]["signed_by"] = self.signer.key_id
+                rows[-1]["signature"] = self.signer.sign(EVENT, digest.encode())
+            else:
+                rows[-1]["signed_by"] = rows[-1]["signature"] = None
             prev_hash = digest
         if rows:
             await conn.execute(events_table.insert(), rows)
@@ -470,29 +517,59 @@ class EventStore:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.max(events_table.c.position))) or 0)
 
-    async def verify(self) -> VerifyReport:
-        """Walk the chain from the start; report the first event whose link is broken."""
+    async def verify(self, trust: Trust | None = None, service: str = "") -> VerifyReport:
+        """Walk the chain from the start; report the first event whose link is broken.
+
+        With `trust`, also every signature: each event must be signed by a key trusted
+        for `service`, except events before the log's (signed) `SigningStarted`."""
         expected_prev, expected_position, checked = GENESIS_HASH, 1, 0
+        signed = unsigned = 0
+        pending_unsigned: list[int] = []  # unsigned so far; fine only if a mark follows
         async for event in self.read_all():
             if event.position != expected_position:
                 return VerifyReport(checked, expected_position, f"position {expected_position} is missing")
             if event.prev_hash != expected_prev:
                 return VerifyReport(checked, event.position, "prev_hash does not match the previous event")
-            digest = event_hash(
-                event.prev_hash,
-                position=event.position,
-                stream_id=event.stream_id,
-                version=event.version,
-                type=event.type,
-                schema_version=event.schema_version,
-                data_json=canonical_json(dict(event.data)),
-                meta_json=canonical_json(dict(event.meta)),
-                recorded_at=event.recorded_at,
-            )
-            if digest != event.hash:
+            if recorded_hash(event) != event.hash:
                 return VerifyReport(checked, event.position, "content does not match its hash")
+            if trust is not None:
+                if event.signature is None:
+                    if signed:
+                        return VerifyReport(checked, event.position, "unsigned, after signing started")
+                    pending_unsigned.append(event.position)
+                else:
+                    problem = trust.check(service, EVENT, event.hash.encode(), event.signed_by, event.signature)
+                    if problem is not None:
+                        return VerifyReport(checked, event.position, problem, signed, unsigned)
+                    if pending_unsigned:
+                        if event.type != SIGNING_STARTED or event.data.get("unsigned_through") != pending_unsigned[-1]:
+                            return VerifyReport(checked, pending_unsigned[0],
+                                                "unsigned, and no signed SigningStarted vouches for it")
+                        unsigned, pending_unsigned = len(pending_unsigned), []
+                    signed += 1
             expected_prev, expected_position, checked = event.hash, expected_position + 1, checked + 1
-        return VerifyReport(checked)
+        if pending_unsigned:
+            return VerifyReport(checked, pending_unsigned[0], "unsigned, and no signed SigningStarted vouches for it",
+                                signed, unsigned)
+        return VerifyReport(checked, signed=signed, unsigned=unsigned)
+
+    async def event_at(self, position: int) -> RecordedEvent | None:
+        async with self.engine.connect() as conn:
+            found = await self._events_between(conn, position, position)
+        return found[0] if found else None
+
+
+def _add_signature_columns(conn: Any) -> None:
+    """Logs made before events were signed lack the two columns: add them (NULL for
+    what is stored; the rows themselves are never rewritten)."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    have = {column["name"] for column in inspect(conn).get_columns("events", schema=schema)}
+    quote = conn.dialect.identifier_preparer.quote
+    table = f"{quote(schema)}.{quote('events')}" if schema else quote("events")
+    for column in ("signed_by", "signature"):
+        if column not in have:
+            kind = "VARCHAR(100)" if column == "signed_by" else "VARCHAR(120)"
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 class _Row:

@@ -25,8 +25,12 @@ class BadMessage(Exception):
     """A message we cannot read; it is parked with this reason, never retried blindly."""
 
 
-def message_id(service: str, position: int) -> str:
-    return f"{service}:{position}"
+def message_id(service: str, position: int, digest: str) -> str:
+    """`service:position:hash-prefix`. The hash in the id binds it to the event's
+    content: nobody can take the id of an event before it is published (the broker
+    would drop the real one as a duplicate) without knowing what it will say. Streams
+    relayed before kept `service:position`; readers never rely on the id alone."""
+    return f"{service}:{position}:{digest[:16]}"
 
 
 def default_subject(service: str, event: RecordedEvent) -> str:
@@ -45,9 +49,13 @@ def encode(service: str, event: RecordedEvent) -> tuple[bytes, dict[str, str]]:
         "recorded_at": timestamp_text(event.recorded_at) + "Z",
         "data": event.data,
         "meta": event.meta,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "signed_by": event.signed_by,
+        "signature": event.signature,
     }
     headers = {
-        MSG_ID: message_id(service, event.position),
+        MSG_ID: message_id(service, event.position, event.hash),
         POSITION: str(event.position),
         EVENT_TYPE: event.type,
     }
@@ -68,6 +76,12 @@ class Message:
     data: Mapping[str, Any]
     meta: Mapping[str, Any]
     subject: str = ""
+    # The event's link and proof (weibao.shared.proof checks them); None on messages
+    # relayed before events carried them.
+    prev_hash: str | None = None
+    hash: str | None = None
+    signed_by: str | None = None
+    signature: str | None = None
 
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -124,4 +138,15 @@ def decode(subject: str, payload: bytes, headers: Mapping[str, str] | None) -> M
         data=body["data"],
         meta=body["meta"],
         subject=subject,
+        prev_hash=_text_or_none(body, "prev_hash"),
+        hash=_text_or_none(body, "hash"),
+        signed_by=_text_or_none(body, "signed_by"),
+        signature=_text_or_none(body, "signature"),
     )
+
+
+def _text_or_none(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadMessage(f"field {name!r} is not text")
+    return value

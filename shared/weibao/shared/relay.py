@@ -6,7 +6,13 @@ broker drops a repeat within the duplicate window) and `Nats-Expected-Last-Seque
 (the broker refuses a publish that would land anywhere but right after what we saw;
 pipelined ones also name the message they must follow), so
 after any crash, lost ack or rival relay the stream stays an exact copy of the log: on
-any doubt the relay re-reads the tail and goes on from there."""
+any doubt the relay re-reads the tail and goes on from there.
+
+What the stream holds is never taken on its word. A message counts as ours only if its
+content hashes to what our log holds at its position; anything else on our subjects
+(someone publishing with our headers, our next message id, a duplicate the broker says
+it already has) is an alarm: logged, kept in `alarms`, shown by health (red) and by
+`weibao verify`, and stepped over, never taken as our event stored."""
 
 from __future__ import annotations
 
@@ -23,12 +29,14 @@ from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import (
     EXPECTED_LAST_SEQUENCE,
-    MSG_ID,
+    BadMessage,
+    decode,
     default_subject,
     encode,
     message_id,
     position_header,
 )
+from weibao.shared.proof import message_hash
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.relay")
@@ -77,11 +85,16 @@ class _Pipeline:
         self.futures.clear()
 
 
-def _ack_sequence(reply: bytes) -> int:
+def _ack(reply: bytes) -> tuple[int, bool]:
+    """The sequence the broker stored a publish at, and whether it says it had it already."""
     answer = json.loads(reply)
     if "error" in answer:
         raise PublishRefused(str(answer["error"].get("description", answer["error"])))
-    return int(answer["seq"])
+    return int(answer["seq"]), bool(answer.get("duplicate"))
+
+
+class ForeignMessage(Exception):
+    """The stream holds, where we expected our event, something that is not it."""
 
 
 class Relay:
@@ -109,7 +122,39 @@ class Relay:
         self.last_seq: int | None = None
         self.position = 0
         self.published = 0
+        # Foreign messages found on our stream: stream sequence -> what was wrong.
+        self.alarms: dict[int, str] = {}
         self._pipeline = _Pipeline(nc)
+
+    def _alarm(self, seq: int, reason: str) -> None:
+        if seq not in self.alarms:
+            self.alarms[seq] = reason
+            log.error("relay.foreign_message", service=self.service, stream_seq=seq, reason=reason)
+
+    async def ours(self, seq: int) -> int | None:
+        """The position of the message at `seq` if it is exactly our log's event there;
+        None (and an alarm) if it is anything else."""
+        try:
+            raw = await self.js.get_msg(self.stream, seq)
+        except NotFoundError:
+            return None
+        position = position_header(raw.headers)
+        if position is None:
+            self._alarm(seq, f"no position header on {raw.subject}")
+            return None
+        try:
+            message = decode(raw.subject or "", raw.data or b"", raw.headers)
+        except BadMessage as error:
+            self._alarm(seq, f"unreadable message claiming position {position}: {error}")
+            return None
+        event = await self.store.event_at(position)
+        if event is None:
+            self._alarm(seq, f"claims position {position}, which our log does not hold")
+            return None
+        if message_hash(message, event.prev_hash) != event.hash:
+            self._alarm(seq, f"claims position {position} but its content is not our event")
+            return None
+        return position
 
     async def sync_tail(self) -> None:
         """Read where the stream ends: its last sequence and the last position relayed.
@@ -120,13 +165,8 @@ class Relay:
         last_seq = info.state.last_seq
         seq, position = last_seq, 0
         while seq > 0:
-            try:
-                raw = await self.js.get_msg(self.stream, seq)
-            except NotFoundError:
-                seq -= 1
-                continue
-            found = position_header(raw.headers)
-            if found is not None and (raw.headers or {}).get(MSG_ID) == message_id(self.service, found):
+            found = await self.ours(seq)
+            if found is not None:
                 position = found
                 break
             seq -= 1
@@ -155,7 +195,7 @@ class Relay:
             if offset > 0:
                 # A foreign message landing mid-pipeline would make a later publish fit
                 # its expected sequence and skip a position; it cannot fake our id.
-                headers[EXPECTED_LAST_MSG_ID] = message_id(self.service, event.position - 1)
+                headers[EXPECTED_LAST_MSG_ID] = message_id(self.service, event.position - 1, event.prev_hash)
             futures.append(await self._pipeline.publish(self.subject_for(self.service, event), payload, headers))
         try:
             replies: list[Any] = await asyncio.wait_for(
@@ -168,7 +208,12 @@ class Relay:
             try:
                 if isinstance(reply, BaseException):
                     raise reply
-                seq = _ack_sequence(reply)
+                seq, duplicate = _ack(reply)
+                # The broker says it has this id already: our own earlier publish whose
+                # ack was lost, or someone who took the id first. Only the content tells.
+                if duplicate and await self.ours(seq) != event.position:
+                    taken = message_id(self.service, event.position, event.hash)
+                    raise ForeignMessage(f"the broker holds another message under {taken}")
             except Exception as error:
                 log.warning("relay.resync", service=self.service, position=event.position, reason=repr(error))
                 self._pipeline.forget()
@@ -187,7 +232,10 @@ class Relay:
             try:
                 count = await self.publish_pending()
                 backoff = 0.1
-                if count < self.batch and self.last_seq is not None:
+                if count == 0 and self.last_seq is None:
+                    # Refused or foreign: re-read the tail after a pause, not in a spin.
+                    await asyncio.sleep(self.poll_interval)
+                elif count < self.batch and self.last_seq is not None:
                     waiter = asyncio.ensure_future(self.store.wait_for_append(self.poll_interval))
                     stopper = asyncio.ensure_future(stop.wait())
                     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared.consumer import apply_all, tracking_table
 from weibao.shared.db import begin_write
+from weibao.shared.keys import Trust
 from weibao.shared.messages import BadMessage, decode, position_header
+from weibao.shared.proof import Proof
 from weibao.shared.readmodels import ReadModel, create_tables, drop_tables, rows_of
 from weibao.shared.streams import stream_name
 
@@ -56,9 +58,12 @@ async def rebuild(
     batch: int = 500,
     progress: Progress | None = None,
     idle_timeout: float = 5.0,
+    trust: Trust | None = None,
 ) -> ReplayResult:
     """Apply positions 1..until (default: all the stream holds now) to `model`'s tables,
-    which are dropped and created anew first."""
+    which are dropped and created anew first. With `trust`, only what proves itself the
+    producer's event (as the live consumer checks): a live model that applied anything
+    else then differs from its replay."""
     await drop_tables(engine, model)
     await create_tables(engine, model)
     js = nc.jetstream()
@@ -69,6 +74,8 @@ async def rebuild(
         return result
     sub = await js.subscribe(f"{upstream}.>", stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     pending: list[Any] = []
+    proof = Proof(trust, upstream) if trust is not None else None
+    last_hash: str | None = None
 
     async def flush() -> None:
         try:
@@ -91,8 +98,11 @@ async def rebuild(
             position = position_header(msg.headers)
             if position is not None and position == result.position + 1 and (until is None or position <= until):
                 try:
-                    pending.append(decode(msg.subject, msg.data, msg.headers))
-                    result.position = position
+                    message = decode(msg.subject, msg.data, msg.headers)
+                    if proof is not None and await proof.problem(message, last_hash, nc) is not None:
+                        raise BadMessage("no proof")
+                    pending.append(message)
+                    result.position, last_hash = position, message.hash
                     result.applied += 1
                 except BadMessage:
                     result.skipped += 1

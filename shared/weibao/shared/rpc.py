@@ -4,7 +4,9 @@ A request is a JSON object; the reply is `{"ok": true, "result": ...}` or
 `{"ok": false, "error": {"code", "field", "message"}}`. A refused command stored
 nothing (the event store's append is all or nothing). Ids for audit come with the
 request: `command_id` (idempotency) in the body, the acting user and correlation id in
-the `Weibao-Actor` and `Weibao-Correlation-Id` headers."""
+the `Weibao-Actor` and `Weibao-Correlation-Id` headers, believed only when the gateway's
+or the CLI's signature over them holds (weibao.shared.client, the one client that sends
+them, signs; `expose` checks)."""
 
 from __future__ import annotations
 
@@ -17,15 +19,15 @@ import structlog
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
-from weibao.shared import codec
+from weibao.shared import codec, text
+from weibao.shared.aggregates import FINGERPRINT, require_same_command
+from weibao.shared.client import CORRELATION, KEY, prove
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import ConcurrencyError
+from weibao.shared.keys import Keyring
 
 log = structlog.get_logger("weibao.rpc")
-
-ACTOR = "Weibao-Actor"
-CORRELATION = "Weibao-Correlation-Id"
 
 Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
 
@@ -57,10 +59,25 @@ def history_reply(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
 
 
 def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handler:
-    """A command endpoint: run `method(body, command_id=..., meta=...)`, answer its events."""
+    """A command endpoint: run `method(body, command_id=..., meta=...)`, answer its events.
+
+    The body's `command_fingerprint` (a hash of the request's body, sent beside the
+    command id) goes into the meta stored with every event, never to the method: a
+    command id seen before with another fingerprint is a reused key, refused."""
 
     async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
-        return events_reply(await method(body, command_id=body.get("command_id"), meta=meta))
+        command_id = body.get("command_id")
+        fingerprint = body.get(FINGERPRINT)
+        if fingerprint is not None:
+            if not isinstance(fingerprint, str) or not 1 <= len(fingerprint) <= 100:
+                raise Rejected("invalid", FINGERPRINT, "a hash of the request's body, at most 100 characters")
+            body = {k: v for k, v in body.items() if k != FINGERPRINT}
+            meta = {**meta, FINGERPRINT: fingerprint}
+        events = await method(body, command_id=command_id, meta=meta)
+        # Also here, after the method: a method that answers a known command id without
+        # the Repository (dispatch's assignment looks it up itself) is checked all the same.
+        require_same_command(events, command_id, meta)
+        return events_reply(events)
 
     return handle
 
@@ -71,27 +88,45 @@ def queue_group(service: str) -> str:
     return f"weibao-{service}"
 
 
-def expose(broker: NatsBroker, service: str, name: str, handler: Handler) -> None:
-    """Answer `weibao.<service>.<name>` with `handler(body, meta)`."""
+def expose(broker: NatsBroker, service: str, name: str, handler: Handler, *, keys: Keyring | None) -> None:
+    """Answer `weibao.<service>.<name>` with `handler(body, meta)`, for requests whose
+    actor `keys` proves (the service's Runtime.keys; every request when None, kit tests).
+    `keys` has no default: an endpoint that forgot it would believe any actor header."""
+    endpoint_subject = subject(service, name)
 
-    @broker.subscriber(subject(service, name), queue=queue_group(service), max_workers=WORKERS)
+    @broker.subscriber(endpoint_subject, queue=queue_group(service), max_workers=WORKERS)
     async def endpoint(message: NatsMessage) -> dict[str, Any]:
         headers = message.headers or {}
-        meta = {
-            "actor": headers.get(ACTOR, "system"),
+        try:
+            # Before the body is read: an unproven request is answered nothing else, and
+            # the handler never runs, so nothing is stored.
+            proof = prove(keys, endpoint_subject, headers, message.body or b"")
+        except Rejected as refused:
+            log.warning("command.unauthenticated", subject=endpoint_subject, reason=refused.message,
+                        key=headers.get(KEY), correlation_id=headers.get(CORRELATION))
+            return reply_error(refused)
+        meta: dict[str, Any] = {
+            "actor": proof.actor,
             "correlation_id": headers.get(CORRELATION) or message.correlation_id,
         }
-        bound = log.bind(endpoint=subject(service, name), **meta)
+        if proof.signed_by is not None:
+            meta["signed_by"] = proof.signed_by
+        bound = log.bind(endpoint=endpoint_subject, **meta)
         try:
             body = json.loads(message.body or b"{}")
             if not isinstance(body, dict):
                 raise Rejected("invalid", "(body)", "a JSON object is required")
+            # Every request, from the gateway, the CLI or the demo loader: text no backend
+            # could store (a NUL on PostgreSQL) is refused before anything is decided.
+            text.check(body)
             result = await handler(body, meta)
             # Encoded inside the try: a result that cannot be encoded is a failure the
             # caller hears about, not a reply that never comes.
             encoded = codec.dump(result) if result is not None else None
         except json.JSONDecodeError as error:
             return reply_error(Rejected("invalid", "(body)", f"not JSON: {error.msg}"))
+        except UnicodeDecodeError as error:  # bytes that are not UTF-8 (json.loads decodes them first)
+            return reply_error(Rejected("invalid", "(body)", f"not UTF-8 text: {error.reason}"))
         except Rejected as error:
             bound.info("command.rejected", **error.as_dict())
             return reply_error(error)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -21,18 +22,20 @@ from typing import Any
 
 import nats
 import structlog
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsNKey, NatsSecurity
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.shared import audit
+from weibao.shared import audit, identities
 from weibao.shared import consumer as consumers
 from weibao.shared.db import make_engine
 from weibao.shared.eventstore import EventStore
+from weibao.shared.keys import Keyring
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
 from weibao.shared.replay import compare, live_position, rebuild
+from weibao.shared.verification import verify_service
 
 log = structlog.get_logger("weibao.service")
 
@@ -46,6 +49,11 @@ class Settings:
     nats_url: str
     database_url: str
     db_schema: str | None = None
+    # This process's NATS nkey seed file (WEIBAO_NATS_SEED); None: an open broker.
+    nats_seed: str | None = None
+    # Its signing key and whom it trusts (WEIBAO_KEYS). None only where no keys were
+    # made (kit tests): then events go unsigned and nothing is checked; health says so.
+    keys: Keyring | None = field(default_factory=Keyring.from_env)
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -53,6 +61,7 @@ class Settings:
             nats_url=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"),
             database_url=os.environ.get("DATABASE_URL", f"sqlite:///var/{service}.db"),
             db_schema=os.environ.get("WEIBAO_DB_SCHEMA") or None,
+            nats_seed=os.environ.get(identities.SEED_ENV) or None,
         )
 
 
@@ -66,14 +75,22 @@ class Runtime:
     nc: NATS
     relay: Relay
     consumers: list[consumers.TrackingConsumer]
+    keys: Keyring | None = None
 
     async def health(self) -> dict[str, Any]:
+        # Red ("alarm") when the relay found foreign messages on our stream or a consumer
+        # refused messages without proof: someone is writing where only we may.
+        refused = {c.name: c.refused for c in self.consumers if c.refused}
         return {
             "service": self.spec.name,
-            "status": "ok",
+            "status": "alarm" if self.relay.alarms or refused else "ok",
             "log_position": await self.store.last_position(),
             "relayed_position": self.relay.position,
             "consumers": {c.name: c.applied for c in self.consumers},
+            "signing": self.store.signer is not None,
+            "foreign_messages": [{"stream_seq": seq, "reason": reason} for seq, reason in
+                                 sorted(self.relay.alarms.items())[-20:]],
+            "refused": refused,
         }
 
 
@@ -103,12 +120,35 @@ def nats_servers(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
-async def connect(url: str, name: str) -> NATS:
-    """A connection that rides out broker restarts instead of giving up."""
-    return await nats.connect(
-        servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-        connect_timeout=5, allow_reconnect=True,
-    )
+def _tls(url: str) -> ssl.SSLContext | None:
+    """TLS when a URL says tls:// or a CA is given (WEIBAO_NATS_CA: the CA that signed
+    the broker's certificate; without it, the system's CAs)."""
+    ca = os.environ.get(identities.CA_ENV) or None
+    if ca is None and not any(server.startswith("tls://") for server in nats_servers(url)):
+        return None
+    return ssl.create_default_context(cafile=ca)
+
+
+async def connect(url: str, name: str, *, seed: str | None = None, **overrides: Any) -> NATS:
+    """A connection that rides out broker restarts instead of giving up (`overrides`:
+    other nats.connect options, e.g. a one-shot command's finite reconnects); as the
+    identity of the nkey `seed` file (weibao.shared.identities), with its own inbox."""
+    options: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait": 0.5, "connect_timeout": 5,
+                               "allow_reconnect": True}
+    if seed is not None:
+        options.update(nkeys_seed=seed, inbox_prefix=identities.inbox_prefix(identities.public_key(seed)))
+    if (context := _tls(url)) is not None:
+        options["tls"] = context
+    return await nats.connect(servers=nats_servers(url), name=name, **(options | overrides))
+
+
+def broker_options(url: str, seed: str | None) -> dict[str, Any]:
+    """What FastStream's NatsBroker needs to connect as connect() does."""
+    context = _tls(url)
+    if seed is None:
+        return {} if context is None else {"security": NatsSecurity(ssl_context=context)}
+    return {"security": NatsNKey.from_file(seed, ssl_context=context),
+            "inbox_prefix": identities.inbox_prefix(identities.public_key(seed))}
 
 
 def _database(settings: Settings) -> AsyncEngine:
@@ -120,18 +160,28 @@ def _database(settings: Settings) -> AsyncEngine:
 
 async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> None:
     engine = _database(settings)
-    store = EventStore(engine)
+    keys = settings.keys
+    store = EventStore(engine, signer=keys.signer(spec.name) if keys is not None else None)
     await store.create_tables()
+    if keys is None:
+        log.warning("service.unsigned", service=spec.name,
+                    reason="no WEIBAO_KEYS: events are not signed and upstream events are not checked")
+    elif store.signer is None:
+        raise SystemExit(f"{spec.name}: WEIBAO_KEYS has no signing key for {spec.name} (signing/{spec.name}.key)")
+    else:
+        await store.start_signing()
     models = list(spec.read_models(store))
     for _, model in models:
         await create_tables(engine, model)
-    nc = await connect(settings.nats_url, spec.name)
-    broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None)
+    nc = await connect(settings.nats_url, spec.name, seed=settings.nats_seed)
+    broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None,
+                        **broker_options(settings.nats_url, settings.nats_seed))
     trackers = [
-        consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model, on_commit=store.notify)
+        consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model, on_commit=store.notify,
+                                   trust=keys.trust if keys is not None else None)
         for upstream, model in models
     ]
-    runtime = Runtime(spec, engine, store, nc, Relay(store, nc, spec.name), trackers)
+    runtime = Runtime(spec, engine, store, nc, Relay(store, nc, spec.name), trackers, keys=settings.keys)
 
     @broker.subscriber(health_subject(spec.name))
     async def health() -> dict[str, Any]:
@@ -183,7 +233,7 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
     if fresh_model is None:
         raise SystemExit(f"read model {name!r} cannot be built beside itself (no fresh())")
     fresh = fresh_model("__replay")
-    nc = await connect(settings.nats_url, f"{spec.name}-replay")
+    nc = await connect(settings.nats_url, f"{spec.name}-replay", seed=settings.nats_seed)
     try:
         until = await live_position(engine, spec.consumer_name(live), upstream)
         bar = None
@@ -197,7 +247,8 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
                 bar.total = last
                 bar.update(seq - bar.n)
 
-        result = await rebuild(engine, nc, upstream, fresh, until=until, progress=progress)
+        result = await rebuild(engine, nc, upstream, fresh, until=until, progress=progress,
+                               trust=settings.keys.trust if settings.keys is not None else None)
         if bar is not None:
             bar.close()
         result.differences = await compare(engine, live, fresh)
@@ -224,21 +275,34 @@ async def parked_command(spec: ServiceSpec, settings: Settings, retry: int | Non
         handler = handlers.get(rows[retry].consumer)
         if handler is None:
             raise SystemExit(f"{spec.name} has no consumer {rows[retry].consumer!r}")
-        applied = await consumers.retry_parked(engine, retry, handler)
+        applied = await consumers.retry_parked(engine, retry, handler,
+                                               trust=settings.keys.trust if settings.keys is not None else None)
         print("applied" if applied else "failed again; see `parked` for the reason")
         return 0 if applied else 1
     finally:
         await engine.dispose()
 
 
-async def verify_command(settings: Settings) -> int:
+async def verify_command(spec: ServiceSpec, settings: Settings, *, stream: bool) -> int:
+    """The log's chain and signatures; with `stream`, also the broker's copy of it."""
+    nc = None
+    if stream:
+        try:
+            nc = await connect(settings.nats_url, f"{spec.name}-verify", seed=settings.nats_seed,
+                               max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=3)
+        except Exception as error:  # any failure to reach the broker is the operator's answer
+            print(f"the broker at {settings.nats_url} does not answer ({error!r}): the stream cannot be "
+                  "checked; `--log-only` checks the log alone", file=sys.stderr)
+            return 2
     engine = _database(settings)
     try:
-        report = await EventStore(engine).verify()
-        print(json.dumps({"ok": report.ok, "checked": report.checked, "first_broken": report.first_broken,
-                          "reason": report.reason}))
-        return 0 if report.ok else 1
+        result = await verify_service(EventStore(engine), spec.name,
+                                      settings.keys.trust if settings.keys is not None else None, nc)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0 if result["ok"] else 1
     finally:
+        if nc is not None:
+            await nc.close()
         await engine.dispose()
 
 
@@ -250,7 +314,8 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     replay.add_argument("model")
     parked = sub.add_parser("parked", help="list parked messages, or retry one")
     parked.add_argument("--retry", type=int, metavar="ID")
-    sub.add_parser("verify", help="check the hash chain of this service's log")
+    verify = sub.add_parser("verify", help="check this service's log (chain, signatures) and its stream against it")
+    verify.add_argument("--log-only", action="store_true", help="the log alone, without the broker")
     args = parser.parse_args(argv)
     configure()
     settings = Settings.from_env(spec.name)
@@ -260,7 +325,7 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return asyncio.run(replay_command(spec, settings, args.model, show_progress=sys.stderr.isatty()))
     if args.command == "parked":
         return asyncio.run(parked_command(spec, settings, args.retry))
-    return asyncio.run(verify_command(settings))
+    return asyncio.run(verify_command(spec, settings, stream=not args.log_only))
 
 
 async def _serve_until_signal(spec: ServiceSpec, settings: Settings) -> int:

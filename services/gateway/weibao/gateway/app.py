@@ -38,8 +38,8 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.nc = await connect(nats_url, "gateway")
-        app.state.services = Services(app.state.nc, float(os.environ.get("WEIBAO_GATEWAY_TIMEOUT", "10")))
+        app.state.nc = await connect(nats_url, "gateway", seed=os.environ.get("WEIBAO_NATS_SEED") or None)
+        app.state.services = Services.connect(app.state.nc, float(os.environ.get("WEIBAO_GATEWAY_TIMEOUT", "10")))
         try:
             yield
         finally:

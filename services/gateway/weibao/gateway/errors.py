@@ -19,6 +19,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "concurrency": 409,
+    "idempotency_key_reused": 409,  # the same key, caller, route and object with another body
     "internal": 502,
     "unavailable": 503,
     "timeout": 504,

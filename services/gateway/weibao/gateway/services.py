@@ -1,43 +1,35 @@
-"""The services as the gateway reaches them: NATS request/reply, one call per command
-or query, with the acting user and a correlation id for the audit trail."""
+"""The services as the gateway reaches them: the kit's one client (weibao.shared.client),
+signed with the gateway's key so a service believes the actor the gateway names, and
+its refusals turned into the gateway's ApiError with the same code and field."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from weibao.gateway.errors import ApiError
-
-ACTOR = "Weibao-Actor"
-CORRELATION = "Weibao-Correlation-Id"
+from weibao.shared.client import Client, ServiceError
 
 
 class Services:
-    def __init__(self, nc: NATS, timeout: float = 10.0) -> None:
-        self.nc = nc
-        self.timeout = timeout
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, nc: NATS, timeout: float = 10.0) -> Services:
+        """Over `nc`, signed by the `gateway` key from WEIBAO_KEYS."""
+        return cls(Client.from_env(nc, "gateway", timeout=timeout))
 
     async def ask(self, service: str, name: str, body: Mapping[str, Any], *, actor: str,
                   correlation_id: str | None = None, timeout: float | None = None) -> Any:
         """The result of `weibao.<service>.<name>`, or ApiError with the service's code and field."""
-        headers = {ACTOR: actor, CORRELATION: correlation_id or uuid.uuid4().hex}
-        payload = json.dumps(body, ensure_ascii=False, default=str).encode()
         try:
-            reply = await self.nc.request(f"weibao.{service}.{name}", payload, timeout=timeout or self.timeout,
-                                          headers=headers)
-        except NoRespondersError as error:
-            raise ApiError("unavailable", "(service)", f"{service} is not running") from error
-        except NatsTimeout as error:
-            raise ApiError("timeout", "(service)", f"{service} did not answer in time") from error
-        answer = json.loads(reply.data)
-        if not answer.get("ok"):
-            problem = answer.get("error") or {}
-            raise ApiError(str(problem.get("code", "internal")), str(problem.get("field", "(server)")),
-                           str(problem.get("message", "the service refused")))
-        return answer.get("result")
+            return await self.client.ask(service, name, body, actor=actor, correlation_id=correlation_id,
+                                         timeout=timeout)
+        except ServiceError as error:
+            # A service that does not believe the gateway's signature is the gateway's
+            # misconfiguration, not the user's: not a 401 that would send them to log in again.
+            status = 502 if error.code == "unauthenticated" else None
+            raise ApiError(error.code, error.field, error.message, status) from error

@@ -44,10 +44,10 @@ def invoice_book(billing: Billing) -> InvoiceBook:
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     billing = billing_for(runtime.store)
     queries = Queries(runtime.engine, invoice_book(billing))
-    expose(broker, "billing", "invoice.issue", command(billing.issue))
-    expose(broker, "billing", "invoice.credit", command(billing.credit))
-    expose(broker, "billing", "invoice.pay", command(billing.pay))
-    expose(broker, "billing", "invoice.price_line", command(billing.price_line))
+    expose(broker, "billing", "invoice.issue", command(billing.issue), keys=runtime.keys)
+    expose(broker, "billing", "invoice.credit", command(billing.credit), keys=runtime.keys)
+    expose(broker, "billing", "invoice.pay", command(billing.pay), keys=runtime.keys)
+    expose(broker, "billing", "invoice.price_line", command(billing.price_line), keys=runtime.keys)
 
     async def invoice(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         state = await billing.invoice(str(body.get("invoice_id", "")), moment(body, "as_of"))
@@ -70,9 +70,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return history_reply(await runtime.store.load(invoice_stream(str(body.get("invoice_id", "")))))
 
-    expose(broker, "billing", "invoice", invoice)
-    expose(broker, "billing", "invoice.page", page)
-    expose(broker, "billing", "invoices", invoices)
-    expose(broker, "billing", "export.lines", export_lines)
-    expose(broker, "billing", "invoice.explain", explain)
-    expose(broker, "billing", "history", history)
+    expose(broker, "billing", "invoice", invoice, keys=runtime.keys)
+    expose(broker, "billing", "invoice.page", page, keys=runtime.keys)
+    expose(broker, "billing", "invoices", invoices, keys=runtime.keys)
+    expose(broker, "billing", "export.lines", export_lines, keys=runtime.keys)
+    expose(broker, "billing", "invoice.explain", explain, keys=runtime.keys)
+    expose(broker, "billing", "history", history, keys=runtime.keys)

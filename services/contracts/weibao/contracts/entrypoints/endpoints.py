@@ -45,11 +45,11 @@ def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Ag
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     agreements = application(runtime)
 
-    expose(broker, "contracts", "sign", command(agreements.sign))
-    expose(broker, "contracts", "pay", command(agreements.pay))
-    expose(broker, "contracts", "amend", command(agreements.amend))
-    expose(broker, "contracts", "terminate", command(agreements.terminate))
-    expose(broker, "contracts", "change.record", command(agreements.change_request))  # rules C8, B6
+    expose(broker, "contracts", "sign", command(agreements.sign), keys=runtime.keys)
+    expose(broker, "contracts", "pay", command(agreements.pay), keys=runtime.keys)
+    expose(broker, "contracts", "amend", command(agreements.amend), keys=runtime.keys)
+    expose(broker, "contracts", "terminate", command(agreements.terminate), keys=runtime.keys)
+    expose(broker, "contracts", "change.record", command(agreements.change_request), keys=runtime.keys)  # rules C8, B6
 
     async def assess(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
         today = date.fromisoformat(body["today"]) if body.get("today") else None
@@ -77,22 +77,23 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     quotas = Quotas(agreements)
     for action in ("reserve", "consume", "release", "expire"):
-        expose(broker, "contracts", f"quota.{action}", command(partial(quotas.use, action)))
+        expose(broker, "contracts", f"quota.{action}", command(partial(quotas.use, action)), keys=runtime.keys)
 
     async def quota_balance(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await quotas.balance(body)
 
     warranties = Warranties(runtime.store)
     for action in ("register", "repair", "return", "replace"):
-        expose(broker, "contracts", f"warranty.{action}", command(partial(warranties.record, action)))
+        expose(broker, "contracts", f"warranty.{action}", command(partial(warranties.record, action)),
+               keys=runtime.keys)
 
     async def warranty_verdict(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await warranties.verdict(body)
 
     customers = Customers(runtime.store)
-    expose(broker, "contracts", "customer.register", command(customers.register))
-    expose(broker, "contracts", "customer.add_site", command(customers.add_site))
-    expose(broker, "contracts", "customer.move_site", command(customers.move_site))
+    expose(broker, "contracts", "customer.register", command(customers.register), keys=runtime.keys)
+    expose(broker, "contracts", "customer.add_site", command(customers.add_site), keys=runtime.keys)
+    expose(broker, "contracts", "customer.move_site", command(customers.move_site), keys=runtime.keys)
 
     async def customer(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         state = await customers.load(str(body.get("customer_id", "")))
@@ -114,17 +115,17 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def customer_overview(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await overview.of(str(body.get("customer_id", "")))
 
-    expose(broker, "contracts", "customer", customer)
-    expose(broker, "contracts", "customers", customer_list)
-    expose(broker, "contracts", "customer.overview", customer_overview)
-    expose(broker, "contracts", "agreements", agreement_list)
-    expose(broker, "contracts", "quota.balance", quota_balance)
-    expose(broker, "contracts", "warranty.verdict", warranty_verdict)
-    expose(broker, "contracts", "assess", assess)
-    expose(broker, "contracts", "coverage", coverage)
-    expose(broker, "contracts", "agreement", agreement)
-    expose(broker, "contracts", "history", history)
-    expose(broker, "contracts", "templates", templates)
+    expose(broker, "contracts", "customer", customer, keys=runtime.keys)
+    expose(broker, "contracts", "customers", customer_list, keys=runtime.keys)
+    expose(broker, "contracts", "customer.overview", customer_overview, keys=runtime.keys)
+    expose(broker, "contracts", "agreements", agreement_list, keys=runtime.keys)
+    expose(broker, "contracts", "quota.balance", quota_balance, keys=runtime.keys)
+    expose(broker, "contracts", "warranty.verdict", warranty_verdict, keys=runtime.keys)
+    expose(broker, "contracts", "assess", assess, keys=runtime.keys)
+    expose(broker, "contracts", "coverage", coverage, keys=runtime.keys)
+    expose(broker, "contracts", "agreement", agreement, keys=runtime.keys)
+    expose(broker, "contracts", "history", history, keys=runtime.keys)
+    expose(broker, "contracts", "templates", templates, keys=runtime.keys)
 
 
 async def assess_daily(runtime: Runtime, stop: asyncio.Event) -> None:

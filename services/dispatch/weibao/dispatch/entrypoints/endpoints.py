@@ -49,18 +49,18 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         log.info("official calendar years entered", years=sorted(s.year for s in entered))
     dispatch = application(runtime)
     assigning = Assigning(dispatch)
-    expose(broker, "dispatch", "ticket.open", command(dispatch.open))
-    expose(broker, "dispatch", "ticket.triage", command(dispatch.triage))
-    expose(broker, "dispatch", "ticket.assign", command(assigning.assign))
-    expose(broker, "dispatch", "ticket.accept", command(dispatch.accept))
-    expose(broker, "dispatch", "ticket.decline", command(assigning.decline))
+    expose(broker, "dispatch", "ticket.open", command(dispatch.open), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.triage", command(dispatch.triage), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.assign", command(assigning.assign), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.accept", command(dispatch.accept), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.decline", command(assigning.decline), keys=runtime.keys)
     for kind in ("check_in", "check_out", "work", "expense"):
-        expose(broker, "dispatch", f"ticket.{kind}", command(partial(dispatch.report, kind)))
-    expose(broker, "dispatch", "ticket.complete", command(dispatch.complete))
-    expose(broker, "dispatch", "ticket.wait", command(dispatch.wait))
-    expose(broker, "dispatch", "ticket.find_coverage", command(dispatch.find_coverage))
-    expose(broker, "dispatch", "technician.register", command(dispatch.register_technician))
-    expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off))
+        expose(broker, "dispatch", f"ticket.{kind}", command(partial(dispatch.report, kind)), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.complete", command(dispatch.complete), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.wait", command(dispatch.wait), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.find_coverage", command(dispatch.find_coverage), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.register", command(dispatch.register_technician), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off), keys=runtime.keys)
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         as_of = instant(body, "as_of")
@@ -87,12 +87,12 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def plan(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await planning.today(seconds=min(float(body.get("seconds", 5)), 60.0))
 
-    expose(broker, "dispatch", "plan", plan)
-    expose(broker, "dispatch", "ticket", ticket)
-    expose(broker, "dispatch", "history", history)
-    expose(broker, "dispatch", "technicians", board)
-    expose(broker, "dispatch", "technician", one_technician)
-    expose(broker, "dispatch", "tickets", ticket_list)
+    expose(broker, "dispatch", "plan", plan, keys=runtime.keys)
+    expose(broker, "dispatch", "ticket", ticket, keys=runtime.keys)
+    expose(broker, "dispatch", "history", history, keys=runtime.keys)
+    expose(broker, "dispatch", "technicians", board, keys=runtime.keys)
+    expose(broker, "dispatch", "technician", one_technician, keys=runtime.keys)
+    expose(broker, "dispatch", "tickets", ticket_list, keys=runtime.keys)
 
 
 async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -45,17 +45,17 @@ async def page(invoice_id: str, call: Reader) -> HTMLResponse:
 
 @router.post("/invoices/{invoice_id}/issue", summary="Issue: a gap-free number, and the invoice is frozen (B8)")
 async def issue(invoice_id: str, body: Issue, call: Clerk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("billing", "invoice.issue", body, invoice_id=invoice_id, command_id=key)
+    return await call.ask("billing", "invoice.issue", body, invoice_id=invoice_id, key=key)
 
 
 @router.post("/invoices/{invoice_id}/credit-notes", status_code=201, summary="Correct an issued invoice (B8)")
 async def credit(invoice_id: str, body: CreditNote, call: Clerk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("billing", "invoice.credit", body, invoice_id=invoice_id, command_id=key)
+    return await call.ask("billing", "invoice.credit", body, invoice_id=invoice_id, key=key)
 
 
 @router.post("/invoices/{invoice_id}/payments", status_code=201, summary="A payment received (B8)")
 async def pay(invoice_id: str, body: Payment, call: Clerk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, command_id=key)
+    return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, key=key)
 
 
 class LinePrice(Body):
@@ -71,4 +71,4 @@ class LinePrice(Body):
              summary="Price a draft line whose rate is to be agreed (C10 [4]); never once issued (B8)")
 async def price_line(invoice_id: str, item_id: str, body: LinePrice, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.price_line", body, invoice_id=invoice_id, item_id=item_id,
-                          command_id=key)
+                          key=key)

@@ -59,7 +59,7 @@ async def customers(call: Office, limit: Limit = 50, offset: Offset = 0,
 
 @router.post("/customers", status_code=201, summary="Register a customer and its sites")
 async def register_customer(body: NewCustomer, call: Desk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "customer.register", body, command_id=key)
+    return await call.ask("contracts", "customer.register", body, key=key)
 
 
 @router.get("/customers/{customer_id}", summary="A customer")
@@ -75,13 +75,13 @@ async def overview(customer_id: str, call: Office) -> Any:
 
 @router.post("/customers/{customer_id}/sites", status_code=201, summary="Add a site")
 async def add_site(customer_id: str, body: NewSite, call: Desk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "customer.add_site", body, customer_id=customer_id, command_id=key)
+    return await call.ask("contracts", "customer.add_site", body, customer_id=customer_id, key=key)
 
 
 @router.post("/customers/{customer_id}/sites/{site_id}/move", summary="A site moved")
 async def move_site(customer_id: str, site_id: str, body: SiteMove, call: Desk, key: IdempotencyKey = None) -> Any:
     return await call.ask("contracts", "customer.move_site", body, customer_id=customer_id, site_id=site_id,
-                          command_id=key)
+                          key=key)
 
 
 @router.get("/agreements", summary="Agreements, by customer and status")
@@ -93,7 +93,7 @@ async def agreements(call: Office, limit: Limit = 50, offset: Offset = 0,
 
 @router.post("/agreements", status_code=201, summary="Sign an agreement from a template")
 async def sign(body: Signature, call: Clerk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "sign", body, command_id=key)
+    return await call.ask("contracts", "sign", body, key=key)
 
 
 @router.get("/agreements/{agreement_id}", summary="An agreement, now or as it stood at `as_of`")
@@ -104,17 +104,17 @@ async def agreement(agreement_id: str, call: Office, as_of: datetime | None = No
 
 @router.post("/agreements/{agreement_id}/payments", status_code=201, summary="A maintenance fee paid (C2, B4)")
 async def pay_fee(agreement_id: str, body: FeePayment, call: Clerk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "pay", body, agreement_id=agreement_id, command_id=key)
+    return await call.ask("contracts", "pay", body, agreement_id=agreement_id, key=key)
 
 
 @router.post("/agreements/{agreement_id}/amendments", status_code=201, summary="Amend terms from a date")
 async def amend(agreement_id: str, body: Amendment, call: Admin, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "amend", body, agreement_id=agreement_id, command_id=key)
+    return await call.ask("contracts", "amend", body, agreement_id=agreement_id, key=key)
 
 
 @router.post("/agreements/{agreement_id}/termination", summary="End an agreement")
 async def terminate(agreement_id: str, body: Termination, call: Admin, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "terminate", body, agreement_id=agreement_id, command_id=key)
+    return await call.ask("contracts", "terminate", body, agreement_id=agreement_id, key=key)
 
 
 @router.post("/agreements/{agreement_id}/assessment", summary="Run the lapse and fee-due check now")
@@ -125,7 +125,7 @@ async def assess(agreement_id: str, body: Assessment, call: Admin) -> Any:
 @router.post("/agreements/{agreement_id}/change-requests", status_code=201,
              summary="Record a change request: small ones free, large ones billed by workload (C8, B6)")
 async def change_request(agreement_id: str, body: ChangeRequest, call: Desk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", "change.record", body, agreement_id=agreement_id, command_id=key)
+    return await call.ask("contracts", "change.record", body, agreement_id=agreement_id, key=key)
 
 
 @router.post("/coverage", summary="Is this service covered, billable or excluded, and why")
@@ -141,7 +141,7 @@ async def quota(agreement_id: str, kind: QuotaKind, call: Office) -> Any:
 @router.post("/agreements/{agreement_id}/quotas/{action}", summary="Reserve, consume, release or expire quota")
 async def use_quota(agreement_id: str, action: Literal["reserve", "consume", "release", "expire"], body: QuotaUse,
                     call: Desk, key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", f"quota.{action}", body, agreement_id=agreement_id, command_id=key)
+    return await call.ask("contracts", f"quota.{action}", body, agreement_id=agreement_id, key=key)
 
 
 @router.post("/warranties/verdict", summary="What the warranty says about a fault (C11, C18, C19, C21-C24)")
@@ -153,4 +153,4 @@ async def warranty_verdict(body: WarrantyQuestion, call: Office) -> Any:
              summary="Register vendor hardware, or record a repair, return or replacement")
 async def warranty(action: Literal["register", "repair", "return", "replace"], body: WarrantyRecord, call: Desk,
                    key: IdempotencyKey = None) -> Any:
-    return await call.ask("contracts", f"warranty.{action}", body, command_id=key)
+    return await call.ask("contracts", f"warranty.{action}", body, key=key)

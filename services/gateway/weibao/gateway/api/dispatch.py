@@ -55,7 +55,7 @@ async def my_visits(call: Annotated[Caller, caller("technician")], limit: Limit 
 
 @router.post("/tickets", status_code=201, summary="A request from any channel (C13); deadlines from the SLA")
 async def open_ticket(body: NewTicket, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "ticket.open", body, command_id=key)
+    return await call.ask("dispatch", "ticket.open", body, key=key)
 
 
 @router.get("/tickets/{ticket_id}", summary="A request, now or as it stood at `as_of`")
@@ -68,24 +68,24 @@ async def ticket(ticket_id: str, call: Viewer, as_of: datetime | None = None) ->
 
 @router.post("/tickets/{ticket_id}/triage", summary="Resolved remotely, or escalated to a visit (D3)")
 async def triage(ticket_id: str, body: Triage, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "ticket.triage", body, ticket_id=ticket_id, command_id=key)
+    return await call.ask("dispatch", "ticket.triage", body, ticket_id=ticket_id, key=key)
 
 
 @router.post("/tickets/{ticket_id}/assignment",
              summary="Assign by rule D4, or override with a technician and a reason; answers the explanation")
 async def assign(ticket_id: str, body: Assign, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "ticket.assign", body, ticket_id=ticket_id, command_id=key)
+    return await call.ask("dispatch", "ticket.assign", body, ticket_id=ticket_id, key=key)
 
 
 @router.post("/tickets/{ticket_id}/coverage-check",
              summary="Look again for the coverage of a request opened without an agreement (D1, C1)")
 async def coverage_check(ticket_id: str, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, command_id=key)
+    return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, key=key)
 
 
 @router.post("/tickets/{ticket_id}/wait", summary="Pause the clocks while waiting on the customer, or resume")
 async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, command_id=key)
+    return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, key=key)
 
 
 async def _as_technician(call: Caller, ticket_id: str, named: str | None) -> str:
@@ -105,16 +105,16 @@ async def _as_technician(call: Caller, ticket_id: str, named: str | None) -> str
 
 async def _report(call: Caller, name: str, ticket_id: str, body: Any, key: str | None) -> Any:
     who = await _as_technician(call, ticket_id, getattr(body, "technician_id", None))
-    data = body.model_dump(mode="json", exclude_none=True)
     # A phone's own key makes its retries one effect (D5); the header is an alias for it.
-    return await call.ask("dispatch", name, {**data, "technician_id": who}, ticket_id=ticket_id,
-                          command_id=key or data.get("key"))
+    # The body goes as sent (its fingerprint is the request's), who reports beside it.
+    return await call.ask("dispatch", name, body, ticket_id=ticket_id, technician_id=who,
+                          key=key or getattr(body, "key", None))
 
 
 @router.post("/tickets/{ticket_id}/acceptance", summary="The technician accepts the visit")
 async def accept(ticket_id: str, call: Field, key: IdempotencyKey = None) -> Any:
     who = await _as_technician(call, ticket_id, None)
-    return await call.ask("dispatch", "ticket.accept", {"technician_id": who}, ticket_id=ticket_id, command_id=key)
+    return await call.ask("dispatch", "ticket.accept", {}, ticket_id=ticket_id, technician_id=who, key=key)
 
 
 @router.post("/tickets/{ticket_id}/decline", summary="The technician declines; dispatch assigns again (D4)")
@@ -161,12 +161,12 @@ async def technician(technician_id: str, call: Viewer) -> Any:
 
 @router.post("/technicians", status_code=201, summary="Register a technician")
 async def register_technician(body: NewTechnician, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "technician.register", body, command_id=key)
+    return await call.ask("dispatch", "technician.register", body, key=key)
 
 
 @router.post("/technicians/{technician_id}/time-off", status_code=201, summary="Days a technician is away")
 async def time_off(technician_id: str, body: TimeOff, call: Dispatcher, key: IdempotencyKey = None) -> Any:
-    return await call.ask("dispatch", "technician.time_off", body, technician_id=technician_id, command_id=key)
+    return await call.ask("dispatch", "technician.time_off", body, technician_id=technician_id, key=key)
 
 
 @router.get("/plan", summary="Today's open visits routed across the technicians (a proposal; nothing stored)")

@@ -92,6 +92,22 @@ function renderStatus(status) {
       card.append(el("p", { class: `chain ${chain.ok ? "ok" : "broken"}`, dataset: { testid: `chain-${service.service}` } },
         `${t("audit.chain")}: `, chain.ok ? t("audit.chain_ok", { n: chain.checked })
           : t("audit.chain_broken", { at: chain.first_broken, reason: chain.reason })));
+      if (chain.signatures === "checked") {
+        card.append(el("p", { class: "chain ok", dataset: { testid: `signatures-${service.service}` } },
+          `${t("audit.signatures")}: `, t("audit.signatures_ok", { n: chain.signed, old: chain.unsigned })));
+      }
+      if (chain.stream) {
+        const s = chain.stream;
+        card.append(el("p", { class: `chain ${s.ok ? "ok" : "broken"}`, dataset: { testid: `stream-${service.service}` } },
+          `${t("audit.stream")}: `, s.ok ? t("audit.stream_ok", { n: s.checked, pending: s.pending })
+            : t("audit.stream_broken", { foreign: s.foreign, missing: s.missing, duplicates: s.duplicates })));
+      }
+    }
+    const foreign = (service.foreign_messages || []).length;
+    const refused = Object.values(service.refused || {}).reduce((a, b) => a + b, 0);
+    if (foreign || refused) {
+      card.append(el("p", { class: "chain broken", dataset: { testid: `alarm-${service.service}` } },
+        t("audit.alarm", { foreign, refused })));
     }
     card.append(table(["audit.consumer", "audit.upstream", "audit.applied", "audit.upstream_seq", "audit.behind",
       "audit.parked"], (service.read_models || []).map((m) => [m.consumer, m.upstream, String(m.applied_seq),

@@ -1,0 +1,109 @@
+"""Is a message on a producer's stream an event that producer stored? Its proof.
+
+Anyone able to publish on a stream's subjects could write a well-formed envelope with
+the next position; headers prove nothing. An event proves itself: its hash covers its
+content and the previous event's hash, and the producer's key signed the hash. A reader
+applies a message only if the hash matches the content, the signature is by a key it
+trusts for that producer, and it follows the last event it applied from that producer.
+
+Events a log stored before its service signed carry no signature; they are accepted only
+at positions the log's signed `SigningStarted` vouches for."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import nats.js.errors
+from nats.aio.client import Client as NATS
+
+from weibao.shared.events import canonical_json, event_hash
+from weibao.shared.eventstore import SIGNING_STARTED
+from weibao.shared.keys import EVENT, Trust
+from weibao.shared.messages import BadMessage, Message, decode
+from weibao.shared.streams import stream_name
+
+# How often a reader looks again for a producer's SigningStarted while it has none.
+LOOK_AGAIN = 5.0
+
+
+def message_hash(message: Message, prev_hash: str) -> str:
+    """The hash the event in `message` has, if it follows `prev_hash`."""
+    return event_hash(
+        prev_hash,
+        position=message.position,
+        stream_id=message.stream_id,
+        version=message.version,
+        type=message.type,
+        schema_version=message.schema_version,
+        data_json=canonical_json(dict(message.data)),
+        meta_json=canonical_json(dict(message.meta)),
+        recorded_at=message.recorded_at,
+    )
+
+
+def signature_problem(trust: Trust, upstream: str, message: Message) -> str | None:
+    """Why `message` is not a signed event of `upstream` (None: it is one)."""
+    if message.hash is None or message.prev_hash is None:
+        return "no hash"
+    if message_hash(message, message.prev_hash) != message.hash:
+        return "content does not match its hash"
+    if not trust.knows(upstream):
+        return f"no key is trusted for {upstream}"
+    return trust.check(upstream, EVENT, message.hash.encode(), message.signed_by, message.signature)
+
+
+@dataclass
+class Proof:
+    """What one reader of one upstream checks before it applies a message."""
+
+    trust: Trust
+    upstream: str
+    # The last position the upstream stored unsigned, from its signed SigningStarted.
+    unsigned_through: int | None = None
+    _looked_at: float = field(default=-LOOK_AGAIN, repr=False)
+
+    async def problem(self, message: Message, previous_hash: str | None, nc: NATS) -> str | None:
+        """None if `message` may be applied after the event whose hash is `previous_hash`
+        (None: not known, e.g. the first message); else why not, in words."""
+        if message.signature is None and message.hash is None:
+            return await self._unsigned(message, nc)
+        problem = signature_problem(self.trust, self.upstream, message)
+        if problem == "unsigned":
+            return await self._unsigned(message, nc)
+        if problem is not None:
+            return problem
+        if previous_hash is not None and message.prev_hash != previous_hash:
+            return "does not follow the last event applied from this producer (prev_hash differs)"
+        if message.type == SIGNING_STARTED:
+            self.unsigned_through = _unsigned_through(message)
+        return None
+
+    async def _unsigned(self, message: Message, nc: NATS) -> str | None:
+        if self.unsigned_through is None and time.monotonic() - self._looked_at >= LOOK_AGAIN:
+            self._looked_at = time.monotonic()
+            self.unsigned_through = await signing_started(nc, self.trust, self.upstream)
+        if self.unsigned_through is not None and message.position <= self.unsigned_through:
+            return None
+        return "unsigned, and no signed SigningStarted of its producer vouches for its position"
+
+
+def _unsigned_through(message: Message) -> int | None:
+    value = message.data.get("unsigned_through")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+async def signing_started(nc: NATS, trust: Trust, upstream: str) -> int | None:
+    """The last unsigned position of `upstream`'s log, from its SigningStarted on the
+    stream if a trusted key signed it (a forged one vouches for nothing)."""
+    try:
+        raw = await nc.jetstream().get_last_msg(stream_name(upstream), f"{upstream}.{SIGNING_STARTED}")
+    except nats.js.errors.NotFoundError:
+        return None
+    try:
+        message = decode(raw.subject or "", raw.data or b"", raw.headers)
+    except BadMessage:
+        return None
+    if message.type != SIGNING_STARTED or signature_problem(trust, upstream, message) is not None:
+        return None
+    return _unsigned_through(message)

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.helpers import connect_harness, harness_seed
 from weibao.runtime.natsd import NatsServer
 from weibao.shared import identities, keys
 from weibao.shared.db import make_engine
@@ -31,10 +31,24 @@ configure(json=True, level=os.environ.get("WEIBAO_LOG_LEVEL", "WARNING"))
 # One set of signing keys for the whole run, as `weibao up` makes for one machine: every
 # service started in a test (in-process or as a subprocess) signs its events and checks
 # its upstreams' and its callers' signatures, as in production.
+# The NATS identities live beside them (nats/<role>.nk): every broker a test starts admits
+# only those, each with its least privilege, and the tests' own harness (HARNESS_SEED).
 if "WEIBAO_KEYS" not in os.environ:
     _folder = Path(tempfile.mkdtemp(prefix="weibao-keys-"))
     keys.generate(_folder)
     os.environ["WEIBAO_KEYS"] = str(_folder)
+identities.ensure(Path(os.environ["WEIBAO_KEYS"]) / "nats")
+if not harness_seed().exists():
+    harness_seed().write_text(identities.new_seed() + "\n")
+
+
+def authenticated() -> str:
+    """The broker's authorization: the identities of weibao.shared.identities, and the
+    harness with no limits (the tests observe everything, and play the attacker), so the
+    services under test run as their least-privileged selves beside it."""
+    block = identities.authorization_for(Path(os.environ["WEIBAO_KEYS"]) / "nats")
+    harness = identities.public_key(harness_seed())
+    return block.replace("  users = [\n", f'  users = [\n    # the tests\' harness\n    {{nkey: "{harness}"}}\n', 1)
 
 
 def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
@@ -70,7 +84,7 @@ async def engine(db_url: tuple[str, str | None]) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(data_dir=tmp_path / "nats")
+    server = NatsServer(data_dir=tmp_path / "nats", authorization=authenticated())
     server.start()
     yield server
     server.stop(kill=True)
@@ -78,7 +92,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 async def nc(nats_server: NatsServer) -> AsyncIterator[NATS]:
-    client = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    client = await connect_harness(nats_server.url)
     await setup_streams(client.jetstream())
     yield client
     await client.close()

@@ -28,8 +28,14 @@ from weibao.shared.streams import stream_name
 CRASHED = 137
 
 
+async def harness(nats_url: str) -> nats.aio.client.Client:
+    """As the tests' harness (tests/conftest.py admits it with no limits); not imported
+    from tests.helpers, since this runs as a script of its own."""
+    return await nats.connect(nats_url, nkeys_seed=os.path.join(os.environ["WEIBAO_KEYS"], "harness.nk"))
+
+
 async def run_relay(nats_url: str, db_url: str, crash_after: int | None, schema: str | None) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await harness(nats_url)
     store = EventStore(make_engine(db_url, schema=schema))
     published = 0
     original = relay_module._Pipeline.publish
@@ -53,7 +59,7 @@ async def run_relay(nats_url: str, db_url: str, crash_after: int | None, schema:
 
 
 async def run_consumer(nats_url: str, db_url: str, target: int, crash_after_commit: bool, schema: str | None) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await harness(nats_url)
     engine = make_engine(db_url, schema=schema)
     model = StreamIndex("dispatch")
     await create_tables(engine, model)

@@ -10,8 +10,10 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import nats
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
@@ -19,6 +21,17 @@ from weibao.shared.client import Client, headers_for, signer_of
 from weibao.shared.events import GENESIS_HASH, RecordedEvent, canonical_json, event_hash
 from weibao.shared.keys import EVENT, Keyring, Signer
 from weibao.shared.streams import stream_name
+
+
+def harness_seed() -> Path:
+    """The tests' own NATS identity (tests/conftest.py admits it with no limits)."""
+    return Path(os.environ["WEIBAO_KEYS"]) / "harness.nk"
+
+
+async def connect_harness(url: str) -> NATS:
+    """A connection as the tests' harness, to a broker a test started."""
+    return await nats.connect(url, nkeys_seed=str(harness_seed()), max_reconnect_attempts=-1,
+                              reconnect_time_wait=0.2)
 
 
 async def stream_messages(nc: NATS, service: str) -> list[tuple[int, dict[str, str], dict[str, Any] | bytes]]:

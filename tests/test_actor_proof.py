@@ -12,7 +12,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from weibao.shared.client import (
     ISSUED_AT,
     SIGNATURE,
     Proof,
+    Replays,
     headers_for,
     prove,
     signed_message,
@@ -157,7 +158,7 @@ async def test_queries_are_proven_too(dispatch: None, nc: NATS, refusals: Sequen
     assert (await request(nc, "weibao.dispatch.technicians", {}))["ok"] is True
 
 
-async def test_a_signed_command_records_the_signed_actor_and_a_replay_stores_nothing_twice(
+async def test_a_signed_command_records_the_signed_actor_a_replay_is_refused_a_retry_stores_nothing_twice(
         dispatch: None, nc: NATS) -> None:
     before = await log_position(nc)
     payload, headers = signed(REGISTER, technician("wang", "register-wang"), "dispatcher:li")
@@ -167,8 +168,10 @@ async def test_a_signed_command_records_the_signed_actor_and_a_replay_stores_not
     assert after == before + 1
 
     replayed = await send(nc, payload, headers)  # the same bytes, captured and sent again
-    assert replayed["ok"] is True
-    assert [e["position"] for e in replayed["result"]["events"]] == [e["position"] for e in first["result"]["events"]]
+    assert replayed["ok"] is False and "replayed" in replayed["error"]["message"]
+    # Signed anew (a client's retry), the same command id answers what it stored then.
+    retried = await send(nc, *signed(REGISTER, technician("wang", "register-wang"), "dispatcher:li"))
+    assert [e["position"] for e in retried["result"]["events"]] == [e["position"] for e in first["result"]["events"]]
     assert await log_position(nc) == after
 
     # The auditor's history of the aggregate names who did it, and who vouched for them.
@@ -227,3 +230,13 @@ def test_without_keys_the_header_is_taken_as_it_is() -> None:
     """Kit unit tests only (no WEIBAO_KEYS): today's behaviour."""
     assert prove(None, "weibao.x.y", {ACTOR: "dispatcher:li"}, b"{}") == Proof("dispatcher:li", None)
     assert prove(None, "weibao.x.y", {}, b"{}") == Proof("system", None)
+
+
+def test_replays_remember_fresh_signatures_only_and_stay_bounded() -> None:
+    seen = Replays(limit=4)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    assert seen.first_time("a", start) and not seen.first_time("a", start + timedelta(minutes=9))
+    assert seen.first_time("a", start + timedelta(minutes=11))  # stale: prove() refuses it anyway
+    for n in range(10):  # a flood never grows the memory past its limit
+        assert seen.first_time(f"s{n}", start + timedelta(minutes=12))
+    assert len(seen._seen) <= 4

@@ -11,7 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared.db import begin_write
 from weibao.shared.events import NewEvent, RecordedEvent, fold
-from weibao.shared.eventstore import ANY, NO_STREAM, ConcurrencyError, EventStore, events_table
+from weibao.shared.eventstore import (
+    ANY,
+    FINGERPRINT,
+    NO_STREAM,
+    CommandReused,
+    ConcurrencyError,
+    EventStore,
+    events_table,
+)
 
 
 @pytest.fixture
@@ -74,6 +82,23 @@ async def test_same_command_id_stores_once(store: EventStore) -> None:
     assert again.duplicate and not first.duplicate
     assert [e.position for e in again.events] == [e.position for e in first.events]
     assert await store.last_position() == 2
+
+
+async def test_a_command_id_reused_with_another_request_is_refused(store: EventStore) -> None:
+    """Trust item 6: the same key with another body is another request. Compared through
+    the command's own row, so a first run that stored nothing (a no-op) counts too."""
+    one, other = {FINGERPRINT: "body-a"}, {FINGERPRINT: "body-b"}
+    await store.append("s", [], expected_version=ANY, command_id="noop", meta=one)
+    await store.append("s", opened(1), expected_version=ANY, command_id="cmd", meta=one)
+    for command_id in ("noop", "cmd"):
+        with pytest.raises(CommandReused):
+            await store.append("s", opened(1), expected_version=ANY, command_id=command_id, meta=other)
+        with pytest.raises(CommandReused):
+            await store.command_result(command_id, other)
+        assert (await store.append("s", opened(1), expected_version=ANY, command_id=command_id, meta=one)).duplicate
+        # A caller that sends no fingerprint (the CLI) keeps plain command-id idempotency.
+        assert (await store.command_result(command_id)) is not None
+    assert await store.last_position() == 1
 
 
 async def test_command_id_recorded_in_meta_with_correlation(store: EventStore) -> None:

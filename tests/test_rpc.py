@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 
-from tests.helpers import eventually, request
+from tests.helpers import eventually, harness_seed, request
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.client import Unanswered
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.keys import Keyring
 from weibao.shared.rpc import expose
+from weibao.shared.service import broker_options
 
 
 @contextlib.asynccontextmanager
@@ -34,12 +35,17 @@ async def refuses(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         raise Rejected("invalid", "when", "not a date")
 
 
+def harness_broker(url: str) -> dict[str, Any]:
+    # A probe service no identity is made for: it connects as the tests' harness.
+    return broker_options(url, str(harness_seed()))
+
+
 async def collides(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
     raise ConcurrencyError("ticket-t-1", 3, 4)  # the deadline clock wrote first
 
 
 async def test_every_request_is_answered(nats_server: NatsServer, nc: NATS) -> None:
-    broker = NatsBroker(nats_server.url, logger=None)
+    broker = NatsBroker(nats_server.url, logger=None, **harness_broker(nats_server.url))
     keys = Keyring.from_env()  # as a service holds them: the requests below are signed
     expose(broker, "probe", "unencodable", unencodable, keys=keys)
     expose(broker, "probe", "refuses", refuses, keys=keys)
@@ -76,7 +82,7 @@ async def test_replicas_share_requests_each_decided_once(nats_server: NatsServer
             calls[replica] += 1
             return {"replica": replica}
 
-        broker = NatsBroker(nats_server.url, logger=None)
+        broker = NatsBroker(nats_server.url, logger=None, **harness_broker(nats_server.url))
         expose(broker, "probe", "count", count, keys=Keyring.from_env())
         await broker.start()
         brokers.append(broker)

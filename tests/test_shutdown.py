@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.helpers import eventually
+from tests.helpers import eventually, harness_seed
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.consumer import tracking_table
 from weibao.shared.db import make_engine
@@ -49,7 +49,9 @@ async def test_a_stop_mid_batch_commits_the_batch_and_leaves_the_database_unlock
     entered = model.entered
     spec = ServiceSpec(name="dispatch", read_models=lambda _store: [("dispatch", model)])
     stop = asyncio.Event()
-    service = asyncio.create_task(serve(spec, Settings(nats_server.url, f"sqlite:///{path}"), stop))
+    # As the harness: a read model of the kit's own, whose durable no real service has.
+    settings = Settings(nats_server.url, f"sqlite:///{path}", nats_seed=str(harness_seed()))
+    service = asyncio.create_task(serve(spec, settings, stop))
     engine = make_engine(f"sqlite:///{path}")
     try:
         # Another writer on the service's log, with the service's key (its consumer checks).

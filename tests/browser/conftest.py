@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 
 from tests.browser.world import PASSWORD, Api, seed
+from tests.conftest import authenticated
+from tests.helpers import connect_harness
 from weibao.runtime.natsd import NatsServer, free_port
 
 CHROMIUM = Path(os.environ.get("WEIBAO_CHROMIUM", "/usr/bin/chromium"))
@@ -71,7 +73,7 @@ class System:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.nats = NatsServer(data_dir=self.root / "nats")
+        self.nats = NatsServer(data_dir=self.root / "nats", authorization=authenticated())
         self.nats.start()
         self.thread = threading.Thread(target=self._run, name="weibao-system", daemon=True)
         self.thread.start()
@@ -86,7 +88,6 @@ class System:
             self.ready.set()
 
     async def _main(self) -> None:
-        import nats
         import uvicorn
 
         from tests.helpers import services_answer
@@ -100,7 +101,7 @@ class System:
         assert self.nats is not None
         self.loop = asyncio.get_running_loop()
         self.halt = asyncio.Event()
-        nc = await nats.connect(self.nats.url)
+        nc = await connect_harness(self.nats.url)
         await setup_streams(nc.jetstream())
         stop = asyncio.Event()
         specs = {"contracts": contracts_spec, "dispatch": dispatch_spec, "billing": billing_spec}

@@ -93,6 +93,10 @@ def test_the_auditor_sees_history_state_as_of_and_replay_status(
         expect(page.get_by_test_id(f"status-{service}")).to_be_visible()
     page.get_by_test_id("verify").click()
     expect(page.get_by_test_id("chain-dispatch")).to_contain_text("完整")
+    # Trust: every signature checked, and the broker's stream held against the log.
+    expect(page.get_by_test_id("signatures-dispatch")).to_contain_text("全部有效")
+    expect(page.get_by_test_id("stream-check-dispatch")).to_contain_text("与日志一致")
+    expect(page.get_by_test_id("alarm-dispatch")).to_have_count(0)
 
     page.get_by_test_id("audit-prefix").fill("ticket-T-AUD")
     page.get_by_test_id("audit-prefix").press("Enter")

@@ -38,13 +38,13 @@ from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from weibao.shared import identities
 from weibao.shared.client import Client as ServicesClient
 from weibao.shared.client import Unanswered
 from weibao.shared.clock import CHINA
 from weibao.shared.dates import add_months
 from weibao.shared.errors import Rejected
 from weibao.shared.geo import distance_km
-from weibao.shared.identities import SEED_ENV
 from weibao.shared.service import connect
 from weibao.shared.streams import SERVICES, stream_name
 from weibao.shared.users import Role, User, hash_password, load_users, save_users
@@ -813,7 +813,7 @@ def demo_users_note(data: Path) -> list[str] | None:
 async def load_and_mark(nats_url: str, data: Path, *, now: datetime, timeout: float = 120.0) -> DemoReport:
     """Connect, load, and leave the marker that says the demo is in."""
     # As the CLI identity (WEIBAO_NATS_SEED); a first connect that fails, fails (no retry forever).
-    nc = await connect(nats_url, "weibao-demo", seed=os.environ.get(SEED_ENV) or None, max_reconnect_attempts=60,
+    nc = await connect(nats_url, "weibao-demo", seed=identities.seed_for("cli"), max_reconnect_attempts=60,
                        reconnect_time_wait=2)
     try:
         report = await load_demo(nc, now=now, timeout=timeout)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import threading
 from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
@@ -34,9 +33,9 @@ from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from weibao.runtime import demo
+from weibao.shared import identities
 from weibao.shared.clock import CHINA, utc_now
 from weibao.shared.errors import Rejected
-from weibao.shared.identities import SEED_ENV
 from weibao.shared.service import connect
 
 log = structlog.get_logger("weibao.pulse")
@@ -352,7 +351,7 @@ async def run(nats_url: str, seconds: float, stop: threading.Event, *, limit: in
         while not await _sleep(stop, seconds):
             try:
                 if nc is None or pulse is None:
-                    nc = await connect(nats_url, "weibao-pulse", seed=os.environ.get(SEED_ENV) or None,
+                    nc = await connect(nats_url, "weibao-pulse", seed=identities.seed_for("cli"),
                                        reconnect_time_wait=1)
                     pulse = Pulse(nc, limit=limit)
                 await _unless_stopped(stop, pulse.step())

@@ -3,12 +3,12 @@
 A command's private events and the public messages they make true (`translate`) are
 appended together, so the relay publishes nothing that was not committed. A command id
 seen before answers what it stored then: a retry never stores twice. A command id seen
-before with another body (its `command_fingerprint` in the events' meta differs) is a
-key reused for a different request, refused (`require_same_command`)."""
+before with another body (another fingerprint) is a key reused for a different request:
+the event store refuses it (`CommandReused`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -23,36 +23,12 @@ from weibao.shared.eventstore import ConcurrencyError, EventStore
 # How many times a command decides again after losing a race, before the caller hears it.
 CONFLICT_ATTEMPTS = 3
 
-# The meta field that carries a hash of the request's body beside its command id, so that
-# a command id seen before can be told from a key reused for another request.
-FINGERPRINT = "command_fingerprint"
-
 S = TypeVar("S")
 E = TypeVar("E")
 
 
 def _nothing(_event: Any, _state: Any) -> list[Any]:
     return []
-
-
-def require_same_command(events: Sequence[RecordedEvent], command_id: str | None,
-                         meta: Mapping[str, Any] | None) -> None:
-    """Refuse a command id answered from the log (`events`, what it stored then) when the
-    body it came with now differs from the one stored.
-
-    Compared only where both sides carry a fingerprint: callers that send none (the CLI,
-    the demo loader, events stored before fingerprints) keep plain command-id idempotency.
-    A command whose first run stored no events (a no-op: the visit was already so) left no
-    meta to compare; a reuse of its key answers that empty result and stores nothing."""
-    incoming = (meta or {}).get(FINGERPRINT)
-    if command_id is None or not incoming:
-        return
-    for event in events:
-        stored = event.meta.get(FINGERPRINT)
-        if event.meta.get("command_id") == command_id and stored and stored != incoming:
-            raise Rejected("idempotency_key_reused", "Idempotency-Key",
-                           "this key was used before for a request with another body; nothing was stored "
-                           "(a new request takes a new key)")
 
 
 @dataclass
@@ -110,8 +86,7 @@ class Repository(Generic[S, E]):
             # A retry of a command already stored decides against the state its first run
             # made, and may be refused: it answers what it stored then. Looked up only here,
             # so a first run costs no extra read (the append checks the id under its lock).
-            if command_id is not None and (done := await self.store.command_result(command_id)) is not None:
-                require_same_command(done.events, command_id, meta)
+            if command_id is not None and (done := await self.store.command_result(command_id, meta)) is not None:
                 return list(done.events)
             raise
         stored: list[NewEvent] = []
@@ -121,8 +96,4 @@ class Repository(Generic[S, E]):
             stored.extend(self.public.encode(message) for message in self.translate(event, state))
         result = await self.store.append(stream_id, stored, expected_version=version, command_id=command_id,
                                          meta=meta, conn=conn)
-        if result.duplicate:
-            # Refused here, not only by the RPC edge: a command that goes on after this
-            # step (a decline assigns again) must not act on a reused key.
-            require_same_command(result.events, command_id, meta)
         return list(result.events)

@@ -119,6 +119,29 @@ def prove(keyring: keys.Keyring | None, subject: str, headers: Mapping[str, str]
     return Proof(actor, caller)
 
 
+class Replays:
+    """Signatures this process has already answered, kept as long as they are fresh: the
+    same signed bytes sent again (captured and replayed) are refused, whatever they ask.
+    A caller never sends one signature twice: each attempt is signed anew. Per process
+    (a replica sees only its own share), bounded; a command's own id still guards what
+    it stores across replicas and restarts."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._seen: dict[str, datetime] = {}
+
+    def first_time(self, signature: str, now: datetime | None = None) -> bool:
+        now = now or wall_clock()
+        if len(self._seen) >= self.limit:
+            self._seen = {s: t for s, t in self._seen.items() if now - t <= 2 * FRESHNESS}
+            if len(self._seen) >= self.limit:  # a flood of fresh ones: the oldest half goes
+                self._seen = dict(list(self._seen.items())[self.limit // 2:])
+        if signature in self._seen and now - self._seen[signature] <= 2 * FRESHNESS:
+            return False
+        self._seen[signature] = now
+        return True
+
+
 class Client:
     """Requests to the services over `nc`, each signed by `signer` (the process's own key)."""
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 S = TypeVar("S")
 
@@ -79,10 +79,32 @@ def event_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def recorded_hash(event: RecordedEvent) -> str:
-    """The hash `event` must carry, computed from its content and its link."""
+class Hashed(Protocol):
+    """What the hash covers: a stored event, or one as a message carries it."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def schema_version(self) -> int: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+    @property
+    def meta(self) -> Mapping[str, Any]: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+
+
+def hash_of(event: Hashed, prev_hash: str) -> str:
+    """The hash `event` has if it follows `prev_hash`: what the log stored, recomputed
+    from the content (by `verify`, by a reader checking a message, by the relay)."""
     return event_hash(
-        event.prev_hash,
+        prev_hash,
         position=event.position,
         stream_id=event.stream_id,
         version=event.version,

@@ -41,7 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import APPENDED, appended, begin_ddl, begin_write, ensure_schema, is_sqlite, qualified, schema_of
-from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash, recorded_hash
+from weibao.shared.errors import Rejected
+from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash, hash_of
 from weibao.shared.keys import EVENT, Signer, Trust
 
 metadata = MetaData()
@@ -75,7 +76,14 @@ commands_table = Table(
     Column("stream_id", String(200), nullable=False),
     Column("first_position", BigInteger, nullable=True),
     Column("last_position", BigInteger, nullable=True),
+    # A hash of the request the command came with (FINGERPRINT in its meta): the same id
+    # with another body is a key reused for another request, refused, even when the first
+    # run stored no events to compare with.
+    Column("fingerprint", String(100), nullable=True),
 )
+
+# The meta field that carries a hash of the request's body beside its command id.
+FINGERPRINT = "command_fingerprint"
 
 # ANY: append whatever the stream's version; NO_STREAM: the stream must not exist yet.
 ANY: int | None = None
@@ -96,6 +104,25 @@ class ConcurrencyError(Exception):
     def _caused_by(self, error: BaseException) -> ConcurrencyError:
         self.__cause__ = error
         return self
+
+
+class CommandReused(Rejected):
+    """A command id stored before, now with another request (another fingerprint): a
+    client reused its idempotency key. Nothing is stored; a new request takes a new key."""
+
+    def __init__(self) -> None:
+        super().__init__("idempotency_key_reused", "Idempotency-Key",
+                         "this key was used before for a request with another body; nothing was stored "
+                         "(a new request takes a new key)")
+
+
+def _same_request(done: Any, meta: Mapping[str, Any] | None) -> None:
+    """Refuse a known command id whose stored fingerprint differs from the incoming one.
+    Compared only where both carry one: callers that send none (the CLI, the demo loader)
+    keep plain command-id idempotency."""
+    incoming = (meta or {}).get(FINGERPRINT)
+    if incoming and done.fingerprint and done.fingerprint != incoming:
+        raise CommandReused
 
 
 # At most this many appends share one transaction (group commit), so one commit stays short.
@@ -215,7 +242,7 @@ class EventStore:
         # on SQLite fails at once on lock upgrade instead of waiting its turn.
         async with begin_ddl(self.engine) as conn:
             await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_signature_columns)
+            await conn.run_sync(_add_missing_columns)
 
     async def start_signing(self) -> RecordedEvent | None:
         """With a signer, mark a log that holds unsigned events (written before this
@@ -311,8 +338,8 @@ class EventStore:
             for pending in batch:
                 try:
                     outcomes.append(await pending.into(self, conn))
-                except ConcurrencyError as conflict:  # raised before this append wrote anything
-                    outcomes.append(conflict)
+                except (ConcurrencyError, CommandReused) as refused:  # raised before this append wrote anything
+                    outcomes.append(refused)
             appended(conn)  # the writer wakes the relay itself
         return outcomes
 
@@ -344,6 +371,7 @@ class EventStore:
                 await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
             ).first()
             if done is not None:
+                _same_request(done, meta)
                 stored = await self._events_between(conn, done.first_position, done.last_position)
                 version = stored[-1].version if stored else await self._version(conn, done.stream_id)
                 return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
@@ -412,20 +440,23 @@ class EventStore:
                     stream_id=stream_id,
                     first_position=rows[0]["position"] if rows else None,
                     last_position=rows[-1]["position"] if rows else None,
+                    fingerprint=(meta or {}).get(FINGERPRINT),
                 )
             )
         recorded = tuple(_row_to_event(_Row(r)) for r in rows)
         return AppendResult(stream_id, version, recorded)
 
-    async def command_result(self, command_id: str) -> AppendResult | None:
+    async def command_result(self, command_id: str, meta: Mapping[str, Any] | None = None) -> AppendResult | None:
         """What a command stored, if it was stored: a retry answers the same, without
-        deciding again against a state that its own first run already changed."""
+        deciding again against a state that its own first run already changed. Raises
+        CommandReused when `meta` carries another request's fingerprint."""
         async with self.engine.connect() as conn:
             done = (
                 await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
             ).first()
             if done is None:
                 return None
+            _same_request(done, meta)
             stored = await self._events_between(conn, done.first_position, done.last_position)
             version = stored[-1].version if stored else await self._version(conn, done.stream_id)
             return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
@@ -530,7 +561,7 @@ class EventStore:
                 return VerifyReport(checked, expected_position, f"position {expected_position} is missing")
             if event.prev_hash != expected_prev:
                 return VerifyReport(checked, event.position, "prev_hash does not match the previous event")
-            if recorded_hash(event) != event.hash:
+            if hash_of(event, event.prev_hash) != event.hash:
                 return VerifyReport(checked, event.position, "content does not match its hash")
             if trust is not None:
                 if event.signature is None:
@@ -559,17 +590,21 @@ class EventStore:
         return found[0] if found else None
 
 
-def _add_signature_columns(conn: Any) -> None:
-    """Logs made before events were signed lack the two columns: add them (NULL for
-    what is stored; the rows themselves are never rewritten)."""
+# Columns added after logs existed: NULL for what was stored before (the rows themselves
+# are never rewritten).
+_ADDED = {"events": {"signed_by": "VARCHAR(100)", "signature": "VARCHAR(120)"},
+          "commands": {"fingerprint": "VARCHAR(100)"}}
+
+
+def _add_missing_columns(conn: Any) -> None:
     schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
-    have = {column["name"] for column in inspect(conn).get_columns("events", schema=schema)}
     quote = conn.dialect.identifier_preparer.quote
-    table = f"{quote(schema)}.{quote('events')}" if schema else quote("events")
-    for column in ("signed_by", "signature"):
-        if column not in have:
-            kind = "VARCHAR(100)" if column == "signed_by" else "VARCHAR(120)"
-            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    for table_name, columns in _ADDED.items():
+        have = {column["name"] for column in inspect(conn).get_columns(table_name, schema=schema)}
+        table = f"{quote(schema)}.{quote(table_name)}" if schema else quote(table_name)
+        for column, kind in columns.items():
+            if column not in have:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 class _Row:

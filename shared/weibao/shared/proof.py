@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
-from weibao.shared.events import canonical_json, event_hash
+from weibao.shared.events import hash_of
 from weibao.shared.eventstore import SIGNING_STARTED
 from weibao.shared.keys import EVENT, Trust
 from weibao.shared.messages import BadMessage, Message, decode
@@ -27,26 +27,11 @@ from weibao.shared.streams import stream_name
 LOOK_AGAIN = 5.0
 
 
-def message_hash(message: Message, prev_hash: str) -> str:
-    """The hash the event in `message` has, if it follows `prev_hash`."""
-    return event_hash(
-        prev_hash,
-        position=message.position,
-        stream_id=message.stream_id,
-        version=message.version,
-        type=message.type,
-        schema_version=message.schema_version,
-        data_json=canonical_json(dict(message.data)),
-        meta_json=canonical_json(dict(message.meta)),
-        recorded_at=message.recorded_at,
-    )
-
-
 def signature_problem(trust: Trust, upstream: str, message: Message) -> str | None:
     """Why `message` is not a signed event of `upstream` (None: it is one)."""
     if message.hash is None or message.prev_hash is None:
         return "no hash"
-    if message_hash(message, message.prev_hash) != message.hash:
+    if hash_of(message, message.prev_hash) != message.hash:
         return "content does not match its hash"
     if not trust.knows(upstream):
         return f"no key is trusted for {upstream}"

@@ -25,7 +25,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from weibao.shared.events import RecordedEvent
+from weibao.shared.events import RecordedEvent, hash_of
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import (
     EXPECTED_LAST_SEQUENCE,
@@ -36,7 +36,6 @@ from weibao.shared.messages import (
     message_id,
     position_header,
 )
-from weibao.shared.proof import message_hash
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.relay")
@@ -151,7 +150,7 @@ class Relay:
         if event is None:
             self._alarm(seq, f"claims position {position}, which our log does not hold")
             return None
-        if message_hash(message, event.prev_hash) != event.hash:
+        if hash_of(message, event.prev_hash) != event.hash:
             self._alarm(seq, f"claims position {position} but its content is not our event")
             return None
         return position

@@ -20,11 +20,10 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
 from weibao.shared import codec, text
-from weibao.shared.aggregates import FINGERPRINT, require_same_command
-from weibao.shared.client import CORRELATION, KEY, prove
+from weibao.shared.client import CORRELATION, KEY, SIGNATURE, Replays, prove
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
-from weibao.shared.eventstore import ConcurrencyError
+from weibao.shared.eventstore import FINGERPRINT, ConcurrencyError
 from weibao.shared.keys import Keyring
 
 log = structlog.get_logger("weibao.rpc")
@@ -36,6 +35,10 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
 # another's database round trips, and the event store could never commit them together.
 # Commands on one aggregate stay safe: optimistic concurrency decides, and loses retry.
 WORKERS = int(os.environ.get("WEIBAO_RPC_WORKERS", "16"))
+
+
+# Signed requests this process answered: a captured one sent again is refused.
+REPLAYS = Replays()
 
 
 def subject(service: str, name: str) -> str:
@@ -73,11 +76,7 @@ def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handle
                 raise Rejected("invalid", FINGERPRINT, "a hash of the request's body, at most 100 characters")
             body = {k: v for k, v in body.items() if k != FINGERPRINT}
             meta = {**meta, FINGERPRINT: fingerprint}
-        events = await method(body, command_id=command_id, meta=meta)
-        # Also here, after the method: a method that answers a known command id without
-        # the Repository (dispatch's assignment looks it up itself) is checked all the same.
-        require_same_command(events, command_id, meta)
-        return events_reply(events)
+        return events_reply(await method(body, command_id=command_id, meta=meta))
 
     return handle
 
@@ -101,6 +100,8 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler, *, key
             # Before the body is read: an unproven request is answered nothing else, and
             # the handler never runs, so nothing is stored.
             proof = prove(keys, endpoint_subject, headers, message.body or b"")
+            if proof.signed_by is not None and not REPLAYS.first_time(headers[SIGNATURE]):
+                raise Rejected("unauthenticated", "(actor)", "replayed: this signed request was answered before")
         except Rejected as refused:
             log.warning("command.unauthenticated", subject=endpoint_subject, reason=refused.message,
                         key=headers.get(KEY), correlation_id=headers.get(CORRELATION))

@@ -173,9 +173,10 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     models = list(spec.read_models(store))
     for _, model in models:
         await create_tables(engine, model)
-    nc = await connect(settings.nats_url, spec.name, seed=settings.nats_seed)
+    seed = settings.nats_seed or identities.seed_for(spec.name)
+    nc = await connect(settings.nats_url, spec.name, seed=seed)
     broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None,
-                        **broker_options(settings.nats_url, settings.nats_seed))
+                        **broker_options(settings.nats_url, seed))
     trackers = [
         consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model, on_commit=store.notify,
                                    trust=keys.trust if keys is not None else None)
@@ -233,7 +234,8 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
     if fresh_model is None:
         raise SystemExit(f"read model {name!r} cannot be built beside itself (no fresh())")
     fresh = fresh_model("__replay")
-    nc = await connect(settings.nats_url, f"{spec.name}-replay", seed=settings.nats_seed)
+    nc = await connect(settings.nats_url, f"{spec.name}-replay",
+                       seed=settings.nats_seed or identities.seed_for(spec.name))
     try:
         until = await live_position(engine, spec.consumer_name(live), upstream)
         bar = None
@@ -288,7 +290,8 @@ async def verify_command(spec: ServiceSpec, settings: Settings, *, stream: bool)
     nc = None
     if stream:
         try:
-            nc = await connect(settings.nats_url, f"{spec.name}-verify", seed=settings.nats_seed,
+            nc = await connect(settings.nats_url, f"{spec.name}-verify",
+                               seed=settings.nats_seed or identities.seed_for(spec.name),
                                max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=3)
         except Exception as error:  # any failure to reach the broker is the operator's answer
             print(f"the broker at {settings.nats_url} does not answer ({error!r}): the stream cannot be "

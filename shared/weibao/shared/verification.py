@@ -11,11 +11,10 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
 
-from weibao.shared.events import RecordedEvent
+from weibao.shared.events import RecordedEvent, hash_of
 from weibao.shared.eventstore import EventStore
 from weibao.shared.keys import Trust
 from weibao.shared.messages import BadMessage, decode, position_header
-from weibao.shared.proof import message_hash
 from weibao.shared.streams import stream_name
 
 # At most this many examples of each kind of finding are listed (all are counted).
@@ -84,7 +83,7 @@ async def verify_stream(store: EventStore, nc: NATS, service: str, *, idle_timeo
                     event = await event_at(message.position) if position is not None else None
                     if event is None:
                         foreign(seq, msg.subject, f"claims position {position}, which the log does not hold")
-                    elif message_hash(message, event.prev_hash) != event.hash:
+                    elif hash_of(message, event.prev_hash) != event.hash:
                         foreign(seq, msg.subject, f"claims position {position}; its content is not the log's event")
                     elif message.position in seen:
                         report.duplicates += 1

@@ -22,6 +22,7 @@ from weibao.gateway import errors
 from weibao.gateway.api import audit, billing, contracts, dispatch, exports, live, session
 from weibao.gateway.auth import Tokens, UserBook, secret_from
 from weibao.gateway.services import Services
+from weibao.shared import identities
 from weibao.shared.service import connect
 from weibao.shared.users import default_path
 
@@ -38,7 +39,7 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.nc = await connect(nats_url, "gateway", seed=os.environ.get("WEIBAO_NATS_SEED") or None)
+        app.state.nc = await connect(nats_url, "gateway", seed=identities.seed_for("gateway"))
         app.state.services = Services.connect(app.state.nc, float(os.environ.get("WEIBAO_GATEWAY_TIMEOUT", "10")))
         try:
             yield

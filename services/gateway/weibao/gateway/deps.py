@@ -19,8 +19,8 @@ from weibao.gateway.auth import COOKIE, Principal, Tokens, bearer
 from weibao.gateway.errors import ApiError
 from weibao.gateway.services import Services
 from weibao.shared import text
-from weibao.shared.aggregates import FINGERPRINT
 from weibao.shared.errors import Rejected
+from weibao.shared.eventstore import FINGERPRINT
 
 _scheme = HTTPBearer(auto_error=False, description="the token from POST /api/v1/session")
 

@@ -56,7 +56,7 @@ class Assigning:
                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """By rule D4, or the dispatcher's choice with a reason (kept beside the rule's)."""
         ticket_id = str(data.get("ticket_id", ""))
-        if command_id is not None and (done := await self.dispatch.store.command_result(command_id)) is not None:
+        if command_id is not None and (done := await self.dispatch.store.command_result(command_id, meta)) is not None:
             return list(done.events)
         _, decision = await self.decide(ticket_id)
         by = str((meta or {}).get("actor", "system"))

@@ -98,7 +98,7 @@ function renderStatus(status) {
       }
       if (chain.stream) {
         const s = chain.stream;
-        card.append(el("p", { class: `chain ${s.ok ? "ok" : "broken"}`, dataset: { testid: `stream-${service.service}` } },
+        card.append(el("p", { class: `chain ${s.ok ? "ok" : "broken"}`, dataset: { testid: `stream-check-${service.service}` } },
           `${t("audit.stream")}: `, s.ok ? t("audit.stream_ok", { n: s.checked, pending: s.pending })
             : t("audit.stream_broken", { foreign: s.foreign, missing: s.missing, duplicates: s.duplicates })));
       }

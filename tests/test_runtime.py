@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,12 @@ import pytest
 
 from tests.helpers import eventually
 from weibao.runtime.natsd import free_port
+from weibao.shared.client import Client, signer_of
 from weibao.shared.db import make_engine
 from weibao.shared.events import NewEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.keys import Keyring
+from weibao.shared.service import connect
 
 WEIBAO = [sys.executable, "-m", "weibao.runtime.cli"]
 
@@ -167,3 +170,125 @@ async def test_replay_from_the_command_line_matches_the_live_model(system: Syste
     assert parked.returncode == 0
     assert parked.stdout == ""
     system.ctrl_c()
+
+
+def broker_pid(workdir: Path) -> int:
+    """The embedded nats-server the supervisor started: its pid file in the data folder,
+    checked against /proc (a child of the supervisor, running nats-server)."""
+    pid = int((workdir / "var" / "nats" / "nats.pid").read_text())
+    assert "nats-server" in Path(f"/proc/{pid}/cmdline").read_text()
+    return pid
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return False  # reaped
+
+
+async def register_customer(workdir: Path, nats_port: int, customer_id: str) -> dict[str, Any]:
+    """A command as the CLI sends one: its NATS identity and its signing key, both the
+    ones `weibao up` made in ./var/keys."""
+    seed = str(workdir / "var" / "keys" / "nats" / "cli.nk")
+    nc = await connect(f"nats://127.0.0.1:{nats_port}", "test-cli", seed=seed, max_reconnect_attempts=0)
+    try:
+        client = Client(nc, signer_of(Keyring.load(workdir / "var" / "keys"), "cli"), timeout=10)
+        return await client.answer("weibao.contracts.customer.register",
+                                   {"customer_id": customer_id, "name": f"Customer {customer_id}"},
+                                   actor="dispatcher:li")
+    finally:
+        await nc.close()
+
+
+async def test_a_killed_broker_is_restarted_and_the_system_recovers_on_its_own(system: System) -> None:
+    system.up()
+    await wait_healthy(system)
+    assert (await register_customer(system.workdir, system.nats_port, "before"))["ok"] is True
+    pid = broker_pid(system.workdir)
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    outage: dict[str, Any] = {}
+
+    async def broker_named_down() -> bool:
+        nonlocal outage
+        status, outage = await asyncio.to_thread(health, system.http_port)
+        return status == 503 and "broker" in outage.get("down", [])
+
+    await eventually(broker_named_down, timeout=30, every=0.1)
+    assert outage["broker"]["status"] == "down"
+    assert "broker unreachable" in outage["broker"]["why"]
+    await system.printed("nats-server exited (-9); restarting it on")
+    await system.printed("nats-server restarted on")
+    assert not zombie(pid)  # reaped by the supervisor, not left for anyone to find
+
+    recovered = await wait_healthy(system)
+    seconds = time.monotonic() - killed_at
+    print(f"healthy again {seconds:.1f}s after the broker was killed")
+    assert recovered["broker"]["status"] == "ok"
+    new_pid = broker_pid(system.workdir)
+    assert new_pid != pid
+
+    # Same port, same data, same authorization: the services reconnected and a command
+    # sent now is stored, relayed and read back.
+    answer = await register_customer(system.workdir, system.nats_port, "after")
+    assert answer["ok"] is True, answer
+
+    async def relayed() -> bool:
+        _, body = await asyncio.to_thread(health, system.http_port)
+        contracts = body.get("services", {}).get("contracts", {})
+        position = contracts.get("log_position", 0)
+        return bool(position >= 2 and contracts.get("relayed_position") == position)
+
+    await eventually(relayed, timeout=30)
+    output = system.ctrl_c()
+    assert system.process is not None and system.process.returncode == 0
+    assert "Weibao stopped." in output
+    verify = system.cli("verify", "contracts", "--log-only")
+    assert json.loads(verify.stdout)["ok"] is True
+
+
+async def test_a_service_that_is_not_running_is_named_in_health(system: System) -> None:
+    system.up()
+    await wait_healthy(system)
+    # Stop billing the way a crash would, and look before the supervisor restarts it.
+    pid = _billing_pid(system.workdir)
+    os.kill(pid, signal.SIGSTOP)  # alive but silent: it cannot answer
+    body: dict[str, Any] = {}
+
+    async def billing_down() -> bool:
+        nonlocal body
+        status, body = await asyncio.to_thread(health, system.http_port)
+        return status == 503 and body.get("down") == ["billing"]
+
+    try:
+        await eventually(billing_down, timeout=30, every=0.2)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert body["services"]["billing"]["why"].startswith("service not answering")
+    assert body["broker"]["status"] == "ok"
+    await wait_healthy(system)
+    system.ctrl_c()
+
+
+def _billing_pid(workdir: Path) -> int:
+    """The billing service this test's supervisor started (its environment names the folder)."""
+    found = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _argv(p)[-2:] == ["weibao.billing", "serve"]
+             and str(workdir) in _environ(p)]
+    assert len(found) == 1
+    return int(found[0].name)
+
+
+def _argv(proc: Path) -> list[str]:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _environ(proc: Path) -> str:
+    try:
+        return (proc / "environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import MetaData, Table, select
+from sqlalchemy import Connection, MetaData, Table, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.runtime.natsd import free_port
-from weibao.shared.consumer import TrackingConsumer, tracking_table
+from weibao.shared.consumer import TrackingConsumer, parked_table, tracking_table
 from weibao.shared.db import ensure_schema
 from weibao.shared.events import GENESIS_HASH, event_hash
 from weibao.shared.eventstore import EventStore, commands_table, events_table
 from weibao.shared.readmodels import StreamIndex
+from weibao.shared.schema import head, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 PREVIOUS = "v0.1.0"
@@ -164,3 +165,26 @@ async def test_tables_of_the_previous_release_gain_their_new_columns(engine: Asy
     async with engine.connect() as conn:
         row = (await conn.execute(select(tracking_table).where(tracking_table.c.consumer == "x"))).one()
     assert (row.position, row.hash) == (7, None)
+
+
+async def test_the_migrations_make_the_tables_the_kit_reads_and_writes(engine: AsyncEngine) -> None:
+    """No drift between the revisions (the DDL) and the kit's table definitions (what its
+    queries use): the same columns, the same nullability, on both backends; at head."""
+    assert await migrate(engine) == (None, head())
+    assert await migrate(engine) == (head(), head())  # again: nothing to do
+    for table in (events_table, commands_table, tracking_table, parked_table):
+        def columns(conn: Connection, name: str = table.name) -> dict[str, bool]:
+            schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+            return {c["name"]: bool(c["nullable"]) for c in inspect(conn).get_columns(name, schema=schema)}
+
+        async with engine.connect() as conn:
+            made = await conn.run_sync(columns)
+        assert made == {c.name: bool(c.nullable) for c in table.columns}, table.name
+
+
+def test_migrate_is_one_command(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'contracts.db'}"}
+    run = subprocess.run([sys.executable, "-m", "weibao.contracts", "migrate"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"from": None, "to": head()}

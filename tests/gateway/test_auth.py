@@ -3,7 +3,9 @@ route; sign-in refuses without saying whether the name exists."""
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -12,6 +14,7 @@ import pytest
 from tests.gateway.conftest import PASSWORD, SECRET, Gateway, write_users
 from weibao.gateway.auth import AUDIENCE, ISSUER, Tokens, UserBook, bearer
 from weibao.gateway.errors import ApiError
+from weibao.shared.users import load_users, save_users
 
 
 @pytest.fixture
@@ -99,3 +102,46 @@ async def test_every_route_checks_the_role(gateway: Gateway, username: str, meth
     else:
         assert response.status_code == 403, response.text
         assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_a_token_names_its_id_and_the_users_epoch(tokens: Tokens) -> None:
+    token, _ = tokens.sign_in("li", PASSWORD)
+    claims = tokens.claims(token)
+    assert len(str(claims["jti"])) == 32 and claims["epoch"] == 0
+
+
+def test_during_a_rotation_the_previous_secret_still_verifies_but_never_signs(tmp_path: Path) -> None:
+    write_users(tmp_path / "users.json")
+    before = Tokens(SECRET, UserBook(tmp_path / "users.json"), ttl_seconds=60)
+    old, _ = before.sign_in("li", PASSWORD)
+    rotated = Tokens("the-next-secret-" + "z" * 60, UserBook(tmp_path / "users.json"), ttl_seconds=60,
+                     previous=SECRET)
+    assert rotated.check(old).username == "li"
+    new, _ = rotated.sign_in("li", PASSWORD)
+    assert jwt.decode(new, "the-next-secret-" + "z" * 60, algorithms=["HS256"], audience=AUDIENCE)["sub"] == "li"
+    after = Tokens("the-next-secret-" + "z" * 60, UserBook(tmp_path / "users.json"), ttl_seconds=60, previous="")
+    with pytest.raises(ApiError):
+        after.check(old)  # the window closed: WEIBAO_JWT_SECRET_PREVIOUS removed
+
+
+async def test_a_signed_out_token_is_refused(tokens: Tokens) -> None:
+    token, _ = tokens.sign_in("li", PASSWORD)
+    assert await tokens.sign_out(token)
+    with pytest.raises(ApiError) as refused:
+        tokens.check(token)
+    assert refused.value.message == "this session was signed out; sign in again"
+    assert not await tokens.sign_out("not a token")
+
+
+def test_a_token_from_before_a_new_epoch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    write_users(path)
+    tokens = Tokens(SECRET, UserBook(path), ttl_seconds=60)
+    token, _ = tokens.sign_in("li", PASSWORD)
+    users = load_users(path)
+    users["li"] = replace(users["li"], epoch=users["li"].epoch + 1)  # a password reset, or disabled and enabled
+    save_users(path, users)
+    os.utime(path, (time.time() + 5, time.time() + 5))  # read again, however coarse the file system's clock
+    with pytest.raises(ApiError) as refused:
+        tokens.check(token)
+    assert refused.value.message == "this user can no longer sign in with this session"

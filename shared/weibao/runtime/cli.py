@@ -5,6 +5,7 @@
                             the demo in, the demo pulse moves the board: a step of a request's
                             life every WEIBAO_DEMO_PULSE seconds (default 20; 0 stops it)
   weibao demo               load the demo data into a running system (again: nothing new)
+  weibao users add NAME --role R   add|list|disable|enable|reset-password: who signs in
   weibao streams setup      create or update the JetStream streams (the only place that does;
                             as the `setup` NATS identity)
   weibao keys nats --out D  the NATS identities' seeds (made once) and the broker's auth.conf
@@ -12,6 +13,8 @@
   weibao verify SERVICE     check a service's log (chain, signatures) and its stream against it
   weibao replay SERVICE M   rebuild read model M from position 0 and compare with the live one
   weibao parked SERVICE     list parked messages (--retry ID to apply one again)
+  weibao backup DIR         the embedded system's databases (online snapshots), users and keys
+  weibao restore DIR        put a backup back (the system stopped); the relays refill the streams
 
 The runtime starts each service as its own process (`python -m weibao.<service>`), as
 production does, so nothing here imports a service."""
@@ -27,7 +30,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from weibao.runtime import demo
+from weibao.runtime import backup, demo, users_cli
 from weibao.runtime.supervisor import Supervisor, nats_keys, service_env
 from weibao.shared import identities
 from weibao.shared import keys as signing_keys
@@ -49,7 +52,7 @@ async def streams_setup(nats_url: str, replicas: int = 1, *, seed: str | None = 
 
 def load_demo_command(data: Path, nats_url: str) -> int:
     """`weibao demo`: the demo into whatever runs at `nats_url`; users written if none."""
-    data.mkdir(parents=True, exist_ok=True)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (written := demo.ensure_demo_users(data)) is not None:
         print(f"users: wrote {len(written)} demo users to {demo.users_path(data)}")
     try:
@@ -109,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams.add_argument("action", choices=["setup"])
     streams.add_argument("--nats", default=os.environ.get("NATS_URL"))
     streams.add_argument("--replicas", type=int, default=1)
+    users_cli.register(sub)
+    for name, text in (("backup", "snapshot the embedded system's databases, users and keys into DIR"),
+                       ("restore", "put a backup from DIR back (the system stopped)")):
+        sub.add_parser(name, help=text).add_argument("dir", type=Path)
     keys = sub.add_parser("keys", help="make the NATS identities' seeds and the broker's auth.conf, or the "
                                        "signing keys and their trusted.json")
     keys.add_argument("kind", choices=["nats", "signing"])
@@ -143,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (seed := _seed(args.data, "cli")) is not None:
             os.environ[identities.SEED_ENV] = seed  # this process is the cli; demo's connect() reads it
         return load_demo_command(args.data, args.nats or _embedded_url(args.data))
+    if args.command == "users":
+        return users_cli.run(args, os.environ.get("NATS_URL") or _embedded_url(args.data), _seed(args.data, "cli"))
+    if args.command == "backup":
+        return backup.backup_command(args.data, args.dir)
+    if args.command == "restore":
+        return backup.restore_command(args.dir, args.data)
     if args.command == "streams":
         url = args.nats or _embedded_url(args.data)
         for line in asyncio.run(streams_setup(url, args.replicas, seed=_seed(args.data, "setup"))):

@@ -56,7 +56,21 @@ class NatsServer:
             + (self.authorization or "")
         )
 
+    @property
+    def pid_file(self) -> Path:
+        """The running server's pid, for operators and tests (`kill -9 $(cat ...)`)."""
+        return self.data_dir / "nats.pid"
+
+    def alive(self) -> bool:
+        """poll() also reaps an exited server: a killed broker never lingers as a zombie."""
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
     def start(self, timeout: float = 15.0) -> None:
+        """Start (or start again: same port, same data folder, same authorization)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats.conf"
         config.write_text(self.config_text())
@@ -68,6 +82,7 @@ class NatsServer:
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
         log.close()
+        self.pid_file.write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -81,6 +96,7 @@ class NatsServer:
 
     def stop(self, *, kill: bool = False, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
+            self.pid_file.unlink(missing_ok=True)
             return
         self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
@@ -88,6 +104,7 @@ class NatsServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        self.pid_file.unlink(missing_ok=True)
 
     def restart(self, *, kill: bool = True) -> None:
         self.stop(kill=kill)

@@ -20,7 +20,10 @@ and runs the pulse, is the `cli`. With NATS_URL set, the seeds found there are u
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,9 +41,56 @@ from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES
 
+LOCK = "up.lock"
+
+
+def hold_lock(data: Path, *, mine: bool = True) -> int | None:
+    """Take `<data>/up.lock` for as long as this process lives (the kernel lets go when it
+    dies, even by kill -9: no stale pid file to guess about); None if another holds it."""
+    fd = os.open(data / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    if mine:  # the pid, for people; the lock, not the pid, is what tells
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def is_up(data: Path) -> bool:
+    """Whether a `weibao up` runs on this data folder: it holds the lock."""
+    if not (data / LOCK).exists():
+        return False
+    fd = hold_lock(data, mine=False)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def _already_up(data: Path) -> int:
+    # Two supervisors on one folder would fight over the SQLite files and the broker.
+    print(f"Another `weibao up` runs on {data.resolve()} (it holds {data / LOCK}).", flush=True)
+    return 1
+
 
 def nats_keys(data: Path) -> Path:
     return data / "keys" / "nats"
+
+
+def jwt_secret(data: Path) -> Path:
+    """`<data>/keys/jwt.secret`: the gateway's token secret, made on the first start (0600)
+    and kept, so a restart signs nobody out. O_EXCL: two first starts cannot both write."""
+    path = data / "keys" / "jwt.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48) + "\n")
+    return path
 
 
 def service_env(data: Path, service: str, nats_url: str) -> dict[str, str]:
@@ -96,13 +146,21 @@ class Supervisor:
     loader: threading.Thread | None = None
     pulser: threading.Thread | None = None
     pulse_stop: threading.Event = field(default_factory=threading.Event)
+    broker: NatsServer | None = None
+    broker_restarts: int = 0
+    broker_next_start: float = 0.0
+    broker_started: float = 0.0
 
     @property
     def demo_enabled(self) -> bool:
         return os.environ.get("WEIBAO_DEMO", "1") != "0"
 
     def run(self) -> int:
-        self.data.mkdir(parents=True, exist_ok=True)
+        # The business's records and keys: the owner's alone.
+        self.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data.chmod(0o700)
+        if hold_lock(self.data) is None:  # held (its descriptor left open) until this process ends
+            return _already_up(self.data)
         if self.demo_enabled and (written := demo.ensure_demo_users(self.data)) is not None:
             # Before the gateway starts: it signs people in from this file.
             print(f"users: wrote {len(written)} demo users to {demo.users_path(self.data)}", flush=True)
@@ -120,6 +178,7 @@ class Supervisor:
             broker = NatsServer(self.data / "nats", port=self.nats_port,
                                 authorization=identities.authorization_for(keys))
             broker.start()
+            self.broker, self.broker_started = broker, time.monotonic()
             (self.data / "nats" / "port").write_text(str(broker.port))
             nats_url = broker.url
         # This process loads the demo and runs the pulse: as the cli (their connect()s read it).
@@ -215,10 +274,44 @@ class Supervisor:
         if name == "gateway":
             env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port),
                        WEIBAO_USERS=str(demo.users_path(self.data).resolve()))
+            if not (os.environ.get("WEIBAO_JWT_SECRET") or os.environ.get("WEIBAO_JWT_SECRET_FILE")):
+                # By file, not value: the secret stays out of the process table and environ dumps.
+                env["WEIBAO_JWT_SECRET_FILE"] = str(jwt_secret(self.data).resolve())
             return Child(name, [sys.executable, "-m", "weibao.gateway"], env)
         return Child(name, [sys.executable, "-m", f"weibao.{name}", "serve"], env)
 
+    def _restart_broker(self) -> None:
+        """The embedded broker is a child like the others: reaped when it dies (a zombie
+        would hold nothing but confuse every `ps`), restarted with back-off on the same
+        port, data folder and authorization, so the services' reconnect loops find it
+        again and the JetStream data (fsynced on every write) is where it was."""
+        broker = self.broker
+        if broker is None or broker.alive() or self.stopping:
+            return
+        now = time.monotonic()
+        if self.broker_next_start == 0.0:
+            if now - self.broker_started > 60:
+                self.broker_restarts = 0  # it ran a good while: an old crash no longer slows this restart
+            delay = min(0.5 * 2**self.broker_restarts, 30.0)
+            print(f"nats-server exited ({broker.returncode}); restarting it on {broker.url} in {delay:.1f}s",
+                  flush=True)
+            self.broker_next_start = now + delay
+            return
+        if now < self.broker_next_start:
+            return
+        self.broker_restarts += 1
+        self.broker_next_start = 0.0
+        try:
+            broker.start()
+        except (OSError, RuntimeError) as error:  # e.g. the port still taken: the next round backs off longer
+            print(f"nats-server did not start again ({error})", flush=True)
+            broker.stop(kill=True)
+            return
+        self.broker_started = time.monotonic()
+        print(f"nats-server restarted on {broker.url} (restart {self.broker_restarts})", flush=True)
+
     def _restart_dead(self) -> None:
+        self._restart_broker()  # first: the services need it
         now = time.monotonic()
         for child in self.children:
             if child.alive() or self.stopping:

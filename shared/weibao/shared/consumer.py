@@ -47,18 +47,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    inspect,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import appended, begin_ddl, begin_write, ensure_schema
+from weibao.shared.db import appended, begin_ddl, begin_write
 from weibao.shared.events import GENESIS_HASH
 from weibao.shared.keys import Trust
 from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, position_header
 from weibao.shared.proof import Proof, signature_problem
+from weibao.shared.schema import migrate
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.consumer")
@@ -202,12 +201,7 @@ class TrackingConsumer:
         return stream_name(self.upstream)
 
     async def create_tables(self) -> None:
-        await ensure_schema(self.engine)
-        # IMMEDIATE: several processes may start at once; a deferred DDL transaction
-        # on SQLite fails at once on lock upgrade instead of waiting its turn.
-        async with begin_ddl(self.engine) as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_hash_column)
+        await migrate(self.engine)  # the kit's tables, at its current revision (weibao.shared.schema)
         # The tracking row exists before any message, so there is always a row to lock
         # (made under the DDL lock: replicas starting together make it once).
         async with begin_ddl(self.engine) as conn:
@@ -557,14 +551,3 @@ async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler, tr
 def _relay_id(value: str | None, upstream: str, position: int) -> bool:
     """Our relay's message id for `position`, in today's form or the one before hashes."""
     return value is not None and (value == f"{upstream}:{position}" or value.startswith(f"{upstream}:{position}:"))
-
-
-def _add_hash_column(conn: Any) -> None:
-    """Tracking rows made before consumers checked links lack `hash`: add it (NULL: the
-    first message after the upgrade is not linked to anything)."""
-    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
-    if "hash" in {column["name"] for column in inspect(conn).get_columns("tracking", schema=schema)}:
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    table = f"{quote(schema)}.{quote('tracking')}" if schema else quote("tracking")
-    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN hash VARCHAR(64)"))

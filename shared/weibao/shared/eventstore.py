@@ -33,17 +33,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    inspect,
     select,
     text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import APPENDED, appended, begin_ddl, begin_write, ensure_schema, is_sqlite, qualified, schema_of
+from weibao.shared.db import APPENDED, appended, begin_write, is_sqlite, qualified, schema_of
 from weibao.shared.errors import Rejected
 from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash, hash_of
 from weibao.shared.keys import EVENT, Signer, Trust
+from weibao.shared.schema import migrate
 
 metadata = MetaData()
 
@@ -237,12 +237,9 @@ class EventStore:
             self._listener = None
 
     async def create_tables(self) -> None:
-        await ensure_schema(self.engine)
-        # IMMEDIATE: several processes may start at once; a deferred DDL transaction
-        # on SQLite fails at once on lock upgrade instead of waiting its turn.
-        async with begin_ddl(self.engine) as conn:
-            await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_missing_columns)
+        """The log's tables at the kit's current revision (weibao.shared.schema): made on
+        a new database, upgraded on an older one."""
+        await migrate(self.engine)
 
     async def start_signing(self) -> RecordedEvent | None:
         """With a signer, mark a log that holds unsigned events (written before this
@@ -588,23 +585,6 @@ class EventStore:
         async with self.engine.connect() as conn:
             found = await self._events_between(conn, position, position)
         return found[0] if found else None
-
-
-# Columns added after logs existed: NULL for what was stored before (the rows themselves
-# are never rewritten).
-_ADDED = {"events": {"signed_by": "VARCHAR(100)", "signature": "VARCHAR(120)"},
-          "commands": {"fingerprint": "VARCHAR(100)"}}
-
-
-def _add_missing_columns(conn: Any) -> None:
-    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
-    quote = conn.dialect.identifier_preparer.quote
-    for table_name, columns in _ADDED.items():
-        have = {column["name"] for column in inspect(conn).get_columns(table_name, schema=schema)}
-        table = f"{quote(schema)}.{quote(table_name)}" if schema else quote(table_name)
-        for column, kind in columns.items():
-            if column not in have:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
 
 
 class _Row:

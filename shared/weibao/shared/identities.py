@@ -24,7 +24,7 @@ from pathlib import Path
 import nkeys  # type: ignore[import-untyped]  # no type information shipped
 from nacl.signing import SigningKey
 
-from weibao.shared.streams import SERVICES, stream_name
+from weibao.shared.streams import BUCKETS, SERVICES, USERS_BUCKET, stream_name
 
 SEED_ENV = "WEIBAO_NATS_SEED"  # the path of this process's seed file
 CA_ENV = "WEIBAO_NATS_CA"  # the CA that signed the broker's certificate (tls://)
@@ -150,6 +150,17 @@ def _streams_read(service: str) -> list[str]:
     return list(dict.fromkeys([service, *CONSUMERS.get(service, {})]))
 
 
+def _bucket(bucket: str) -> list[str]:
+    """Read and write one key-value bucket, and nothing else of JetStream: its stream's
+    info (opening it), a key (direct or stream get), a put (the `$KV` subject), and a
+    watch (an ordered, ephemeral consumer whose create subject names no durable, with its
+    flow control and info), which mirrors the bucket in memory."""
+    stream = f"KV_{bucket}"
+    return [f"$KV.{bucket}.>", f"{API}.STREAM.INFO.{stream}", f"{API}.STREAM.MSG.GET.{stream}",
+            f"{API}.DIRECT.GET.{stream}", f"{API}.DIRECT.GET.{stream}.>", f"{API}.CONSUMER.CREATE.{stream}",
+            f"{API}.CONSUMER.CREATE.{stream}.>", f"{API}.CONSUMER.INFO.{stream}.>", f"$JS.FC.{stream}.>"]
+
+
 def permissions(role: str, public: str) -> Permissions:
     inbox = f"{inbox_prefix(public)}.>"
     commands = tuple(f"weibao.{s}.>" for s in SERVICES)
@@ -171,13 +182,18 @@ def permissions(role: str, public: str) -> Permissions:
         return Permissions(tuple(publish), (f"weibao.{role}.>", inbox), responses=True)
     if role == "gateway":
         # /live: the event envelopes, core NATS, read-only.
-        return Permissions(commands, (inbox, *(f"{s}.>" for s in SERVICES)))
+        # The sign-in state every replica shares: users, revoked tokens, failed sign-ins.
+        kv = [subject for bucket in BUCKETS for subject in _bucket(bucket)]
+        return Permissions((*commands, *kv), (inbox, *(f"{s}.>" for s in SERVICES)))
     if role == "cli":
         # the demo loader waits until consumers caught up: stream and consumer state only
         state = [f"{API}.{what}.{stream_name(s)}" for s in SERVICES for what in ("STREAM.INFO", "CONSUMER.LIST")]
-        return Permissions((*commands, *state), (inbox,))
+        # `weibao users ...`: the users bucket only (a disabled user's tokens die by its record)
+        return Permissions((*commands, *state, *_bucket(USERS_BUCKET)), (inbox,))
     if role == "setup":
-        admin = [f"{API}.STREAM.{what}.{stream_name(s)}" for s in SERVICES for what in ("INFO", "CREATE", "UPDATE")]
+        admin = [f"{API}.STREAM.{what}.{stream}" for stream in (*map(stream_name, SERVICES),
+                                                                 *(f"KV_{b}" for b in BUCKETS))
+                 for what in ("INFO", "CREATE", "UPDATE")]
         return Permissions((f"{API}.INFO", *admin), (inbox,))
     raise ValueError(f"no NATS identity {role!r}")
 

@@ -122,7 +122,7 @@ async def rebuild(
 
 async def compare(engine: AsyncEngine, live: ReadModel, fresh: ReadModel) -> dict[str, Any]:
     """Tables whose rows differ, with the first few differing rows of each side."""
-    a, b = await rows_of(engine, live), await rows_of(engine, fresh)
+    a, b = await _compared_rows(engine, live), await _compared_rows(engine, fresh)
     differences: dict[str, Any] = {}
     for name in sorted(set(a) | set(b)):
         left, right = a.get(name, []), b.get(name, [])
@@ -132,3 +132,19 @@ async def compare(engine: AsyncEngine, live: ReadModel, fresh: ReadModel) -> dic
             differences[name] = {"live_only": only_live, "replay_only": only_fresh,
                                  "live_rows": len(left), "replay_rows": len(right)}
     return differences
+
+
+async def _compared_rows(engine: AsyncEngine, model: ReadModel) -> dict[str, list[tuple[Any, ...]]]:
+    """A model's rows, narrowed by its `replay_scope` when it has one: a policy shares
+    tables with another policy (billing's two share a terms book and the billed items),
+    and its replay can only answer for what its own upstream put there."""
+    rows = await rows_of(engine, model)
+    scope: Callable[[dict[str, list[tuple[Any, ...]]]], dict[str, list[tuple[Any, ...]]]] | None = getattr(
+        model, "replay_scope", None)
+    return scope(rows) if scope is not None else rows
+
+
+async def discard(engine: AsyncEngine, fresh: ReadModel) -> None:
+    """Drop a replay's tables: once compared they are only clutter (and a stale copy
+    someone might one day read as the model)."""
+    await drop_tables(engine, fresh)

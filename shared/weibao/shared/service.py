@@ -34,7 +34,8 @@ from weibao.shared.keys import Keyring
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
-from weibao.shared.replay import compare, live_position, rebuild
+from weibao.shared.replay import compare, discard, live_position, rebuild
+from weibao.shared.schema import migrate
 from weibao.shared.verification import verify_service
 
 log = structlog.get_logger("weibao.service")
@@ -153,8 +154,15 @@ def broker_options(url: str, seed: str | None) -> dict[str, Any]:
 
 def _database(settings: Settings) -> AsyncEngine:
     url = settings.database_url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///"):
+        # The event log and read models are the business's records: the owner's alone.
+        # The file is made (or narrowed) 0600 before SQLite opens it; its -wal, -shm and
+        # journal files take the database file's mode. A new folder is 0700.
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            path.chmod(0o600)
     return make_engine(url, schema=settings.db_schema)
 
 
@@ -259,8 +267,11 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
                           "differences": result.differences}, default=str, ensure_ascii=False))
         return 0 if result.equal else 1
     finally:
-        await nc.close()
-        await engine.dispose()
+        try:
+            await discard(engine, fresh)  # also after a failure: no `__replay` table outlives its replay
+        finally:
+            await nc.close()
+            await engine.dispose()
 
 
 async def parked_command(spec: ServiceSpec, settings: Settings, retry: int | None) -> int:
@@ -285,14 +296,26 @@ async def parked_command(spec: ServiceSpec, settings: Settings, retry: int | Non
         await engine.dispose()
 
 
+async def migrate_command(settings: Settings) -> int:
+    """One command to upgrade a database before a rollout (a start does the same)."""
+    engine = _database(settings)
+    try:
+        before, after = await migrate(engine)
+        print(json.dumps({"from": before, "to": after}))
+        return 0
+    finally:
+        await engine.dispose()
+
+
 async def verify_command(spec: ServiceSpec, settings: Settings, *, stream: bool) -> int:
     """The log's chain and signatures; with `stream`, also the broker's copy of it."""
     nc = None
     if stream:
         try:
+            # One attempt per server: nats-py reads max_reconnect_attempts=0 as "no limit".
             nc = await connect(settings.nats_url, f"{spec.name}-verify",
                                seed=settings.nats_seed or identities.seed_for(spec.name),
-                               max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=3)
+                               max_reconnect_attempts=1, allow_reconnect=False, connect_timeout=3)
         except Exception as error:  # any failure to reach the broker is the operator's answer
             print(f"the broker at {settings.nats_url} does not answer ({error!r}): the stream cannot be "
                   "checked; `--log-only` checks the log alone", file=sys.stderr)
@@ -317,6 +340,7 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     replay.add_argument("model")
     parked = sub.add_parser("parked", help="list parked messages, or retry one")
     parked.add_argument("--retry", type=int, metavar="ID")
+    sub.add_parser("migrate", help="bring the kit's tables to the current revision (also done at every start)")
     verify = sub.add_parser("verify", help="check this service's log (chain, signatures) and its stream against it")
     verify.add_argument("--log-only", action="store_true", help="the log alone, without the broker")
     args = parser.parse_args(argv)
@@ -328,6 +352,8 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return asyncio.run(replay_command(spec, settings, args.model, show_progress=sys.stderr.isatty()))
     if args.command == "parked":
         return asyncio.run(parked_command(spec, settings, args.retry))
+    if args.command == "migrate":
+        return asyncio.run(migrate_command(settings))
     return asyncio.run(verify_command(spec, settings, stream=not args.log_only))
 
 

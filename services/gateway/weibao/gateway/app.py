@@ -21,6 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from weibao.gateway import errors
 from weibao.gateway.api import audit, billing, contracts, dispatch, exports, live, session
 from weibao.gateway.auth import Tokens, UserBook, secret_from
+from weibao.gateway.schemas import ERRORS
+from weibao.gateway.security import BodyLimit, SecurityHeaders
 from weibao.gateway.services import Services
 from weibao.shared import identities
 from weibao.shared.service import connect
@@ -51,8 +53,12 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
                               "`{\"error\": {\"code\", \"field\", \"message\"}}`.")
     app.state.tokens = Tokens(secret or secret_from(users.path.parent / "jwt-secret"), users, token_ttl)
     errors.install(app)
+    # The last added is the outermost: the security headers go on every answer, 413 included.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
 
-    api = APIRouter(prefix="/api/v1")
+    # Every route may answer these statuses with the error shape (schemas.ERRORS).
+    api = APIRouter(prefix="/api/v1", responses=ERRORS)
     for module in (session, contracts, dispatch, billing, exports, audit, live):
         api.include_router(module.router)
     app.include_router(api)
@@ -66,11 +72,36 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
-        """200 only when every service answers."""
-        answers = dict(await asyncio.gather(*(ask(s) for s in services)))
-        healthy = all(a.get("status") == "ok" for a in answers.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", "services": answers},
-                            status_code=200 if healthy else 503)
+        """200 only when the broker is reachable and every service answers; otherwise 503
+        with each part's state and, for what is down, why in words (an operator reads
+        this, not a stack trace)."""
+        nc = app.state.nc
+        if not nc.is_connected:
+            # Asking the services would only wait out the timeout: nothing gets through.
+            why = "broker unreachable: the gateway is reconnecting to it" if nc.is_reconnecting else \
+                "broker unreachable: the gateway has no connection to it"
+            broker: dict[str, Any] = {"status": "down", "why": why}
+            answers = {s: {"service": s, "status": "unknown", "why": "cannot be asked while the broker is unreachable"}
+                       for s in services}
+        else:
+            broker = {"status": "ok", "url": str(nc.connected_url.netloc) if nc.connected_url else None}
+            answers = dict(await asyncio.gather(*(ask(s) for s in services)))
+            for answer in answers.values():
+                if answer.get("status") == "down":
+                    answer["why"] = _why_silent(str(answer.get("error")), timeout)
+                elif answer.get("status") == "alarm":
+                    answer["why"] = "alarm: foreign messages on its stream or messages refused without proof"
+        healthy = broker["status"] == "ok" and all(a.get("status") == "ok" for a in answers.values())
+        down = [name for name, a in (("broker", broker), *answers.items()) if a.get("status") != "ok"]
+        return JSONResponse({"status": "ok" if healthy else "degraded", "down": down, "broker": broker,
+                             "services": answers}, status_code=200 if healthy else 503)
+
+    def _why_silent(error: str, seconds: float) -> str:
+        if error == "NoRespondersError":
+            return "service not answering: no process of it is connected to the broker"
+        if error in ("TimeoutError", "Timeout"):
+            return f"service not answering: no reply within {seconds:g}s"
+        return f"service not answering ({error})"
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -9,11 +9,12 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Self
+from datetime import date, datetime
+from typing import Annotated, Any, Self, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from weibao.gateway.auth import COOKIE, Principal, Tokens, bearer
 from weibao.gateway.errors import ApiError
@@ -21,6 +22,7 @@ from weibao.gateway.services import Services
 from weibao.shared import text
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import FINGERPRINT
+from weibao.shared.paging import MAX_LIMIT, MAX_OFFSET
 
 _scheme = HTTPBearer(auto_error=False, description="the token from POST /api/v1/session")
 
@@ -30,7 +32,20 @@ AUDIT = ("auditor",)
 OFFICE = ("dispatcher", "billing", "auditor")  # everyone who works at the desk, not in the field
 EVERYONE = ("dispatcher", "billing", "auditor", "technician")
 
-MAX_PAGE = 200
+MAX_PAGE = MAX_LIMIT  # the kit's paging convention, checked here before anything is sent
+# The years a date or time may fall in: the services add terms, warranties and SLA clocks
+# to the dates they are given (years and days), and Python's dates end at 9999-12-31 and
+# begin at 0001-01-01, so a date at either end overflows there; no agreement of this
+# business lies outside these years.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+When = TypeVar("When", bound=date)  # a datetime is a date too
+
+
+def in_years(value: When) -> When:
+    """A date or time within FIRST_YEAR..LAST_YEAR; pydantic names the field when refused."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"a year from {FIRST_YEAR} to {LAST_YEAR}")
+    return value
 
 
 def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
@@ -146,4 +161,7 @@ IdempotencyKey = Annotated[str | None, Header(
     description="retrying with the same key and body has exactly one effect; the key is the caller's own, for "
                 "this route and object; the same key with another body is refused (409 idempotency_key_reused)")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip, at most {MAX_OFFSET}")]
+AsOf = Annotated[datetime | None,
+                 Query(description=f"a past moment (ISO 8601); its year from {FIRST_YEAR} to {LAST_YEAR}"),
+                 AfterValidator(lambda v: None if v is None else in_years(v))]

@@ -59,6 +59,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return JSONResponse({"error": {"code": code, "field": "(path)", "message": str(error.detail)}},
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        code = codes.get(error.status_code, "http_error")
+        # 400 is FastAPI's "error parsing the body"; 413 is the body limit (weibao.gateway.security).
+        field = "(body)" if error.status_code in (400, 413) else "(path)"
+        return JSONResponse({"error": {"code": code, "field": field, "message": str(error.detail)}},
                             status_code=error.status_code)

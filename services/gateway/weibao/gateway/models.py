@@ -6,11 +6,13 @@ shape, document the API in /openapi.json, and keep garbage off the bus."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from weibao.gateway.deps import in_years
 
 Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
 Text = Field(default="", max_length=2000)
@@ -19,6 +21,13 @@ Money = Field(gt=0, max_digits=14, decimal_places=2)
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _years(cls, value: object) -> object:
+        # Every date and time of every body within the years the services compute with
+        # (9999-12-31 plus a term overflows there): a 422 naming the field, not a 502.
+        return in_years(value) if isinstance(value, date) else value
 
 
 class Login(Body):
@@ -124,7 +133,8 @@ class CoverageQuestion(Body):
     local: bool | None = None
     phase: str | None = None
     third_party_under_warranty: bool = False
-    workload_working_days: Decimal | None = None
+    # working days, exact, bounded as a change request's (a 1E+999999 would reach contracts' arithmetic)
+    workload_working_days: Decimal | None = Field(default=None, ge=0, max_digits=8, decimal_places=2)
     basic_computer_training: bool = False
     fault_on: date | None = None
     fault: str | None = None
@@ -231,17 +241,34 @@ class Completion(Body):
 
 
 class Shift(Body):
-    model_config = ConfigDict(extra="allow")
+    starts: time = time(9, 0)  # rule C20: 9:00-18:00 unless said otherwise
+    ends: time = time(18, 0)
 
 
+# Which skills exist, and everything else about a valid record, is dispatch's one rule
+# (domain/technician.py): the gateway checks shapes only, so the two cannot drift apart.
 class NewTechnician(Body):
     technician_id: str = Id
     name: str = Field(min_length=1, max_length=100)
     skills: list[str] = Field(min_length=1, max_length=50)
     home: Point
     office_city_code: str | None = None
-    shift: dict[str, Any] | None = None
+    shift: Shift | None = None
     capacity_per_day: int = Field(default=4, ge=1, le=50)
+
+
+class TechnicianChange(Body):
+    """PATCH: only the fields sent change; dispatch checks the record as it would become."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    skills: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    home: Point | None = None
+    shift: Shift | None = None
+    capacity_per_day: int | None = Field(default=None, ge=1, le=50)
+
+
+class Retirement(Body):
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class TimeOff(Body):

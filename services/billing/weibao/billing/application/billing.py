@@ -5,10 +5,25 @@ to the customer's draft for the period, in the same transaction as its checkpoin
 ids derive from the message's position, and every billed item id is kept with the
 invoice it went to: a redelivered message, or the whole stream replayed from position
 0, finds its items billed and adds nothing, wherever they went. An item for an issued
-invoice goes on a supplementary draft of the same period (B8)."""
+invoice goes on a supplementary draft of the same period (B8).
+
+Replaying a policy (`weibao replay billing policy_contracts`): a policy's effect is
+events appended to billing's own log, and a replay must never append (the log is the
+truth; a second copy of each line would be a forgery of history). So a replay copy
+(`Billing.fresh`) rebuilds the policy's own tables into fresh ones: the terms book as the
+contracts stream says, and `billing_items`, where each item the upstream message prices
+to is written with the invoice the *log* holds its `LineAdded` on (`(not in the log)`
+when none does: the live policy lost it). The comparison then asks: did the live policy
+bill exactly the items the upstream implies, onto the invoices the log says? Each policy
+is compared on the items of its own upstream (their ids begin `<upstream>:`); the terms
+book only by the contracts policy, which alone feeds it. `billing_drafts` (which draft is
+open now) is not compared: it records decisions taken against commands (an issue opens a
+supplementary draft) that a stream replay does not see; the log's `DraftOpened` events
+are its audit trail."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -22,7 +37,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from weibao.billing.adapters.exports import CreditView, InvoiceView, Settlement, invoice_html, lines_of
-from weibao.billing.adapters.invoices import INVOICE, SERIES, head, invoice_stream
+from weibao.billing.adapters.invoices import INVOICE, SERIES, STREAM_PREFIX, head, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain import pricing
@@ -33,7 +48,7 @@ from weibao.shared.clock import CHINA
 from weibao.shared.consumer import NotYet
 from weibao.shared.errors import Rejected, require
 from weibao.shared.events import RecordedEvent
-from weibao.shared.eventstore import EventStore
+from weibao.shared.eventstore import EventStore, events_table
 from weibao.shared.fields import exact
 from weibao.shared.messages import Message
 
@@ -41,6 +56,8 @@ __all__ = ["INVOICE", "SERIES", "Billing", "Config", "Drafts", "TermsNotYetKnown
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 FOLDED = 1024  # invoices whose folded state the policy keeps between messages
+NOT_IN_LOG = "(not in the log)"  # a replayed item no invoice of the log holds
+Row = tuple[Any, ...]
 
 
 class TermsNotYetKnown(NotYet):
@@ -75,10 +92,11 @@ class Drafts:
     which invoice each billed item went to."""
 
     metadata: MetaData
+    suffix: str = ""
 
     def __post_init__(self) -> None:
         self.table = Table(
-            "billing_drafts", self.metadata,
+            f"billing_drafts{self.suffix}", self.metadata,
             Column("customer_id", String(100), primary_key=True),
             Column("period", String(100), primary_key=True),
             Column("invoice_id", String(250), nullable=False),
@@ -87,7 +105,7 @@ class Drafts:
         # Exactly once across invoices: a message replayed after its invoice was issued
         # and a supplementary draft opened would otherwise find its item on no open draft.
         self.items = Table(
-            "billing_items", self.metadata,
+            f"billing_items{self.suffix}", self.metadata,
             Column("item_id", String(250), primary_key=True),
             Column("invoice_id", String(250), nullable=False),
         )
@@ -99,13 +117,52 @@ class Billing:
     book: TermsBook
     config: Config
     today: Callable[[], date]
+    # Set only on a replay copy (`fresh`): the live terms book, priced with when the copy's
+    # own book has not the agreement (the dispatch policy's replay reads no terms).
+    live_book: TermsBook | None = None
 
     def __post_init__(self) -> None:
-        tables = Drafts(self.book.metadata)
+        tables = Drafts(self.book.metadata, self.book.suffix)
         self.drafts, self.items = tables.table, tables.items
         # stream -> (version, hash, state): a month's draft gets a line per message, and
         # folding all its events again for each would make a long draft quadratic.
         self._folded: OrderedDict[str, tuple[int, str, domain.Invoice]] = OrderedDict()
+        self._in_log: dict[str, str] | None = None  # a replay copy's item id -> invoice, from the log
+
+    def fresh(self, suffix: str) -> Billing:
+        """A replay copy: its own tables (suffixed), reading the log, never appending."""
+        return Billing(self.store, TermsBook(suffix), self.config, self.today, live_book=self.book)
+
+    @property
+    def replaying(self) -> bool:
+        return self.live_book is not None
+
+    def replay_scope(self, upstream: str, rows: Mapping[str, list[Row]]) -> dict[str, list[Row]]:
+        """What a replay of the `upstream` policy compares (module docstring): the items
+        priced from that upstream's messages, and the terms book for contracts."""
+        scoped = {"billing_items": [row for row in rows.get("billing_items", []) if str(row[0]).startswith(
+            f"{upstream}:")]}
+        if upstream == "contracts":
+            scoped |= {name: list(rows.get(name, [])) for name in ("billing_agreements", "billing_customers")}
+        return scoped
+
+    async def _terms(self, conn: AsyncConnection, agreement_id: str | None) -> dict[str, Any]:
+        terms = await self.book.terms(conn, agreement_id)
+        if not terms and self.live_book is not None:
+            terms = await self.live_book.terms(conn, agreement_id)
+        return terms
+
+    async def _billed_in_log(self, conn: AsyncConnection, item_id: str) -> str:
+        """The invoice whose `LineAdded` holds `item_id` in the log (read once per replay)."""
+        if self._in_log is None:
+            e = events_table
+            found: dict[str, str] = {}
+            added = INVOICE.prefix + domain.LineAdded.__name__
+            rows = await conn.execute(select(e.c.stream_id, e.c.data).where(e.c.type == added).order_by(e.c.position))
+            for stream_id, data in rows:
+                found.setdefault(str(json.loads(data)["line"]["item_id"]), str(stream_id).removeprefix(STREAM_PREFIX))
+            self._in_log = found
+        return self._in_log.get(item_id, NOT_IN_LOG)
 
     @property
     def invoices(self) -> Repository[domain.Invoice, Any]:
@@ -116,7 +173,8 @@ class Billing:
     async def handle(self, conn: AsyncConnection, message: Message) -> None:
         # Both policies (contracts, dispatch) may add to one draft: take the log's append
         # lock before reading it, so neither decides on a version the other is changing.
-        await self.store.lock(conn)
+        if not self.replaying:  # a replay copy appends nothing
+            await self.store.lock(conn)
         await self.book(conn, message)  # terms and names first: a later message prices with them
         if message.type not in ("FeeDue", "QuotaConsumed", "WarrantyVerdict", "ChangeRequestAssessed", "WorkLogged",
                                 "ExpenseRecorded"):
@@ -127,7 +185,7 @@ class Billing:
             # rule B1: a receipt without its date (the phone left it blank) is billed in
             # the month it was recorded, rather than parked and never billed.
             data = {**data, "receipt_date": message.recorded_at.astimezone(CHINA).date().isoformat()}
-        terms = await self.book.terms(conn, data.get("agreement_id"))  # read once per message
+        terms = await self._terms(conn, data.get("agreement_id"))  # read once per message
         if not terms and data.get("agreement_id") is not None and message.type in ("WorkLogged", "ExpenseRecorded"):
             raise TermsNotYetKnown(f"no terms yet for agreement {data['agreement_id']!r} ({message.type} at "
                                    f"{message.service}:{message.position})")
@@ -157,6 +215,10 @@ class Billing:
         issued or not, even removed since) adds nothing (B8: never billed twice)."""
         billed = await conn.scalar(select(self.items.c.invoice_id).where(self.items.c.item_id == item.item_id))
         if billed is not None:
+            return
+        if self.replaying:
+            await conn.execute(self.items.insert().values(item_id=item.item_id,
+                                                          invoice_id=await self._billed_in_log(conn, item.item_id)))
             return
         per_visit = terms.get("billing_period") == "per_visit" and ticket_id
         period = f"visit:{ticket_id}" if per_visit else item.occurred_on.strftime("%Y-%m")

@@ -21,12 +21,20 @@ class Policy:
     """A tracking consumer's handler: one per upstream, all sharing one Billing."""
 
     def __init__(self, billing: Billing, upstream: str) -> None:
-        self.billing = billing
+        self.billing, self.upstream = billing, upstream
         self.name = f"policy_{upstream}"
         self.metadata = billing.book.metadata
+        self.suffix = billing.book.suffix
 
     def tables(self) -> list[Any]:
         return [*self.billing.book.tables(), self.billing.drafts, self.billing.items]
+
+    def fresh(self, suffix: str) -> Policy:
+        """Its replay copy: rebuilds the policy's tables, appends nothing (application/billing.py)."""
+        return Policy(self.billing.fresh(suffix), self.upstream)
+
+    def replay_scope(self, rows: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+        return self.billing.replay_scope(self.upstream, rows)
 
     async def __call__(self, conn: Any, message: Message) -> None:
         await self.billing.handle(conn, message)

@@ -1,21 +1,31 @@
 """The technician board: who can go where, built from dispatch's own stream.
 
 Position is the last valid check-in (D5) or the home base; load is the visits assigned
-and not yet completed. Assignment (D4) reads it; the console shows it."""
+and not yet completed. Assignment (D4) reads it; the console shows it.
+
+What is stored is what the log says, good or bad; `sort_out` is where a reader learns
+which records it can use: the technician rule (domain/technician.py) decides, the same
+rule the commands check, and a record that fails it is named, logged and left out, so
+it never takes a whole assignment or plan down with it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
+import structlog
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weibao.dispatch.domain import technician as crew
+from weibao.dispatch.domain.ticket import Position
 from weibao.shared.messages import Message
 
 PREFIX = "private."
+log = structlog.get_logger("weibao.dispatch.board")
 
 
 @dataclass
@@ -40,9 +50,17 @@ class TechnicianBoard:
             Column("time_off", Text, nullable=False),
             Column("open_visits", Text, nullable=False),  # JSON list of ticket ids
         )
+        # Its own table rather than a column: `create_all` adds a missing table to an
+        # existing database, but never a missing column to an existing table.
+        self.retired = Table(
+            f"technician_retired{self.suffix}", self.metadata,
+            Column("technician_id", String(100), primary_key=True),
+            Column("retired_at", String(40), nullable=False),
+            Column("reason", Text, nullable=False),
+        )
 
     def tables(self) -> list[Table]:
-        return [self.table]
+        return [self.table, self.retired]
 
     def fresh(self, suffix: str) -> TechnicianBoard:
         return TechnicianBoard(suffix)
@@ -68,6 +86,16 @@ class TechnicianBoard:
             return
         changes: dict[str, Any] = {}
         match kind:
+            case "TechnicianChanged":
+                home = data["home"]
+                changes.update(name=data["name"], skills=json.dumps(data["skills"]), shift=json.dumps(data["shift"]),
+                               capacity_per_day=data["capacity_per_day"], home_latitude=home["latitude"],
+                               home_longitude=home["longitude"])
+                if row.last_seen is None:  # never seen on site: they are where their home is
+                    changes.update(latitude=home["latitude"], longitude=home["longitude"])
+            case "TechnicianRetired":
+                await conn.execute(self.retired.insert().values(technician_id=technician, retired_at=data["at"],
+                                                                reason=data["reason"]))
             case "SkillsChanged":
                 changes["skills"] = json.dumps(data["skills"])
             case "TimeOffTaken":
@@ -80,10 +108,23 @@ class TechnicianBoard:
                                    last_seen=data["server_time"])
             case "VisitAssigned":
                 changes["open_visits"] = json.dumps(sorted({*json.loads(row.open_visits), _ticket(message)}))
+                await self._release(conn, _ticket(message), keep=technician)
             case "VisitDeclined" | "VisitCompleted":
                 changes["open_visits"] = json.dumps(sorted(set(json.loads(row.open_visits)) - {_ticket(message)}))
         if changes:
             await conn.execute(t.update().where(t.c.technician_id == technician).values(changes))
+
+
+    async def _release(self, conn: AsyncConnection, ticket: str, *, keep: str) -> None:
+        """A reassignment takes the visit off whoever had it (a retired technician's
+        visits stay theirs until then)."""
+        t = self.table
+        holders = await conn.execute(select(t.c.technician_id, t.c.open_visits).where(
+            t.c.technician_id != keep, t.c.open_visits.contains(json.dumps(ticket))))
+        for holder in holders.all():
+            left = sorted(set(json.loads(holder.open_visits)) - {ticket})
+            await conn.execute(t.update().where(t.c.technician_id == holder.technician_id)
+                               .values(open_visits=json.dumps(left)))
 
 
 def _ticket(message: Message) -> str:
@@ -97,18 +138,65 @@ def _technician_of(message: Message) -> str | None:
     return str(value) if value else None
 
 
+def _rows(board: TechnicianBoard) -> Any:
+    t, r = board.table, board.retired
+    return select(t, r.c.retired_at, r.c.reason.label("retirement_reason")).select_from(
+        t.outerjoin(r, r.c.technician_id == t.c.technician_id))
+
+
 async def technicians(engine: AsyncEngine, board: TechnicianBoard) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(board.table).order_by(board.table.c.technician_id))).all()
+        rows = (await conn.execute(_rows(board).order_by(board.table.c.technician_id))).all()
     return [_decoded(row._mapping) for row in rows]
 
 
 async def technician(engine: AsyncEngine, board: TechnicianBoard, technician_id: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
-        row = (await conn.execute(select(board.table).where(board.table.c.technician_id == technician_id))).first()
+        row = (await conn.execute(_rows(board).where(board.table.c.technician_id == technician_id))).first()
     return _decoded(row._mapping) if row is not None else None
 
 
 def _decoded(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {**row, "skills": json.loads(row["skills"]), "shift": json.loads(row["shift"]),
             "time_off": json.loads(row["time_off"]), "open_visits": json.loads(row["open_visits"])}
+
+
+@dataclass(frozen=True)
+class Unusable:
+    technician_id: str
+    reason: str  # in words, for the dispatcher
+    retired: bool = False  # a decision rather than a fault
+
+
+def profile_of(row: Mapping[str, Any]) -> crew.Profile:
+    """A board row as the technician rule sees it; KeyError, TypeError or ValueError
+    when the row cannot even be read as one."""
+    shift = row["shift"]
+    return crew.Profile(row["technician_id"], row["name"], row["skills"],
+                        Position(row["home_latitude"], row["home_longitude"]),
+                        crew.Shift(time.fromisoformat(shift["starts"]), time.fromisoformat(shift["ends"])),
+                        row["capacity_per_day"])
+
+
+def sort_out(rows: list[dict[str, Any]], *, purpose: str) -> tuple[list[dict[str, Any]], list[Unusable]]:
+    """The rows a reader may use, and the others named with the reason. `purpose` goes
+    into the log line (which operation went on without them)."""
+    usable: list[dict[str, Any]] = []
+    unusable: list[Unusable] = []
+    for row in rows:
+        if row.get("retired_at"):
+            why = row.get("retirement_reason") or "no reason given"
+            unusable.append(Unusable(row["technician_id"], f"retired on {str(row['retired_at'])[:10]}: {why}",
+                                     retired=True))
+            continue  # retirement is a decision, not a fault: no log line
+        try:
+            found = crew.problems(profile_of(row))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            found = (crew.Problem("unreadable", "record", f"cannot be read ({error!r})"),)
+        if not found:
+            usable.append(row)
+            continue
+        reason = f"record fails the technician rule: {crew.in_words(found)}"
+        unusable.append(Unusable(str(row.get("technician_id", "")), reason))
+        log.warning("technician.unusable", technician_id=row.get("technician_id"), purpose=purpose, reason=reason)
+    return usable, unusable

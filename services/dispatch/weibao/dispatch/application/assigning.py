@@ -6,13 +6,14 @@ candidates, their distances and arrival times, and why the winner won."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from weibao.dispatch.adapters.board import technicians
+import structlog
+
+from weibao.dispatch.adapters.board import sort_out, technicians
 from weibao.dispatch.application.tickets import Dispatch
 from weibao.dispatch.domain import assignment as d4
 from weibao.dispatch.domain import ticket as domain
@@ -21,6 +22,8 @@ from weibao.shared import codec
 from weibao.shared.clock import CHINA
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
+
+log = structlog.get_logger("weibao.dispatch")
 
 
 def view(row: Mapping[str, Any], now: datetime) -> d4.TechnicianView:
@@ -46,11 +49,16 @@ class Assigning:
         ticket = await self.dispatch.ticket(ticket_id)
         assert ticket.opened is not None
         now = self.dispatch.now()
-        board = [view(row, now) for row in await technicians(self.dispatch.engine, self.dispatch.board)]
+        # One bad record costs only itself: it is named in the explanation, not raised.
+        rows, unusable = sort_out(await technicians(self.dispatch.engine, self.dispatch.board),
+                                  purpose=f"assignment of {ticket_id}")
         arrive_by = ticket.deadlines.arrive_by if ticket.deadlines else None
         need = d4.Need(ticket_id, (ticket.opened.site.latitude, ticket.opened.site.longitude), ticket.opened.skill,
                        arrive_by)
-        return ticket, d4.assign(need, board, now=now, travel=self.travel, exclude=ticket.declined_by)
+        board = [view(row, now) for row in rows]
+        left_out = [d4.Excluded(u.technician_id, u.reason) for u in unusable]
+        return ticket, d4.assign(need, board, now=now, travel=self.travel, exclude=ticket.declined_by,
+                                 unweighed=left_out)
 
     async def assign(self, data: Mapping[str, Any], *, command_id: str | None = None,
                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
@@ -62,6 +70,9 @@ class Assigning:
         by = str((meta or {}).get("actor", "system"))
         chosen = data.get("technician_id")
         reason = None
+        left_out = {e.technician_id: e.reason for e in decision.explanation.excluded}
+        if chosen and chosen in left_out:  # retired, or a record the rule cannot weigh: say which
+            raise Rejected("unavailable", "technician_id", f"{chosen} cannot be assigned: {left_out[chosen]}")
         if chosen and chosen != decision.technician_id:  # naming the rule's own choice is no override
             reason = str(data.get("reason", ""))
             decision = d4.override(decision, str(chosen), reason, by)
@@ -76,7 +87,10 @@ class Assigning:
                       meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """A decline (or no-show) dispatches again, to someone else (D4)."""
         events = await self.dispatch.decline(data, command_id=command_id, meta=meta)
-        # Nobody else now: the visit waits for a dispatcher, and the board shows it.
-        with contextlib.suppress(Rejected):
+        # Nobody else now: the visit waits for a dispatcher, and the board shows it; the
+        # log says why, so a re-dispatch that could not happen is not a silent one.
+        try:
             events += await self.assign({"ticket_id": data.get("ticket_id")}, meta=meta)
+        except Rejected as error:
+            log.info("redispatch.waits", ticket_id=data.get("ticket_id"), reason=str(error))
         return events

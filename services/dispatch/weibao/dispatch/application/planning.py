@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from weibao.dispatch.adapters.board import technicians
+from weibao.dispatch.adapters.board import sort_out, technicians
 from weibao.dispatch.application.tickets import CLOSED, Dispatch
 from weibao.dispatch.domain.ticket import Ticket
-from weibao.dispatch.planning.model import Plan, Technician, Visit
+from weibao.dispatch.planning.model import Plan, Technician, Visit, plannable
 from weibao.dispatch.planning.solver import plan_day
 from weibao.dispatch.planning.travel import TravelModel
 from weibao.shared.clock import CHINA
@@ -57,6 +57,10 @@ class Planning:
                                                                      index.c.last_type.not_in(CLOSED)))]
         tickets = [await self.dispatch.ticket(ticket_id) for ticket_id in ids]
         visits = [visit_of(t, now, midnight) for t in tickets if t.status in OPEN]
+        rows, unusable = sort_out(await technicians(self.dispatch.engine, self.dispatch.board), purpose="plan")
+        under_way = {v.locked_to for v in visits if v.locked_to is not None}
+        # A retired technician is worth naming only while a visit is still under way with them.
+        absent = {u.technician_id: u.reason for u in unusable if not u.retired or u.technician_id in under_way}
         crew = [
             Technician(row["technician_id"], (row["latitude"], row["longitude"]),
                        minutes(datetime.combine(midnight.date(), time.fromisoformat(row["shift"]["starts"]), CHINA),
@@ -64,8 +68,10 @@ class Planning:
                        minutes(datetime.combine(midnight.date(), time.fromisoformat(row["shift"]["ends"]), CHINA),
                                midnight),
                        frozenset(row["skills"]), end=(row["home_latitude"], row["home_longitude"]))
-            for row in await technicians(self.dispatch.engine, self.dispatch.board)
+            for row in rows
         ]
+        # Whoever the solver cannot plan is named, never a reason to plan nobody.
+        crew, visits, not_planned = plannable(crew, visits, absent=absent)
         # The solver is CPU-bound: off the event loop, so the service keeps answering.
         plan: Plan = await asyncio.to_thread(plan_day, crew, visits, self.travel, seconds=seconds)
         return {
@@ -75,4 +81,6 @@ class Planning:
             "unassigned": plan.unassigned,
             "late": plan.late_visits,
             "total_travel_minutes": plan.total_travel_minutes,
+            "not_planned": [{"technician_id": n.technician_id, "reason": n.reason, "visits": list(n.visits)}
+                            for n in not_planned],
         }

@@ -31,8 +31,8 @@ TICKET = codec.Codec(
      dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet],
     prefix="private.",
 )
-CREW = codec.Codec([crew.TechnicianRegistered, crew.SkillsChanged, crew.TimeOffTaken, crew.ShiftChanged],
-                   prefix="private.")
+CREW = codec.Codec([crew.TechnicianRegistered, crew.TechnicianChanged, crew.TechnicianRetired, crew.SkillsChanged,
+                    crew.TimeOffTaken, crew.ShiftChanged], prefix="private.")
 PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
 
 REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.CheckOut, "work": domain.LogWork,
@@ -227,11 +227,30 @@ class Dispatch:
         return await self.crew.execute(technician_stream(command.technician_id),
                                        lambda state: crew.decide(command, state), **kw)
 
+    async def change_technician(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        """Edit skills, shift, capacity, home or name; the whole record is checked again."""
+        command = codec.parse(crew.ChangeTechnician, {k: v for k, v in data.items()
+                                                      if k not in ("technician_id", "command_id")})
+        return await self.crew.execute(technician_stream(_technician(data)),
+                                       lambda state: crew.decide(command, state), **kw)
+
+    async def retire_technician(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+        """No new assignments from now on; visits already assigned stay until reassigned."""
+        command = crew.RetireTechnician(self.now(), str(data.get("reason", "")))
+        return await self.crew.execute(technician_stream(_technician(data)),
+                                       lambda state: crew.decide(command, state), **kw)
+
     async def time_off(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
         command = codec.parse(crew.TakeTimeOff, {k: v for k, v in data.items()
                                                  if k not in ("technician_id", "command_id")})
         return await self.crew.execute(technician_stream(str(data.get("technician_id", ""))),
                                        lambda state: crew.decide(command, state), **kw)
+
+
+def _technician(data: Mapping[str, Any]) -> str:
+    value = data.get("technician_id")
+    require(isinstance(value, str) and bool(value), "missing", "technician_id", "which technician")
+    return str(value)
 
 
 def _id(data: Mapping[str, Any]) -> str:

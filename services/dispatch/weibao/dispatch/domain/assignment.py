@@ -19,12 +19,12 @@ answer whatever their order."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from weibao.dispatch.domain.skills import check_skill
 from weibao.dispatch.domain.travel import Mode, Position, TravelModel, check_position, distance_km
 from weibao.shared.errors import Rejected
 
@@ -35,17 +35,9 @@ Ineligible = Literal["skill", "leave", "shift_over", "capacity", "excluded"]
 # Which branch of rule D4 chose the technician.
 Rule = Literal["in_time_least_travel", "earliest_arrival_at_risk", "nobody_eligible", "round_optimum"]
 
-SKILL = re.compile(r"(hardware|network|software:\S+)")
-
-
 def _aware(moment: datetime, field: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Rejected("naive_time", field, "times carry their UTC offset")
-
-
-def _skill(skill: str, field: str) -> None:
-    if not SKILL.fullmatch(skill):
-        raise Rejected("invalid", field, 'a skill is "hardware", "network" or "software:<product>"')
 
 
 @dataclass(frozen=True)
@@ -66,7 +58,7 @@ class TechnicianView:
         if not self.technician_id:
             raise Rejected("required", "technician_id", "a technician has an id")
         for skill in self.skills:
-            _skill(skill, "skills")
+            check_skill(skill, "skills")  # the reader leaves out records that fail this (Excluded)
         check_position(self.position, "position")
         _aware(self.available_from, "available_from")
         _aware(self.shift_end, "shift_end")
@@ -89,7 +81,7 @@ class Need:
         if not self.request_id:
             raise Rejected("required", "request_id", "a request has an id")
         check_position(self.site, "site")
-        _skill(self.skill, "skill")
+        check_skill(self.skill, "skill")
         if self.arrive_by is not None:
             _aware(self.arrive_by, "arrive_by")
 
@@ -111,6 +103,16 @@ class Considered:
 
 
 @dataclass(frozen=True)
+class Excluded:
+    """A technician the rule could not weigh at all, and why in words: a record that
+    fails the technician rule (domain/technician.py), or one retired. Named, so that a
+    dispatcher sees who is missing and why, instead of the whole assignment failing."""
+
+    technician_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Explanation:
     request_id: str
     skill: str
@@ -119,6 +121,7 @@ class Explanation:
     rule: Rule
     reason: str  # why the winner won, in words, naming rule D4
     candidates: tuple[Considered, ...]  # ranked: the rule's choice first, the ineligible last
+    excluded: tuple[Excluded, ...] = ()  # not weighed at all: see Excluded
 
     def of(self, technician_id: str) -> Considered | None:
         return next((c for c in self.candidates if c.technician_id == technician_id), None)
@@ -271,18 +274,24 @@ def _reason(need: Need, rule: Rule, winner: Considered, ranked: Sequence[Conside
 # --- one request --------------------------------------------------------------------------
 
 def assign(request: Need, technicians: Sequence[TechnicianView], *, now: datetime, travel: TravelModel,
-           exclude: frozenset[str] = frozenset()) -> Assignment:
+           exclude: frozenset[str] = frozenset(), unweighed: Sequence[Excluded] = ()) -> Assignment:
     """Rule D4 for one request. `exclude` holds technicians who may not take it again
-    (they declined it or did not show up): re-dispatch passes them."""
+    (they declined it or did not show up): re-dispatch passes them. `unweighed`: the
+    technicians the caller could not turn into a `TechnicianView`, kept in the
+    explanation (sorted by id, so the answer does not depend on the order given)."""
     ranked = _weigh(request, technicians, now, travel, exclude)
+    left_out = tuple(sorted(unweighed, key=lambda e: e.technician_id))
     best = ranked[0] if ranked and ranked[0].eligible else None
     if best is None:
+        why = _why_nobody(request, ranked)
+        if left_out:
+            why += "; not weighed: " + ", ".join(f"{e.technician_id} ({e.reason})" for e in left_out)
         explanation = Explanation(request.request_id, request.skill, request.arrive_by, now, "nobody_eligible",
-                                  _why_nobody(request, ranked), ranked)
+                                  why, ranked, left_out)
         return Assignment(request.request_id, None, True, explanation)
     rule: Rule = "in_time_least_travel" if best.can_make_deadline else "earliest_arrival_at_risk"
     explanation = Explanation(request.request_id, request.skill, request.arrive_by, now, rule,
-                              _reason(request, rule, best, ranked), ranked)
+                              _reason(request, rule, best, ranked), ranked, left_out)
     return Assignment(request.request_id, best.technician_id, not best.can_make_deadline, explanation)
 
 

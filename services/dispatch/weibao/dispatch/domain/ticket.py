@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from weibao.dispatch.domain import deadlines as dl
+from weibao.dispatch.domain.skills import check_skill
 from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
 from weibao.shared.errors import Rejected, require
 from weibao.shared.geo import distance_km
@@ -408,6 +409,7 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             require(state.status == "none", "conflict", "ticket_id", "this ticket already exists")
             require(bool(command.summary.strip()), "missing", "summary", "say what is wrong")
             command.site.check("site.")
+            check_skill(command.skill, "skill")  # D4: the same vocabulary technicians are matched on
             if command.entered_at is not None:
                 _check_backdating(command.opened_at, command.entered_at)
             due = set_deadlines(command.opened_at, command.coverage, command.phase)

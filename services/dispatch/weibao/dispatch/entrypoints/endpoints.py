@@ -61,6 +61,8 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "ticket.find_coverage", command(dispatch.find_coverage), keys=runtime.keys)
     expose(broker, "dispatch", "technician.register", command(dispatch.register_technician), keys=runtime.keys)
     expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.change", command(dispatch.change_technician), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.retire", command(dispatch.retire_technician), keys=runtime.keys)
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         as_of = instant(body, "as_of")

@@ -6,6 +6,7 @@ is its response deadline (rules D1, D2): the technician must be on site by then.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from weibao.dispatch.planning.travel import LatLon
@@ -90,3 +91,46 @@ def _require_location(point: LatLon, field: str) -> None:
     lat, lon = point
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise Rejected("out_of_range", field, "latitude and longitude are WGS-84 degrees")
+
+
+@dataclass(frozen=True)
+class NotPlanned:
+    """A technician the plan leaves out, with the visits under way with them, and why."""
+
+    technician_id: str
+    reason: str
+    visits: tuple[str, ...] = ()
+
+
+def plannable(technicians: Sequence[Technician], visits: Sequence[Visit], *,
+              absent: Mapping[str, str] | None = None) -> tuple[list[Technician], list[Visit], list[NotPlanned]]:
+    """What the solver can plan, and who it cannot, instead of refusing the whole day.
+
+    The solver puts a visit under way first in its technician's route; it cannot when the
+    technician is not planned (retired, or a record the technician rule refuses: `absent`
+    maps them to the reason), nor when one technician has two visits under way at once
+    (checked in twice without checking out: the API allows it, the order is unknown).
+    Those technicians and their visits under way are left out and named; everyone and
+    everything else is planned."""
+    absent = dict(absent or {})
+    under_way: dict[str, list[str]] = {}
+    for visit in visits:
+        if visit.locked_to is not None:
+            under_way.setdefault(visit.locked_to, []).append(visit.id)
+    known = {t.id for t in technicians}
+    left_out: dict[str, NotPlanned] = {}
+    for technician_id, reason in absent.items():
+        left_out[technician_id] = NotPlanned(technician_id, reason, tuple(sorted(under_way.get(technician_id, ()))))
+    for technician_id, ids in under_way.items():
+        if technician_id in left_out:
+            continue
+        if technician_id not in known:
+            left_out[technician_id] = NotPlanned(technician_id, "not among the technicians planned; the visits "
+                                                 "under way with them stay with them", tuple(sorted(ids)))
+        elif len(ids) > 1:
+            left_out[technician_id] = NotPlanned(
+                technician_id, f"{len(ids)} visits under way at once ({', '.join(sorted(ids))}): which one ends "
+                "first is not known, so their day cannot be routed; a dispatcher decides", tuple(sorted(ids)))
+    kept = [t for t in technicians if t.id not in left_out]
+    open_visits = [v for v in visits if v.locked_to is None or v.locked_to not in left_out]
+    return kept, open_visits, sorted(left_out.values(), key=lambda n: n.technician_id)

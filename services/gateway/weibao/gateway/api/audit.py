@@ -5,13 +5,13 @@ has caught up with the log (replay status)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from weibao.gateway.deps import AUDIT, Caller, Limit, Offset, caller
+from weibao.gateway.deps import AUDIT, AsOf, Caller, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
+from weibao.gateway.schemas import Page, Record, Status
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Auditor = Annotated[Caller, caller(*AUDIT)]
@@ -19,22 +19,24 @@ Service = Literal["contracts", "dispatch", "billing"]
 SERVICES: tuple[str, ...] = ("contracts", "dispatch", "billing")
 
 
-@router.get("/{service}/streams", summary="A service's aggregates, most recently changed first")
+@router.get("/{service}/streams", response_model=Page, summary="A service's aggregates, most recently changed first")
 async def streams(service: Service, call: Auditor, *, limit: Limit = 50, offset: Offset = 0,
                   prefix: Annotated[str | None, Query(max_length=100)] = None) -> Any:
     return await call.ask(service, "audit.streams", {"limit": limit, "offset": offset}, prefix=prefix)
 
 
-@router.get("/{service}/streams/{stream_id}", summary="An aggregate's history, every event with who and when; "
+@router.get("/{service}/streams/{stream_id}", response_model=Record,
+            summary="An aggregate's history, every event with who and when; "
             "with `as_of`, only what was recorded by then")
-async def stream(service: Service, stream_id: str, call: Auditor, as_of: datetime | None = None) -> Any:
+async def stream(service: Service, stream_id: str, call: Auditor, as_of: AsOf = None) -> Any:
     if as_of is not None and as_of.tzinfo is None:
         raise ApiError("invalid", "as_of", "a time with its UTC offset")
     return await call.ask(service, "audit.stream", {"stream_id": stream_id},
                           as_of=as_of.isoformat() if as_of else None)
 
 
-@router.get("/status", summary="Replay status: each read model's position against its upstream, parked "
+@router.get("/status", response_model=Status,
+            summary="Replay status: each read model's position against its upstream, parked "
             "messages; `verify=true` also checks each log's hash chain")
 async def status(call: Auditor, verify: bool = False) -> Any:
     async def one(service: str) -> Any:

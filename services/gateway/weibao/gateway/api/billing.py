@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from weibao.gateway.deps import AUDIT, BILLING, Caller, IdempotencyKey, Limit, Offset, caller
+from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.models import Body, CreditNote, Issue, Payment
+from weibao.gateway.schemas import HTML, Page, Record
+from weibao.gateway.security import PRINT_CSP
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
@@ -18,15 +19,16 @@ Reader = Annotated[Caller, caller(*BILLING, *AUDIT)]
 Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
 
 
-@router.get("/invoices", summary="Invoices, by customer, period and status")
+@router.get("/invoices", response_model=Page, summary="Invoices, by customer, period and status")
 async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
                    period: Period = None, status: str | None = None) -> Any:
     return await call.ask("billing", "invoices", {"limit": limit, "offset": offset}, customer_id=customer_id,
                           period=period, status=status)
 
 
-@router.get("/invoices/{invoice_id}", summary="An invoice with its lines, now or as it stood at `as_of`")
-async def invoice(invoice_id: str, call: Reader, as_of: datetime | None = None) -> Any:
+@router.get("/invoices/{invoice_id}", response_model=Record,
+            summary="An invoice with its lines, now or as it stood at `as_of`")
+async def invoice(invoice_id: str, call: Reader, as_of: AsOf = None) -> Any:
     return await call.ask("billing", "invoice", {"invoice_id": invoice_id},
                           as_of=as_of.isoformat() if as_of else None)
 
@@ -37,23 +39,27 @@ async def explain(invoice_id: str, item_id: str, call: Reader) -> Any:
     return await call.ask("billing", "invoice.explain", {"invoice_id": invoice_id, "item_id": item_id})
 
 
-@router.get("/invoices/{invoice_id}/page", response_class=HTMLResponse, summary="The printable A4 page")
+@router.get("/invoices/{invoice_id}/page", responses=HTML, response_class=HTMLResponse, summary="The printable A4 page")
 async def page(invoice_id: str, call: Reader) -> HTMLResponse:
     found = await call.ask("billing", "invoice.page", {"invoice_id": invoice_id})
-    return HTMLResponse(found["html"])
+    # Its own policy: billing's inline <style>, and customer text that must never run a script.
+    return HTMLResponse(found["html"], headers={"Content-Security-Policy": PRINT_CSP})
 
 
-@router.post("/invoices/{invoice_id}/issue", summary="Issue: a gap-free number, and the invoice is frozen (B8)")
+@router.post("/invoices/{invoice_id}/issue", response_model=Record,
+             summary="Issue: a gap-free number, and the invoice is frozen (B8)")
 async def issue(invoice_id: str, body: Issue, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.issue", body, invoice_id=invoice_id, key=key)
 
 
-@router.post("/invoices/{invoice_id}/credit-notes", status_code=201, summary="Correct an issued invoice (B8)")
+@router.post("/invoices/{invoice_id}/credit-notes", response_model=Record,
+             status_code=201, summary="Correct an issued invoice (B8)")
 async def credit(invoice_id: str, body: CreditNote, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.credit", body, invoice_id=invoice_id, key=key)
 
 
-@router.post("/invoices/{invoice_id}/payments", status_code=201, summary="A payment received (B8)")
+@router.post("/invoices/{invoice_id}/payments", response_model=Record,
+             status_code=201, summary="A payment received (B8)")
 async def pay(invoice_id: str, body: Payment, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, key=key)
 

@@ -6,12 +6,11 @@ refuses a report on a visit assigned to someone else, so a forged body cannot pa
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from weibao.gateway.deps import AUDIT, DISPATCH, OFFICE, Caller, IdempotencyKey, Limit, Offset, caller
+from weibao.gateway.deps import AUDIT, BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
 from weibao.gateway.models import (
     Assign,
@@ -21,11 +20,14 @@ from weibao.gateway.models import (
     NewTechnician,
     NewTicket,
     Presence,
+    Retirement,
+    TechnicianChange,
     TimeOff,
     Triage,
     Wait,
     Work,
 )
+from weibao.gateway.schemas import Page, Record
 
 router = APIRouter(tags=["dispatch"])
 Dispatcher = Annotated[Caller, caller(*DISPATCH)]
@@ -36,7 +38,8 @@ Desk = Annotated[Caller, caller(*DISPATCH, *AUDIT)]
 Status = Literal["open", "closed", "all"]
 
 
-@router.get("/tickets", summary="Requests and visits, soonest deadline first (a technician: their own)")
+@router.get("/tickets", response_model=Page,
+            summary="Requests and visits, soonest deadline first (a technician: their own)")
 async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status: Status = "open",
                   technician_id: str | None = None, customer_id: str | None = None) -> Any:
     if call.principal.role == "technician":
@@ -47,26 +50,28 @@ async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status
                           technician_id=technician_id, customer_id=customer_id)
 
 
-@router.get("/me/visits", summary="The signed-in technician's open visits")
+@router.get("/me/visits", response_model=Page, summary="The signed-in technician's open visits")
 async def my_visits(call: Annotated[Caller, caller("technician")], limit: Limit = 50, offset: Offset = 0) -> Any:
     return await call.ask("dispatch", "tickets", {"status": "open", "limit": limit, "offset": offset,
                                                   "technician_id": call.principal.technician_id})
 
 
-@router.post("/tickets", status_code=201, summary="A request from any channel (C13); deadlines from the SLA")
+@router.post("/tickets", response_model=Record,
+             status_code=201, summary="A request from any channel (C13); deadlines from the SLA")
 async def open_ticket(body: NewTicket, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.open", body, key=key)
 
 
-@router.get("/tickets/{ticket_id}", summary="A request, now or as it stood at `as_of`")
-async def ticket(ticket_id: str, call: Viewer, as_of: datetime | None = None) -> Any:
+@router.get("/tickets/{ticket_id}", response_model=Record, summary="A request, now or as it stood at `as_of`")
+async def ticket(ticket_id: str, call: Viewer, as_of: AsOf = None) -> Any:
     found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id}, as_of=as_of.isoformat() if as_of else None)
     if call.principal.role == "technician" and found.get("technician_id") != call.principal.technician_id:
         raise ApiError("forbidden", "ticket_id", "this visit is not assigned to you")
     return found
 
 
-@router.post("/tickets/{ticket_id}/triage", summary="Resolved remotely, or escalated to a visit (D3)")
+@router.post("/tickets/{ticket_id}/triage", response_model=Record,
+             summary="Resolved remotely, or escalated to a visit (D3)")
 async def triage(ticket_id: str, body: Triage, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.triage", body, ticket_id=ticket_id, key=key)
 
@@ -83,7 +88,8 @@ async def coverage_check(ticket_id: str, call: Dispatcher, key: IdempotencyKey =
     return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/wait", summary="Pause the clocks while waiting on the customer, or resume")
+@router.post("/tickets/{ticket_id}/wait", response_model=Record,
+             summary="Pause the clocks while waiting on the customer, or resume")
 async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, key=key)
 
@@ -111,52 +117,69 @@ async def _report(call: Caller, name: str, ticket_id: str, body: Any, key: str |
                           key=key or getattr(body, "key", None))
 
 
-@router.post("/tickets/{ticket_id}/acceptance", summary="The technician accepts the visit")
+@router.post("/tickets/{ticket_id}/acceptance", response_model=Record, summary="The technician accepts the visit")
 async def accept(ticket_id: str, call: Field, key: IdempotencyKey = None) -> Any:
     who = await _as_technician(call, ticket_id, None)
     return await call.ask("dispatch", "ticket.accept", {}, ticket_id=ticket_id, technician_id=who, key=key)
 
 
-@router.post("/tickets/{ticket_id}/decline", summary="The technician declines; dispatch assigns again (D4)")
+@router.post("/tickets/{ticket_id}/decline", response_model=Record,
+             summary="The technician declines; dispatch assigns again (D4)")
 async def decline(ticket_id: str, body: Decline, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.decline", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/check-in", summary="Arrived on site, from the phone (D5)")
+@router.post("/tickets/{ticket_id}/check-in", response_model=Record, summary="Arrived on site, from the phone (D5)")
 async def check_in(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.check_in", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/check-out", summary="Left the site (D5)")
+@router.post("/tickets/{ticket_id}/check-out", response_model=Record, summary="Left the site (D5)")
 async def check_out(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.check_out", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/work", summary="Hardware, network or software work time (D6)")
+@router.post("/tickets/{ticket_id}/work", response_model=Record, summary="Hardware, network or software work time (D6)")
 async def work(ticket_id: str, body: Work, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.work", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/expenses", summary="Transport, lodging or meals with the receipt (D6)")
+@router.post("/tickets/{ticket_id}/expenses", response_model=Record,
+             summary="Transport, lodging or meals with the receipt (D6)")
 async def expense(ticket_id: str, body: Expense, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.expense", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/completion", summary="The visit is done")
+@router.post("/tickets/{ticket_id}/completion", response_model=Record, summary="The visit is done")
 async def complete(ticket_id: str, body: Completion, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.complete", ticket_id, body, key)
 
 
-@router.get("/technicians", summary="Technicians: skills, position, open visits, time off")
-async def technicians(call: Desk) -> Any:
-    return await call.ask("dispatch", "technicians")
+# Where a technician lives and where they were last seen is personal: only who sends them
+# (dispatchers), who checks that (auditors, admin) and the technician themselves see it.
+# Everyone else (billing) sees who they are and what they can do: an allow-list of roles
+# and of fields, so a new role or a new board column is hidden until someone decides.
+WHOLE_RECORD = (*DISPATCH, *AUDIT, "admin", "technician")
+NARROW_FIELDS = ("technician_id", "name", "skills")
 
 
-@router.get("/technicians/{technician_id}", summary="One technician (a technician: only themselves)")
+def _shown(call: Caller, record: Any) -> Any:
+    if call.principal.role in WHOLE_RECORD or not isinstance(record, dict):
+        return record
+    return {name: record.get(name) for name in NARROW_FIELDS}
+
+
+@router.get("/technicians", summary="Technicians: skills, position, open visits, time off (billing: who and skills)")
+async def technicians(call: Annotated[Caller, caller(*DISPATCH, *AUDIT, *BILLING)]) -> Any:
+    return [_shown(call, record) for record in await call.ask("dispatch", "technicians")]
+
+
+@router.get("/technicians/{technician_id}", summary="One technician (a technician: only themselves; billing: "
+            "who and skills)")
 async def technician(technician_id: str, call: Viewer) -> Any:
     if call.principal.role == "technician" and technician_id != call.principal.technician_id:
         raise ApiError("forbidden", "technician_id", "a technician sees only themselves")
-    return await call.ask("dispatch", "technician", {"technician_id": technician_id})
+    return _shown(call, await call.ask("dispatch", "technician", {"technician_id": technician_id}))
 
 
 @router.post("/technicians", status_code=201, summary="Register a technician")
@@ -164,11 +187,25 @@ async def register_technician(body: NewTechnician, call: Dispatcher, key: Idempo
     return await call.ask("dispatch", "technician.register", body, key=key)
 
 
+@router.patch("/technicians/{technician_id}", summary="Change a technician's name, skills, home, shift or capacity")
+async def change_technician(technician_id: str, body: TechnicianChange, call: Dispatcher,
+                            key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "technician.change", body, technician_id=technician_id, key=key)
+
+
+@router.post("/technicians/{technician_id}/retirement", status_code=201,
+             summary="Retire a technician: no new assignments; visits already assigned stay until reassigned")
+async def retire_technician(technician_id: str, body: Retirement, call: Dispatcher,
+                            key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "technician.retire", body, technician_id=technician_id, key=key)
+
+
 @router.post("/technicians/{technician_id}/time-off", status_code=201, summary="Days a technician is away")
 async def time_off(technician_id: str, body: TimeOff, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "technician.time_off", body, technician_id=technician_id, key=key)
 
 
-@router.get("/plan", summary="Today's open visits routed across the technicians (a proposal; nothing stored)")
+@router.get("/plan", response_model=Record,
+            summary="Today's open visits routed across the technicians (a proposal; nothing stored)")
 async def plan(call: Dispatcher, seconds: Annotated[float, Query(gt=0, le=60)] = 5) -> Any:
     return await call.ask("dispatch", "plan", {"seconds": seconds}, timeout=seconds + 30)

@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse
 
 from weibao.gateway.auth import Principal
 from weibao.gateway.deps import OFFICE, allow
+from weibao.gateway.schemas import EVENTS
 
 router = APIRouter(tags=["live"])
 SUBJECTS = ("dispatch.>", "billing.>", "contracts.>")
@@ -41,7 +42,8 @@ def visible(principal: Principal, body: dict[str, Any]) -> bool:
     return isinstance(data, dict) and data.get("technician_id") == principal.technician_id
 
 
-@router.get("/live", summary="Server-sent events: `change` for every event any service records")
+@router.get("/live", responses=EVENTS, response_class=EventSourceResponse,
+            summary="Server-sent events: `change` for every event any service records")
 async def live(request: Request, principal: Annotated[Principal, Depends(allow(*OFFICE, "technician"))]
                ) -> EventSourceResponse:
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(BACKLOG)

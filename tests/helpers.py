@@ -7,6 +7,8 @@ import asyncio
 import functools
 import json
 import os
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -21,6 +23,17 @@ from weibao.shared.client import Client, headers_for, signer_of
 from weibao.shared.events import GENESIS_HASH, RecordedEvent, canonical_json, event_hash
 from weibao.shared.keys import EVENT, Keyring, Signer
 from weibao.shared.streams import stream_name
+
+
+def health(port: int) -> tuple[int, dict[str, Any]]:
+    """A gateway's /healthz on this machine: (status, body); (0, {}) while nobody answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
 
 
 def harness_seed() -> Path:

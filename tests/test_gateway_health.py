@@ -10,6 +10,7 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
+from tests.helpers import eventually
 from weibao.gateway.app import create_app
 from weibao.runtime.natsd import NatsServer
 
@@ -47,3 +48,17 @@ async def test_healthz_is_200_when_every_service_answers(client: httpx.AsyncClie
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+async def test_healthz_names_the_broker_when_the_gateway_has_lost_it(client: httpx.AsyncClient,
+                                                                     nats_server: NatsServer) -> None:
+    nats_server.stop(kill=True)  # and nobody restarts it here
+
+    async def broker_named_down() -> bool:
+        response = await client.get("/healthz")
+        body = response.json()
+        return response.status_code == 503 and "broker" in body.get("down", [])
+
+    await eventually(broker_named_down)
+    body = (await client.get("/healthz")).json()
+    assert body["broker"]["status"] == "down" and "broker unreachable" in body["broker"]["why"]

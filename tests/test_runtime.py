@@ -10,14 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import eventually, health
 from weibao.runtime.natsd import free_port
 from weibao.shared.client import Client, signer_of
 from weibao.shared.db import make_engine
@@ -27,16 +26,6 @@ from weibao.shared.keys import Keyring
 from weibao.shared.service import connect
 
 WEIBAO = [sys.executable, "-m", "weibao.runtime.cli"]
-
-
-def health(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, {}
 
 
 class System:
@@ -209,16 +198,9 @@ async def test_a_killed_broker_is_restarted_and_the_system_recovers_on_its_own(s
     killed_at = time.monotonic()
     os.kill(pid, signal.SIGKILL)
 
-    outage: dict[str, Any] = {}
-
-    async def broker_named_down() -> bool:
-        nonlocal outage
-        status, outage = await asyncio.to_thread(health, system.http_port)
-        return status == 503 and "broker" in outage.get("down", [])
-
-    await eventually(broker_named_down, timeout=30, every=0.1)
-    assert outage["broker"]["status"] == "down"
-    assert "broker unreachable" in outage["broker"]["why"]
+    # The outage itself lasts about a second, too short to be sure to see from here on a
+    # busy machine; /healthz naming the broker while it is gone is tested in
+    # tests/test_gateway_health.py, where nothing restarts it.
     await system.printed("nats-server exited (-9); restarting it on")
     await system.printed("nats-server restarted on")
     assert not zombie(pid)  # reaped by the supervisor, not left for anyone to find

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +23,7 @@ import pytest
 from sqlalchemy import Connection, MetaData, Table, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.helpers import health
 from weibao.runtime.natsd import free_port
 from weibao.shared.consumer import TrackingConsumer, parked_table, tracking_table
 from weibao.shared.db import ensure_schema
@@ -46,16 +46,6 @@ def previous_source(into: Path) -> Path:
     into.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
-
-
-def healthz(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, {}
 
 
 def run_until(workdir: Path, env: dict[str, str], log: Path, ready: str, *, check: Any = None) -> str:
@@ -101,7 +91,7 @@ def test_an_install_of_the_previous_release_upgrades_in_place(tmp_path: Path) ->
     settled: dict[str, Any] = {}
 
     def caught_up(port: int) -> bool:
-        status, body = healthz(port)
+        status, body = health(port)
         settled.update(body)
         services = body.get("services", {})
         return status == 200 and all(s.get("signing") and not s.get("refused") and not s.get("foreign_messages")

@@ -120,7 +120,7 @@ async def test_an_injected_event_with_the_next_position_is_never_applied(
     await relay_all(relay, store)
     await eventually(lambda: _rows_are(engine, index, {"visit-1": 4}))
     assert consumer.refused == 2
-    assert len(relay.alarms) == 2 and all("not our event" in r for r in relay.alarms.values())
+    assert len(relay.alarms) == 2 and all("not the log's event" in r for r in relay.alarms.values())
     report = await verify_stream(store, nc, "dispatch")
     assert (report.checked, report.foreign, report.missing, report.ok) == (4, 2, 0, False)
     # A replay that checks proofs equals the live model; one that does not, differs.
@@ -159,7 +159,7 @@ async def test_a_duplicate_the_broker_already_holds_is_compared_not_trusted(
     assert await relay.publish_pending() == 0
     assert await relay.publish_pending() == 0
     assert relay.position == 1
-    assert any("not our event" in r for r in relay.alarms.values())
+    assert any("not the log's event" in r for r in relay.alarms.values())
     await eventually(lambda: _parked(engine, 1))
     assert await index_rows(engine, index) == {"visit-1": 1}
 

@@ -81,7 +81,7 @@ def test_the_three_services_have_read_models_and_policies() -> None:
 
 
 @pytest.mark.parametrize(("service", "model"), MODELS)
-def test_every_read_model_replays_equal(demo_system: System, service: str, model: str) -> None:
+def test_b8_every_read_model_and_billing_policy_replays_equal(demo_system: System, service: str, model: str) -> None:
     replay = demo_system.cli("replay", service, model)
     assert replay.stdout, replay.stderr
     report = json.loads(replay.stdout.strip().splitlines()[-1])

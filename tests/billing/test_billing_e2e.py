@@ -34,13 +34,18 @@ async def invoice_lines(nc: NATS, invoice_id: str, count: int) -> dict[str, Any]
     return found
 
 
-async def test_b1_b2_c4_visit_costs_become_invoice_lines_with_provenance(system: None, nc: NATS) -> None:
+async def technician_on_site(nc: NATS) -> None:
+    """Request t-1 (hardware) escalated (D3), assigned to `near` (D4), checked in on site (D5)."""
     await set_up_customer_and_crew(nc)
     await ok(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1", "summary": "服务器硬盘故障",
                                           "skill": "hardware"})
     await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-1", "outcome": "escalate", "note": ""})
     await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-1", "technician_id": "near", "reason": "硬件专长"})
     await report(nc, "check_in", "in-1", position=SITE, accuracy_m=10)
+
+
+async def test_b1_b2_c4_visit_costs_become_invoice_lines_with_provenance(system: None, nc: NATS) -> None:
+    await technician_on_site(nc)
     # 25 hours of hardware work: part of a day counts as a whole day (C4): 2 days at 800
     await report(nc, "work", "w-1", kind="hardware", started="2026-06-01T09:00:00+08:00",
                  ended="2026-06-02T10:00:00+08:00")

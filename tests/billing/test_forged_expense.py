@@ -13,8 +13,8 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from tests.billing.test_billing_e2e import invoice_lines, report
-from tests.dispatch.test_dispatch_e2e import SITE, ask, ok, set_up_customer_and_crew
+from tests.billing.test_billing_e2e import invoice_lines, report, technician_on_site
+from tests.dispatch.test_dispatch_e2e import ask
 from tests.helpers import eventually, stream_messages
 from weibao.shared import keys
 from weibao.shared.events import RecordedEvent, canonical_json, event_hash
@@ -37,12 +37,7 @@ def forgery_after(last: dict[str, Any], template: dict[str, Any], signer: keys.S
 
 
 async def test_b1_a_forged_expense_never_reaches_the_invoice(system: None, nc: NATS) -> None:
-    await set_up_customer_and_crew(nc)
-    await ok(nc, "dispatch.ticket.open", {"ticket_id": "t-1", "site_id": "s-1", "summary": "服务器硬盘故障",
-                                          "skill": "hardware"})
-    await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-1", "outcome": "escalate", "note": ""})
-    await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-1", "technician_id": "near", "reason": "硬件专长"})
-    await report(nc, "check_in", "in-1", position=SITE, accuracy_m=10)
+    await technician_on_site(nc)
     await report(nc, "expense", "e-1", kind="lodging", amount="268.00", receipt_no="FP-1",
                  receipt_date="2026-06-01", nights=1)
     await invoice_lines(nc, "c-1-2026-06", 1)

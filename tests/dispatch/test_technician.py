@@ -65,7 +65,7 @@ def test_the_rule_names_the_field_of_a_bad_record(change: dict[str, Any], field:
     assert found[0].message  # in words
 
 
-def test_registration_refuses_an_unknown_skill_naming_the_field() -> None:
+def test_d4_registration_refuses_an_unknown_skill_naming_the_field() -> None:
     # given no technician, when one is registered with a skill nobody can match (D4)
     with pytest.raises(Rejected) as refused:
         crew.decide(crew.RegisterTechnician("odd", "怪", ("x",), HEFEI), crew.Technician())
@@ -107,7 +107,7 @@ def test_an_edit_of_nobody_is_not_found() -> None:
 
 # -- retirement ---------------------------------------------------------------------------
 
-def test_retirement_says_why_and_ends_every_later_change() -> None:
+def test_d4_retirement_says_why_and_ends_every_later_change() -> None:
     state = given(REGISTERED)
     with pytest.raises(Rejected) as silent:
         crew.decide(crew.RetireTechnician(NOW, " "), state)
@@ -131,7 +131,7 @@ def row(technician_id: str, *, skills: list[str] | None = None, retired_at: str 
             "time_off": [], "open_visits": [], "retired_at": retired_at, "retirement_reason": "调走"}
 
 
-def test_the_board_reader_sorts_out_bad_and_retired_records_by_the_same_rule() -> None:
+def test_d4_the_board_reader_sorts_out_bad_and_retired_records_by_the_same_rule() -> None:
     shift_less = {**row("no-shift"), "shift": json.loads('"9 to 6"')}
     usable, unusable = sort_out([row("near"), row("odd", skills=["x"]), row("gone", retired_at="2026-05-01T00:00Z"),
                                  shift_less], purpose="test")
@@ -161,7 +161,7 @@ def test_a_technician_view_still_refuses_an_unknown_skill() -> None:
 NINE, SIX = 9 * 60, 18 * 60
 
 
-def test_the_plan_leaves_out_a_double_booked_technician_and_plans_everyone_else() -> None:
+def test_d4_the_plan_leaves_out_a_double_booked_technician_and_plans_everyone_else() -> None:
     # given "near" with two visits under way at once (the API allows checking in twice)
     crew_ = [Technician("near", (31.83, 117.24), NINE, SIX, frozenset({"hardware"})),
              Technician("other", (31.82, 117.23), NINE, SIX, frozenset({"hardware"}))]
@@ -177,7 +177,7 @@ def test_the_plan_leaves_out_a_double_booked_technician_and_plans_everyone_else(
     assert "2 visits under way at once" in left_out[0].reason
 
 
-def test_the_plan_names_an_absent_technician_with_a_visit_under_way() -> None:
+def test_d4_the_plan_names_an_absent_technician_with_a_visit_under_way() -> None:
     crew_ = [Technician("other", (31.82, 117.23), NINE, SIX, frozenset({"hardware"}))]
     visits = [Visit("a", (31.865, 117.283), NINE, SIX, 60, "hardware", locked_to="gone"),
               Visit("c", (31.85, 117.25), NINE, SIX, 60, "hardware")]

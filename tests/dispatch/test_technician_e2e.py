@@ -96,7 +96,7 @@ async def test_d4_a_bad_record_from_the_log_blocks_nobody_else_and_is_named(
         assert assigned_to(declined)["technician_id"] == "far"
 
 
-async def test_registration_refuses_an_unknown_skill_and_stores_nothing(
+async def test_d4_registration_refuses_an_unknown_skill_and_stores_nothing(
         backend: str, nats_server: NatsServer, nc: NATS, tmp_path: Path, clock: None) -> None:
     async with dispatch_on(backend, nats_server, tmp_path) as settings, running(nats_server, nc, tmp_path, settings):
         await set_up_customer_and_crew(nc)
@@ -164,7 +164,7 @@ async def test_edits_and_retirement_reach_the_board_and_the_rule_and_replay_equa
         assert await replay_command(dispatch_spec, settings, "technician_board", show_progress=False) == 0
 
 
-async def test_the_plan_names_a_double_booked_technician_and_plans_everyone_else(
+async def test_d4_the_plan_names_a_double_booked_technician_and_plans_everyone_else(
         backend: str, nats_server: NatsServer, nc: NATS, tmp_path: Path, clock: None) -> None:
     async with dispatch_on(backend, nats_server, tmp_path) as settings, running(nats_server, nc, tmp_path, settings):
         await set_up_customer_and_crew(nc)

@@ -33,7 +33,7 @@ async def stored(auditor: httpx.AsyncClient, stream_id: str) -> list[Any]:
     return list(response.json()["events"])
 
 
-async def test_a_bad_skill_is_a_422_naming_the_field_and_nothing_is_stored(any_gateway: Gateway) -> None:
+async def test_d4_a_bad_skill_is_a_422_naming_the_field_and_nothing_is_stored(any_gateway: Gateway) -> None:
     await set_up(any_gateway)
     async with await any_gateway.as_user("li") as li, await any_gateway.as_user("shen") as shen:
         response = await li.post("/api/v1/technicians", json=ODD)
@@ -90,7 +90,7 @@ async def test_billing_sees_who_and_skills_and_a_technician_only_themselves(any_
         assert "latitude" in (await li.get("/api/v1/technicians/far")).json()  # who sends them sees where
 
 
-async def test_a_bad_record_from_the_log_blocks_nobody_and_is_named(gateway: Gateway) -> None:
+async def test_d4_a_bad_record_from_the_log_blocks_nobody_and_is_named(gateway: Gateway) -> None:
     """SQLite only: the append goes straight into dispatch's database file; the same case
     runs on both backends over NATS in tests/dispatch/test_technician_e2e.py."""
     await set_up(gateway)

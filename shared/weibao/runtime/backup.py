@@ -24,7 +24,6 @@ Production (PostgreSQL, a NATS cluster) uses those systems' own tools: deploy/RE
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ from typing import Any
 
 from weibao.runtime import demo
 from weibao.runtime.natsd import NatsServer, free_port
-from weibao.runtime.supervisor import LOCK, is_up, nats_keys
+from weibao.runtime.supervisor import LOCK, embedded_streams_setup, is_up, nats_keys
 from weibao.shared import identities
 from weibao.shared.clock import utc_now
 from weibao.shared.streams import SERVICES
@@ -148,11 +147,7 @@ def _fresh_streams(data: Path) -> list[str]:
     broker = NatsServer(data / "nats", port=port, authorization=identities.authorization_for(keys))
     broker.start()
     try:
-        from weibao.runtime.cli import streams_setup  # the cli registers this module's commands
-
-        setup_seed = identities.seed_path(keys, "setup")
-        for line in asyncio.run(streams_setup(broker.url, seed=str(setup_seed) if setup_seed.exists() else None)):
-            done.append(f"streams: {line}")
+        done += [f"streams: {line}" for line in embedded_streams_setup(data, broker.url)]
     finally:
         broker.stop()
     done.append("streams: empty; each service's relay republishes its log at the next `weibao up`")

@@ -31,23 +31,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from weibao.runtime import backup, demo, users_cli
-from weibao.runtime.supervisor import Supervisor, nats_keys, service_env
+from weibao.runtime.supervisor import Supervisor, nats_keys, service_env, streams_setup
 from weibao.shared import identities
 from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
-from weibao.shared.service import connect
-from weibao.shared.streams import SERVICES, setup_streams
+from weibao.shared.streams import SERVICES
 
 ALL = (*SERVICES, "gateway")
-
-
-async def streams_setup(nats_url: str, replicas: int = 1, *, seed: str | None = None) -> list[str]:
-    """As the `setup` identity (`seed`): the only one the broker lets manage streams."""
-    nc = await connect(nats_url, "weibao-streams-setup", seed=seed, max_reconnect_attempts=60, reconnect_time_wait=2)
-    try:
-        return await setup_streams(nc.jetstream(), replicas=replicas)
-    finally:
-        await nc.drain()
 
 
 def load_demo_command(data: Path, nats_url: str) -> int:
@@ -89,7 +79,7 @@ def keys_command(out: Path, add: str | None, label: str | None) -> int:
 
 
 def _seed(data: Path, role: str) -> str | None:
-    return identities.process_seed(nats_keys(data), role)
+    return identities.seed_for(role, nats_keys(data))
 
 
 def _embedded_url(data: Path) -> str:

@@ -39,7 +39,8 @@ from weibao.runtime.natsd import NatsServer
 from weibao.shared import identities
 from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
-from weibao.shared.streams import SERVICES
+from weibao.shared.service import connect
+from weibao.shared.streams import SERVICES, setup_streams
 
 LOCK = "up.lock"
 
@@ -78,6 +79,22 @@ def _already_up(data: Path) -> int:
 
 def nats_keys(data: Path) -> Path:
     return data / "keys" / "nats"
+
+
+async def streams_setup(nats_url: str, replicas: int = 1, *, seed: str | None = None) -> list[str]:
+    """As the `setup` identity (`seed`): the only one the broker lets manage streams."""
+    nc = await connect(nats_url, "weibao-streams-setup", seed=seed, max_reconnect_attempts=60, reconnect_time_wait=2)
+    try:
+        return await setup_streams(nc.jetstream(), replicas=replicas)
+    finally:
+        await nc.drain()
+
+
+def embedded_streams_setup(data: Path, nats_url: str) -> list[str]:
+    """The streams on the embedded broker, as `setup` from `<data>/keys/nats` (its file
+    there, never WEIBAO_NATS_SEED: this process itself runs as the cli)."""
+    seed = identities.seed_path(nats_keys(data), "setup")
+    return asyncio.run(streams_setup(nats_url, seed=str(seed) if seed.exists() else None))
 
 
 def jwt_secret(data: Path) -> Path:
@@ -182,15 +199,12 @@ class Supervisor:
             (self.data / "nats" / "port").write_text(str(broker.port))
             nats_url = broker.url
         # This process loads the demo and runs the pulse: as the cli (their connect()s read it).
-        if (cli_seed := identities.process_seed(keys, "cli")) is not None:
+        if (cli_seed := identities.seed_for("cli", keys)) is not None:
             os.environ[identities.SEED_ENV] = str(Path(cli_seed).resolve())
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         try:
-            from weibao.runtime.cli import streams_setup
-
-            setup_seed = identities.seed_path(keys, "setup")
-            for line in asyncio.run(streams_setup(nats_url, seed=str(setup_seed) if setup_seed.exists() else None)):
+            for line in embedded_streams_setup(self.data, nats_url):
                 print(f"streams: {line}", flush=True)
             self.children = [self._child(name, nats_url) for name in (*SERVICES, "gateway")]
             for child in self.children:

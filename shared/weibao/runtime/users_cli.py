@@ -20,12 +20,10 @@ from weibao.shared.service import connect
 from weibao.shared.users import (
     PASSWORD_RULE,
     ROLES,
-    User,
     UserError,
     UserStore,
     check_password,
     check_username,
-    hash_password,
 )
 
 
@@ -86,12 +84,7 @@ async def users_command(args: argparse.Namespace, nats_url: str, seed: str | Non
             return 0
         if args.action == "add":
             assert password is not None
-            hashed = await asyncio.to_thread(hash_password, password)
-            try:
-                user = User(args.username, args.role, hashed, args.display_name, args.technician_id)
-            except ValueError as error:  # the role and technician_id do not go together
-                raise UserError("invalid", "technician_id", str(error)) from None
-            await store.add(user)
+            user = await store.create(args.username, args.role, password, args.display_name, args.technician_id)
             print(f"added {user.username} ({user.role})", file=out)
         elif args.action == "disable":
             await store.disable(args.username)

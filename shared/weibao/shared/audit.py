@@ -90,10 +90,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
                            "parked": sum(1 for p in parked if p.consumer == tracker.name)})
         answer: dict[str, Any] = {"service": service, "log_position": await runtime.store.last_position(),
                                   "relayed_position": runtime.relay.position, "read_models": models,
-                                  "signing": runtime.store.signer is not None,
-                                  "foreign_messages": [{"stream_seq": seq, "reason": reason} for seq, reason
-                                                       in sorted(runtime.relay.alarms.items())[-20:]],
-                                  "refused": {c.name: c.refused for c in runtime.consumers if c.refused}}
+                                  **runtime.trust_state()}
         if body.get("verify"):
             # The log's chain and signatures, and its stream on the broker held against it.
             answer["chain"] = await verify_service(runtime.store, service,

@@ -53,7 +53,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.db import appended, begin_ddl, begin_write
-from weibao.shared.events import GENESIS_HASH
 from weibao.shared.keys import Trust
 from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, position_header
 from weibao.shared.proof import Proof, signature_problem
@@ -382,11 +381,7 @@ class TrackingConsumer:
                 checkpoint.position = position
             return None
         if self._proof is not None:
-            follows = message.position == checkpoint.position + 1
-            # The first event of a log follows the genesis hash (also after an operator
-            # reset the checkpoint to 0 for a replay); later ones, the last applied.
-            previous = (GENESIS_HASH if checkpoint.position == 0 else checkpoint.hash) if follows else None
-            problem = await self._proof.problem(message, previous, self.nc)
+            problem = await self._proof.problem(message, checkpoint.position, checkpoint.hash, self.nc)
             if problem is not None:
                 self.refused += 1
                 await self._park(conn, item, f"not applied, no proof: {problem}", item.deliveries)
@@ -545,7 +540,6 @@ async def retry_parked(engine: AsyncEngine, parked_id: int, handler: Handler, tr
             )
         return False
     return True
-
 
 
 def _relay_id(value: str | None, upstream: str, position: int) -> bool:

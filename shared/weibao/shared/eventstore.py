@@ -368,10 +368,7 @@ class EventStore:
                 await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
             ).first()
             if done is not None:
-                _same_request(done, meta)
-                stored = await self._events_between(conn, done.first_position, done.last_position)
-                version = stored[-1].version if stored else await self._version(conn, done.stream_id)
-                return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
+                return await self._stored(conn, done, meta)
 
         # One round trip for all we must read under the lock: the stream's version and
         # the chain's tail (and, on PostgreSQL, the NOTIFY that goes out at commit).
@@ -419,13 +416,10 @@ class EventStore:
                     "recorded_at": recorded_at,
                     "prev_hash": prev_hash,
                     "hash": digest,
+                    "signed_by": self.signer.key_id if self.signer else None,
+                    "signature": self.signer.sign(EVENT, digest.encode()) if self.signer else None,
                 }
             )
-            if self.signer is not None:
-                rows[-1]["signed_by"] = self.signer.key_id
-                rows[-1]["signature"] = self.signer.sign(EVENT, digest.encode())
-            else:
-                rows[-1]["signed_by"] = rows[-1]["signature"] = None
             prev_hash = digest
         if rows:
             await conn.execute(events_table.insert(), rows)
@@ -451,12 +445,15 @@ class EventStore:
             done = (
                 await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
             ).first()
-            if done is None:
-                return None
-            _same_request(done, meta)
-            stored = await self._events_between(conn, done.first_position, done.last_position)
-            version = stored[-1].version if stored else await self._version(conn, done.stream_id)
-            return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
+            return None if done is None else await self._stored(conn, done, meta)
+
+    async def _stored(self, conn: AsyncConnection, done: Any, meta: Mapping[str, Any] | None) -> AppendResult:
+        """What a command id seen before stored, for a retry of the same request (another
+        request under that id is refused: CommandReused)."""
+        _same_request(done, meta)
+        stored = await self._events_between(conn, done.first_position, done.last_position)
+        version = stored[-1].version if stored else await self._version(conn, done.stream_id)
+        return AppendResult(done.stream_id, version, tuple(stored), duplicate=True)
 
     async def lock(self, conn: AsyncConnection) -> None:
         """Hold this log's append lock for the rest of `conn`'s transaction."""

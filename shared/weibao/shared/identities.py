@@ -117,25 +117,18 @@ def seed_files(directory: Path) -> dict[str, list[Path]]:
     return found
 
 
-def seed_for(role: str) -> str | None:
-    """The seed this process connects with as `role`: WEIBAO_NATS_SEED when set (in
-    production each process is given its own), else `<WEIBAO_KEYS>/nats/<role>.nk` when
-    it exists (one machine holding every key: `weibao up`, the tests), else none (an
-    open broker, which then refuses nothing)."""
+def seed_for(role: str, directory: Path | None = None) -> str | None:
+    """The seed a process connects with as `role`: WEIBAO_NATS_SEED when set (in
+    production each process is given its own), else the role's file in `directory`
+    (default `<WEIBAO_KEYS>/nats`: one machine holding every key, as `weibao up` and the
+    tests do) when there is one, else none (an open broker, which then refuses nothing)."""
     if explicit := os.environ.get(SEED_ENV):
         return explicit
-    folder = os.environ.get("WEIBAO_KEYS")
-    path = seed_path(Path(folder) / "nats", role) if folder else None
+    if directory is None:
+        folder = os.environ.get("WEIBAO_KEYS")
+        directory = Path(folder) / "nats" if folder else None
+    path = seed_path(directory, role) if directory is not None else None
     return str(path) if path is not None and path.exists() else None
-
-
-def process_seed(directory: Path, role: str) -> str | None:
-    """The seed a process of `role` connects with: WEIBAO_NATS_SEED when set, else the
-    role's file in `directory` when there is one, else none (an open broker)."""
-    if explicit := os.environ.get(SEED_ENV):
-        return explicit
-    path = seed_path(directory, role)
-    return str(path) if path.exists() else None
 
 
 @dataclass(frozen=True)

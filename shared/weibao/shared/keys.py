@@ -32,6 +32,9 @@ COMMAND = b"weibao-command-v1\n"
 # Everyone who signs something in Weibao: the three services sign events; the gateway
 # and the CLI sign the actors of the commands they send.
 SIGNERS = ("contracts", "dispatch", "billing", "gateway", "cli")
+# What `Trust.check` says of something that carries no signature at all: a reader may
+# still accept it where a log's SigningStarted vouches for it (weibao.shared.proof).
+UNSIGNED = "unsigned"
 
 
 def _b64(raw: bytes) -> str:
@@ -106,7 +109,7 @@ class Trust:
               signature: str | None) -> str | None:
         """None when `signature` is `signer`'s over `message`; else why not, in words."""
         if not key_id or not signature:
-            return "unsigned"
+            return UNSIGNED
         if key_id not in self.keys.get(signer, ()):
             return f"signed by {key_id}, a key not trusted for {signer}"
         try:

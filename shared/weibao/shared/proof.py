@@ -12,15 +12,16 @@ at positions the log's signed `SigningStarted` vouches for."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import nats.js.errors
 from nats.aio.client import Client as NATS
 
-from weibao.shared.events import hash_of
+from weibao.shared.events import GENESIS_HASH, RecordedEvent, hash_of
 from weibao.shared.eventstore import SIGNING_STARTED
-from weibao.shared.keys import EVENT, Trust
-from weibao.shared.messages import BadMessage, Message, decode
+from weibao.shared.keys import EVENT, UNSIGNED, Trust
+from weibao.shared.messages import BadMessage, Message, decode, position_header
 from weibao.shared.streams import stream_name
 
 # How often a reader looks again for a producer's SigningStarted while it has none.
@@ -48,17 +49,21 @@ class Proof:
     unsigned_through: int | None = None
     _looked_at: float = field(default=-LOOK_AGAIN, repr=False)
 
-    async def problem(self, message: Message, previous_hash: str | None, nc: NATS) -> str | None:
-        """None if `message` may be applied after the event whose hash is `previous_hash`
-        (None: not known, e.g. the first message); else why not, in words."""
+    async def problem(self, message: Message, applied: int, last_hash: str | None, nc: NATS) -> str | None:
+        """None if `message` may be applied by a reader that applied this producer's
+        positions up to `applied`, the last with hash `last_hash` (None: not known, a
+        checkpoint from before links were kept); else why not, in words. The consumer and
+        the replay ask alike, so a replay refuses what the live model refused."""
         if message.signature is None and message.hash is None:
             return await self._unsigned(message, nc)
         problem = signature_problem(self.trust, self.upstream, message)
-        if problem == "unsigned":
+        if problem == UNSIGNED:
             return await self._unsigned(message, nc)
         if problem is not None:
             return problem
-        if previous_hash is not None and message.prev_hash != previous_hash:
+        # Linked only to the event right before it: a later one waits its turn (a gap).
+        previous = (GENESIS_HASH if applied == 0 else last_hash) if message.position == applied + 1 else None
+        if previous is not None and message.prev_hash != previous:
             return "does not follow the last event applied from this producer (prev_hash differs)"
         if message.type == SIGNING_STARTED:
             self.unsigned_through = _unsigned_through(message)
@@ -92,3 +97,20 @@ async def signing_started(nc: NATS, trust: Trust, upstream: str) -> int | None:
     if message.type != SIGNING_STARTED or signature_problem(trust, upstream, message) is not None:
         return None
     return _unsigned_through(message)
+
+
+async def against_log(subject: str, data: bytes, headers: Mapping[str, str] | None,
+                      event_at: Callable[[int], Awaitable[RecordedEvent | None]]) -> int | str:
+    """A message on a producer's own stream held against that producer's log: the
+    position when it is exactly the log's event there, else why it is foreign, in words.
+    The relay asks it of what it finds on its stream; `weibao verify` of every message."""
+    try:
+        message = decode(subject, data, headers)
+    except BadMessage as error:
+        return f"unreadable message claiming position {position_header(headers)}: {error}"
+    event = await event_at(message.position)
+    if event is None:
+        return f"claims position {message.position}, which the log does not hold"
+    if hash_of(message, event.prev_hash) != event.hash:
+        return f"claims position {message.position}, but its content is not the log's event"
+    return message.position

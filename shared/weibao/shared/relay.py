@@ -25,17 +25,15 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
-from weibao.shared.events import RecordedEvent, hash_of
+from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import (
     EXPECTED_LAST_SEQUENCE,
-    BadMessage,
-    decode,
     default_subject,
     encode,
     message_id,
-    position_header,
 )
+from weibao.shared.proof import against_log
 from weibao.shared.streams import stream_name
 
 log = structlog.get_logger("weibao.relay")
@@ -137,23 +135,11 @@ class Relay:
             raw = await self.js.get_msg(self.stream, seq)
         except NotFoundError:
             return None
-        position = position_header(raw.headers)
-        if position is None:
-            self._alarm(seq, f"no position header on {raw.subject}")
+        found = await against_log(raw.subject or "", raw.data or b"", raw.headers, self.store.event_at)
+        if isinstance(found, str):
+            self._alarm(seq, found)
             return None
-        try:
-            message = decode(raw.subject or "", raw.data or b"", raw.headers)
-        except BadMessage as error:
-            self._alarm(seq, f"unreadable message claiming position {position}: {error}")
-            return None
-        event = await self.store.event_at(position)
-        if event is None:
-            self._alarm(seq, f"claims position {position}, which our log does not hold")
-            return None
-        if hash_of(message, event.prev_hash) != event.hash:
-            self._alarm(seq, f"claims position {position} but its content is not our event")
-            return None
-        return position
+        return found
 
     async def sync_tail(self) -> None:
         """Read where the stream ends: its last sequence and the last position relayed.

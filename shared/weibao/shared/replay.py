@@ -99,7 +99,7 @@ async def rebuild(
             if position is not None and position == result.position + 1 and (until is None or position <= until):
                 try:
                     message = decode(msg.subject, msg.data, msg.headers)
-                    if proof is not None and await proof.problem(message, last_hash, nc) is not None:
+                    if proof is not None and await proof.problem(message, result.position, last_hash, nc) is not None:
                         raise BadMessage("no proof")
                     pending.append(message)
                     result.position, last_hash = position, message.hash

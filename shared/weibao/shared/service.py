@@ -30,7 +30,7 @@ from weibao.shared import audit, identities
 from weibao.shared import consumer as consumers
 from weibao.shared.db import make_engine
 from weibao.shared.eventstore import EventStore
-from weibao.shared.keys import Keyring
+from weibao.shared.keys import Keyring, Trust
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
@@ -56,6 +56,15 @@ class Settings:
     # made (kit tests): then events go unsigned and nothing is checked; health says so.
     keys: Keyring | None = field(default_factory=Keyring.from_env)
 
+    @property
+    def trust(self) -> Trust | None:
+        """The keys upstream events and callers are checked against (None: no checks)."""
+        return self.keys.trust if self.keys is not None else None
+
+    def seed(self, role: str) -> str | None:
+        """The NATS seed this process connects with as `role` (weibao.shared.identities)."""
+        return self.nats_seed or identities.seed_for(role)
+
     @classmethod
     def from_env(cls, service: str) -> Settings:
         return cls(
@@ -78,20 +87,25 @@ class Runtime:
     consumers: list[consumers.TrackingConsumer]
     keys: Keyring | None = None
 
+    def trust_state(self) -> dict[str, Any]:
+        """Whether this service signs, and what it found that nobody should have written:
+        foreign messages on its stream (its relay's alarms, the last 20) and messages its
+        consumers refused for want of proof. Health and the audit status show the same."""
+        return {"signing": self.store.signer is not None,
+                "foreign_messages": [{"stream_seq": seq, "reason": reason} for seq, reason
+                                     in sorted(self.relay.alarms.items())[-20:]],
+                "refused": {c.name: c.refused for c in self.consumers if c.refused}}
+
     async def health(self) -> dict[str, Any]:
-        # Red ("alarm") when the relay found foreign messages on our stream or a consumer
-        # refused messages without proof: someone is writing where only we may.
-        refused = {c.name: c.refused for c in self.consumers if c.refused}
+        trust = self.trust_state()
         return {
             "service": self.spec.name,
-            "status": "alarm" if self.relay.alarms or refused else "ok",
+            # Red when someone is writing where only we may.
+            "status": "alarm" if trust["foreign_messages"] or trust["refused"] else "ok",
             "log_position": await self.store.last_position(),
             "relayed_position": self.relay.position,
             "consumers": {c.name: c.applied for c in self.consumers},
-            "signing": self.store.signer is not None,
-            "foreign_messages": [{"stream_seq": seq, "reason": reason} for seq, reason in
-                                 sorted(self.relay.alarms.items())[-20:]],
-            "refused": refused,
+            **trust,
         }
 
 
@@ -181,13 +195,13 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     models = list(spec.read_models(store))
     for _, model in models:
         await create_tables(engine, model)
-    seed = settings.nats_seed or identities.seed_for(spec.name)
+    seed = settings.seed(spec.name)
     nc = await connect(settings.nats_url, spec.name, seed=seed)
     broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None,
                         **broker_options(settings.nats_url, seed))
     trackers = [
         consumers.TrackingConsumer(engine, nc, upstream, spec.consumer_name(model), model, on_commit=store.notify,
-                                   trust=keys.trust if keys is not None else None)
+                                   trust=settings.trust)
         for upstream, model in models
     ]
     runtime = Runtime(spec, engine, store, nc, Relay(store, nc, spec.name), trackers, keys=settings.keys)
@@ -243,7 +257,7 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
         raise SystemExit(f"read model {name!r} cannot be built beside itself (no fresh())")
     fresh = fresh_model("__replay")
     nc = await connect(settings.nats_url, f"{spec.name}-replay",
-                       seed=settings.nats_seed or identities.seed_for(spec.name))
+                       seed=settings.seed(spec.name))
     try:
         until = await live_position(engine, spec.consumer_name(live), upstream)
         bar = None
@@ -258,7 +272,7 @@ async def replay_command(spec: ServiceSpec, settings: Settings, name: str, *, sh
                 bar.update(seq - bar.n)
 
         result = await rebuild(engine, nc, upstream, fresh, until=until, progress=progress,
-                               trust=settings.keys.trust if settings.keys is not None else None)
+                               trust=settings.trust)
         if bar is not None:
             bar.close()
         result.differences = await compare(engine, live, fresh)
@@ -289,7 +303,7 @@ async def parked_command(spec: ServiceSpec, settings: Settings, retry: int | Non
         if handler is None:
             raise SystemExit(f"{spec.name} has no consumer {rows[retry].consumer!r}")
         applied = await consumers.retry_parked(engine, retry, handler,
-                                               trust=settings.keys.trust if settings.keys is not None else None)
+                                               trust=settings.trust)
         print("applied" if applied else "failed again; see `parked` for the reason")
         return 0 if applied else 1
     finally:
@@ -314,7 +328,7 @@ async def verify_command(spec: ServiceSpec, settings: Settings, *, stream: bool)
         try:
             # One attempt per server: nats-py reads max_reconnect_attempts=0 as "no limit".
             nc = await connect(settings.nats_url, f"{spec.name}-verify",
-                               seed=settings.nats_seed or identities.seed_for(spec.name),
+                               seed=settings.seed(spec.name),
                                max_reconnect_attempts=1, allow_reconnect=False, connect_timeout=3)
         except Exception as error:  # any failure to reach the broker is the operator's answer
             print(f"the broker at {settings.nats_url} does not answer ({error!r}): the stream cannot be "
@@ -323,7 +337,7 @@ async def verify_command(spec: ServiceSpec, settings: Settings, *, stream: bool)
     engine = _database(settings)
     try:
         result = await verify_service(EventStore(engine), spec.name,
-                                      settings.keys.trust if settings.keys is not None else None, nc)
+                                      settings.trust, nc)
         print(json.dumps(result, ensure_ascii=False))
         return 0 if result["ok"] else 1
     finally:

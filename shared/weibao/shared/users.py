@@ -189,6 +189,20 @@ class UserStore:
                 await follower
         return sorted(users.values(), key=lambda u: u.username)
 
+    async def create(self, username: str, role: Role, password: str, display_name: str = "",
+                     technician_id: str | None = None) -> User:
+        """A new user from what an admin gave (the CLI or the API alike): the name and
+        password rules checked, the password hashed off the event loop, stored once."""
+        check_username(username)
+        check_password(password)
+        hashed = await asyncio.to_thread(hash_password, password)  # slow on purpose
+        try:
+            user = User(username, role, hashed, display_name, technician_id)
+        except ValueError as error:  # the role and technician_id do not go together
+            raise UserError("invalid", "technician_id", str(error)) from None
+        await self.add(user)
+        return user
+
     async def add(self, user: User) -> None:
         try:
             await self.kv.create(user_key(user.username), encode_user(user))

@@ -11,10 +11,10 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
 
-from weibao.shared.events import RecordedEvent, hash_of
+from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.keys import Trust
-from weibao.shared.messages import BadMessage, decode, position_header
+from weibao.shared.proof import against_log
 from weibao.shared.streams import stream_name
 
 # At most this many examples of each kind of finding are listed (all are counted).
@@ -74,22 +74,14 @@ async def verify_stream(store: EventStore, nc: NATS, service: str, *, idle_timeo
                 msg = await asyncio.wait_for(sub.next_msg(timeout=None), idle_timeout)
                 seq = msg.metadata.sequence.stream
                 report.stream_messages += 1
-                position = position_header(msg.headers)
-                try:
-                    message = decode(msg.subject, msg.data, msg.headers)
-                except BadMessage as error:
-                    foreign(seq, msg.subject, f"unreadable: {error}")
+                found = await against_log(msg.subject, msg.data, msg.headers, event_at)
+                if isinstance(found, str):
+                    foreign(seq, msg.subject, found)
+                elif found in seen:
+                    report.duplicates += 1
                 else:
-                    event = await event_at(message.position) if position is not None else None
-                    if event is None:
-                        foreign(seq, msg.subject, f"claims position {position}, which the log does not hold")
-                    elif hash_of(message, event.prev_hash) != event.hash:
-                        foreign(seq, msg.subject, f"claims position {position}; its content is not the log's event")
-                    elif message.position in seen:
-                        report.duplicates += 1
-                    else:
-                        seen.add(message.position)
-                        report.checked += 1
+                    seen.add(found)
+                    report.checked += 1
                 if seq >= last_seq:
                     break
         finally:

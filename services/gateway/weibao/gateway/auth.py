@@ -352,21 +352,18 @@ class Tokens:
     def claims(self, token: str) -> dict[str, Any]:
         """The token's claims once its signature (current or previous secret), expiry,
         audience and issuer hold."""
-        try:
-            return self._decode(token, self.secret)
-        except jwt.InvalidSignatureError:
-            if not self.previous:
-                raise ApiError("unauthenticated", "token", "invalid token: signature verification failed") from None
-        except jwt.ExpiredSignatureError as error:
-            raise ApiError("unauthenticated", "token", "the session expired; sign in again") from error
-        except jwt.InvalidTokenError as error:
-            raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
-        try:
-            return self._decode(token, self.previous)
-        except jwt.ExpiredSignatureError as error:
-            raise ApiError("unauthenticated", "token", "the session expired; sign in again") from error
-        except jwt.InvalidTokenError as error:
-            raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
+        keys = [self.secret, *([self.previous] if self.previous else [])]
+        for key in keys:
+            try:
+                return self._decode(token, key)
+            except jwt.InvalidSignatureError as error:
+                if key is keys[-1]:
+                    raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
+            except jwt.ExpiredSignatureError as error:
+                raise ApiError("unauthenticated", "token", "the session expired; sign in again") from error
+            except jwt.InvalidTokenError as error:
+                raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
+        raise AssertionError("unreachable: the last key either decodes or raises")
 
     @staticmethod
     def _decode(token: str, secret: str) -> dict[str, Any]:

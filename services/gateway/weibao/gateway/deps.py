@@ -6,7 +6,6 @@ a way to ask a service in the caller's name."""
 
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from weibao.gateway.errors import ApiError
 from weibao.gateway.services import Services
 from weibao.shared import text
 from weibao.shared.errors import Rejected
+from weibao.shared.events import canonical_json
 from weibao.shared.eventstore import FINGERPRINT
 from weibao.shared.paging import MAX_LIMIT, MAX_OFFSET
 
@@ -88,18 +88,14 @@ class Target:
         table of keys (it is stateless) and one caller's key can never answer for another's
         request, another route or another object."""
         scope = [self.username, self.method, self.route, [list(p) for p in self.params], key]
-        return "key:" + hashlib.sha256(_canonical(scope).encode()).hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "key:" + hashlib.sha256(canonical_json(scope).encode()).hexdigest()
 
 
 def fingerprint(body: Mapping[str, Any]) -> str:
     """A hash of the validated body, sent beside the command id: the service stores it with
     the command's events and refuses the same command id with another one (a key reused
     for a different request, `idempotency_key_reused`)."""
-    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 class Caller:

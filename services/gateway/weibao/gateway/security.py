@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from weibao.gateway.errors import ApiError
+
 # A request body larger than this is refused with 413 before it reaches a service: the
 # largest legitimate body (a customer with 500 sites) is well under it, and NATS refuses
 # messages over its max_payload (8 MB), which the client would see as a 502.
@@ -102,9 +104,8 @@ class BodyLimit:
 
 
 def too_large(limit: int) -> Response:
-    body = {"error": {"code": "too_large", "field": "(body)",
-                      "message": f"the request body is larger than {limit} bytes"}}
-    return Response(json.dumps(body), status_code=413, media_type="application/json",
+    refused = ApiError("too_large", "(body)", f"the request body is larger than {limit} bytes", 413)
+    return Response(json.dumps(refused.body()), status_code=refused.status, media_type="application/json",
                     headers={"Connection": "close"})
 
 

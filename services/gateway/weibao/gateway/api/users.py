@@ -5,7 +5,6 @@ password, ends every session they had."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Annotated, Any
 
@@ -24,9 +23,6 @@ from weibao.shared.users import (
     User,
     UserError,
     UserStore,
-    check_password,
-    check_username,
-    hash_password,
 )
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -70,19 +66,8 @@ async def list_users(request: Request, _admin: Admin) -> dict[str, Any]:
 @router.post("", status_code=201, summary=f"Add a user; {PASSWORD_RULE}")
 async def add_user(body: NewUser, request: Request, _admin: Admin) -> dict[str, Any]:
     tokens, store = _store(request)
-    try:
-        check_username(body.username)
-        check_password(body.password)
-        hashed = await asyncio.to_thread(hash_password, body.password)  # slow on purpose: off the event loop
-        user = User(body.username, body.role, hashed, body.display_name, body.technician_id)
-    except UserError as error:
-        raise ApiError(error.code, error.field, error.message) from None
-    except ValueError as error:  # the role and technician_id do not go together
-        raise ApiError("invalid", "technician_id", str(error)) from None
-    try:
-        await store.add(user)
-    except UserError as error:
-        raise ApiError(error.code, error.field, error.message) from None
+    user = await _refused(store.create(body.username, body.role, body.password, body.display_name,
+                                       body.technician_id))
     tokens.users.learn(user)
     return user.public()
 

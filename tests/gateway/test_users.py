@@ -184,6 +184,8 @@ async def test_failed_sign_ins_for_one_name_are_throttled_on_every_replica(repli
     error = throttled.json()["error"]
     assert (error["code"], error["field"]) == ("too_many_attempts", "password")
     assert error["message"].startswith("too many failed sign-ins for this user name: try again in 15 minutes")
+    # Retry-After: the seconds until the oldest counted failure ages out (15 minutes here).
+    assert 14 * 60 < int(throttled.headers["Retry-After"]) <= 15 * 60
     # Another name from the same address is not held back by li's count.
     await token(one, "qian")
 

@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import appended, begin_ddl, begin_write
+from weibao.shared.db import appended, begin_ddl, begin_write, unavailable
 from weibao.shared.keys import Trust
 from weibao.shared.messages import MSG_ID, BadMessage, Message, decode, position_header
 from weibao.shared.proof import Proof, signature_problem
@@ -288,7 +288,11 @@ class TrackingConsumer:
             except _Gap as gap:
                 await self._fill_gap(work, gap.before)
                 continue
-            except Exception:
+            except Exception as error:
+                if unavailable(error):
+                    # The database is away (a restart): no message is at fault. `run` backs
+                    # off and the broker redelivers the batch; nothing counts toward parking.
+                    raise
                 await self._one_by_one(work)
                 return
             await self._ack(work)
@@ -322,6 +326,8 @@ class TrackingConsumer:
                     item, attempt = work[0], 0
                     continue
                 except Exception as error:
+                    if unavailable(error):
+                        raise  # as in `handle`: an outage is not this message's failure
                     deliveries = item.deliveries + attempt
                     waiting = isinstance(error, NotYet) and self.clock() - since < self.patience
                     if deliveries >= self.max_deliveries and not waiting:

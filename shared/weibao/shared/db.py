@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Marks a connection whose transaction appended events (set by the event store): after
@@ -36,6 +37,43 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# SQLSTATEs that mean "the server is not there for us now", not "your SQL is wrong":
+# class 08 (connection exception), and a server shutting down (57P01 admin, 57P02
+# crash) or not accepting connections yet (57P03: starting up, recovering, shutting down).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached right now (refused, cut,
+    restarting), so the same work may succeed if tried again later; false for every
+    error about the work itself. Whether a transaction cut this way committed is not
+    known: a command retried with its command id is stored once either way.
+
+    The drivers say it in different ways: a refused socket is a plain OSError (asyncpg
+    raises it outside the DB-API), a cut session a DBAPIError that SQLAlchemy marks
+    connection_invalidated, a server shutting down or starting up a generic DBAPIError
+    over asyncpg's exception with its SQLSTATE. So the whole cause chain is looked at."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        found = pending.pop()
+        if found is None or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if isinstance(found, OSError):  # refused, reset, unreachable; also a connect timeout
+            return True
+        if isinstance(found, DBAPIError):
+            if found.connection_invalidated:
+                return True
+            orig = found.orig
+            pending.append(orig if isinstance(orig, BaseException) else None)
+        state = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
+            return True
+        pending += [found.__cause__, found.__context__]
+    return False
+
+
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -45,7 +83,14 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     kwargs: dict[str, Any] = {"echo": echo}
     if schema is not None:
         kwargs["execution_options"] = {"schema_translate_map": {None: schema}}
-    engine = create_async_engine(async_url(url), **kwargs)
+    full = async_url(url)
+    if make_url(full).get_backend_name() == "postgresql":
+        # After a PostgreSQL restart every pooled connection is dead, and without a ping
+        # each would fail one request, consumer batch or relay turn before the pool
+        # noticed. One round trip per checkout buys that the first transaction after
+        # the restart already runs on a live connection. (SQLite has no server to lose.)
+        kwargs["pool_pre_ping"] = True
+    engine = create_async_engine(full, **kwargs)
     if is_sqlite(engine):
         _sqlite_settings(engine)
     return engine

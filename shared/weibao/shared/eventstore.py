@@ -14,6 +14,7 @@ Guarantees (the contract suite in tests/ proves each, on SQLite and PostgreSQL):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -39,11 +41,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared.db import APPENDED, appended, begin_write, is_sqlite, qualified, schema_of
+from weibao.shared.db import APPENDED, appended, begin_write, is_sqlite, qualified, schema_of, unavailable
 from weibao.shared.errors import Rejected
 from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash, hash_of
 from weibao.shared.keys import EVENT, Signer, Trust
 from weibao.shared.schema import migrate
+
+log = structlog.get_logger("weibao.eventstore")
 
 metadata = MetaData()
 
@@ -211,6 +215,9 @@ class EventStore:
         self.signer = signer
         self._waiters: set[asyncio.Event] = set()
         self._listener: AsyncConnection | None = None
+        self._listening = False  # listen() was asked for: keep a LISTEN session open
+        self._driver: Any = None  # the listener's asyncpg connection, which says when it is closed
+        self._listen_lock = asyncio.Lock()
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self._stream_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -220,21 +227,65 @@ class EventStore:
         """The PostgreSQL NOTIFY channel of this log (one per schema)."""
         return f"weibao_events_{schema_of(self.engine) or 'public'}"
 
-    async def listen(self) -> None:
+    async def listen(self) -> bool:
         """On PostgreSQL, wake our waiters on commits made by any process. A no-op on
-        SQLite, which has no such channel: waiters there also poll."""
-        if is_sqlite(self.engine) or self._listener is not None:
+        SQLite, which has no such channel: waiters there also poll. True when a new
+        LISTEN session was opened.
+
+        The LISTEN session dies with a database restart; `wait_for_append` notices and
+        listens again. A database out of reach here is not an error either: waiters
+        poll meanwhile, and the next wait tries again."""
+        if is_sqlite(self.engine):
+            return False
+        self._listening = True
+        # Callers sharing this store (two relays in one process) open one session between
+        # them, not one each with all but the last leaked.
+        async with self._listen_lock:
+            return await self._open_listener()
+
+    async def _open_listener(self) -> bool:
+        if self._listener is not None and not self._listener_lost():
+            return False
+        await self._drop_listener()
+        listener: AsyncConnection | None = None
+        try:
+            listener = await self.engine.connect()
+            raw = await listener.get_raw_connection()
+            driver = raw.driver_connection  # asyncpg's own connection: it has LISTEN
+            assert driver is not None
+            await driver.add_listener(self.channel, lambda *_: self.notify())
+        except Exception as error:
+            if listener is not None:
+                with contextlib.suppress(Exception):  # a session half made is thrown away
+                    await listener.invalidate()
+                    await listener.close()
+            if not unavailable(error):
+                raise
+            log.warning("eventstore.listen_failed", channel=self.channel, error=repr(error))
+            return False
+        self._listener, self._driver = listener, driver
+        return True
+
+    def _listener_lost(self) -> bool:
+        return self._driver is None or bool(self._driver.is_closed())
+
+    async def _drop_listener(self) -> None:
+        """Let go of the LISTEN session; a dead one (the database restarted) is thrown
+        away, never handed back to the pool, and closing it raises nothing."""
+        listener, lost = self._listener, self._listener_lost()
+        self._listener = self._driver = None
+        if listener is None:
             return
-        self._listener = await self.engine.connect()
-        raw = await self._listener.get_raw_connection()
-        driver = raw.driver_connection  # asyncpg's own connection: it has LISTEN
-        assert driver is not None
-        await driver.add_listener(self.channel, lambda *_: self.notify())
+        try:
+            if lost:
+                await listener.invalidate()
+            await listener.close()
+        except Exception as error:  # closing what the database already closed
+            log.info("eventstore.listener_dropped", channel=self.channel, error=repr(error))
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        self._listening = False
+        await self._drop_listener()
 
     async def create_tables(self) -> None:
         """The log's tables at the kit's current revision (weibao.shared.schema): made on
@@ -485,8 +536,11 @@ class EventStore:
             waiter.set()
 
     async def wait_for_append(self, timeout: float) -> None:
-        """Return on the next commit in this process, or after `timeout` (appends by
-        other processes are seen by the caller's poll)."""
+        """Return on the next commit in this process (or, on PostgreSQL, by any process),
+        or after `timeout`. A LISTEN session the database took with it (a restart) is
+        opened again first; then it returns at once, as commits may have gone unheard."""
+        if self._listening and (self._listener is None or self._listener_lost()) and await self.listen():
+            return  # commits made while nobody listened woke nobody: the caller looks now
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:

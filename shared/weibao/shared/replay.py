@@ -6,13 +6,13 @@ batches, and the result compared row by row with the live model at the same posi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared.consumer import apply_all, tracking_table
@@ -32,6 +32,9 @@ class ReplayResult:
     position: int
     skipped: int
     differences: dict[str, Any] = field(default_factory=dict)
+    # The last message applied: its stream sequence and hash (a consumer's checkpoint).
+    stream_seq: int = 0
+    hash: str | None = None
 
     @property
     def equal(self) -> bool:
@@ -59,13 +62,16 @@ async def rebuild(
     progress: Progress | None = None,
     idle_timeout: float = 5.0,
     trust: Trust | None = None,
+    anew: bool = True,
 ) -> ReplayResult:
     """Apply positions 1..until (default: all the stream holds now) to `model`'s tables,
-    which are dropped and created anew first. With `trust`, only what proves itself the
-    producer's event (as the live consumer checks): a live model that applied anything
-    else then differs from its replay."""
-    await drop_tables(engine, model)
-    await create_tables(engine, model)
+    which are dropped and created anew first (unless `anew` is False: tables shared with
+    a model rebuilt just before). With `trust`, only what proves itself the producer's
+    event (as the live consumer checks): a live model that applied anything else then
+    differs from its replay."""
+    if anew:
+        await drop_tables(engine, model)
+        await create_tables(engine, model)
     js = nc.jetstream()
     stream = stream_name(upstream)
     last_seq = (await js.stream_info(stream)).state.last_seq
@@ -75,7 +81,6 @@ async def rebuild(
     sub = await js.subscribe(f"{upstream}.>", stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     pending: list[Any] = []
     proof = Proof(trust, upstream) if trust is not None else None
-    last_hash: str | None = None
 
     async def flush() -> None:
         try:
@@ -99,10 +104,10 @@ async def rebuild(
             if position is not None and position == result.position + 1 and (until is None or position <= until):
                 try:
                     message = decode(msg.subject, msg.data, msg.headers)
-                    if proof is not None and await proof.problem(message, result.position, last_hash, nc) is not None:
+                    if proof is not None and await proof.problem(message, result.position, result.hash, nc) is not None:
                         raise BadMessage("no proof")
                     pending.append(message)
-                    result.position, last_hash = position, message.hash
+                    result.position, result.stream_seq, result.hash = position, seq, message.hash
                     result.applied += 1
                 except BadMessage:
                     result.skipped += 1
@@ -148,3 +153,37 @@ async def discard(engine: AsyncEngine, fresh: ReadModel) -> None:
     """Drop a replay's tables: once compared they are only clutter (and a stale copy
     someone might one day read as the model)."""
     await drop_tables(engine, fresh)
+
+
+async def rebuild_in_place(engine: AsyncEngine, nc: NATS, models: Sequence[tuple[str, ReadModel, str]], *,
+                           trust: Trust | None = None) -> list[ReplayResult]:
+    """Rebuild live read models whose tables no longer match their code (a release
+    changed them; weibao.shared.schema.drift), before their consumers start: each
+    (upstream, model, consumer name) in order, from position 0 of its upstream stream,
+    into its own tables, through its replay copy (`fresh("")`: a policy's copy reads the
+    log and appends nothing, so a rebuild never bills twice); then its consumer's
+    checkpoint is set to where the rebuild stopped, and the consumer goes on from there.
+    A model may complete its tables after the replay (`rebuilt(conn)`, in the same
+    transaction as the checkpoint).
+    Models that share tables (billing's two policies) are dropped once and rebuilt in
+    the order given."""
+    results, dropped = [], set()
+    for upstream, model, consumer in models:
+        if id(model.metadata) not in dropped:
+            await drop_tables(engine, model)
+            await create_tables(engine, model)
+            dropped.add(id(model.metadata))
+        fresh: ReadModel = model.fresh("")  # type: ignore[attr-defined]
+        result = await rebuild(engine, nc, upstream, fresh, trust=trust, anew=False)
+        key = (tracking_table.c.consumer == consumer, tracking_table.c.upstream == upstream)
+        async with begin_write(engine) as conn:
+            # What a replay cannot restore, the model takes from elsewhere (billing's open
+            # drafts, from its log).
+            if (finish := getattr(model, "rebuilt", None)) is not None:
+                await finish(conn)
+            await conn.execute(delete(tracking_table).where(*key))
+            await conn.execute(insert(tracking_table).values(consumer=consumer, upstream=upstream,
+                                                             position=result.position,
+                                                             stream_seq=result.stream_seq, hash=result.hash))
+        results.append(result)
+    return results

@@ -21,6 +21,7 @@ from faststream.nats.annotations import NatsMessage
 
 from weibao.shared import codec, text
 from weibao.shared.client import CORRELATION, KEY, SIGNATURE, Replays, prove
+from weibao.shared.db import unavailable
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import FINGERPRINT, ConcurrencyError
@@ -35,6 +36,12 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
 # another's database round trips, and the event store could never commit them together.
 # Commands on one aggregate stay safe: optimistic concurrency decides, and loses retry.
 WORKERS = int(os.environ.get("WEIBAO_RPC_WORKERS", "16"))
+
+
+# What a request answers while the service's database cannot be reached.
+UNAVAILABLE = Rejected("unavailable", "(database)",
+                       "the service cannot reach its database just now; whether a command was stored is not "
+                       "known: send it again later with the same command_id (it is stored once)")
 
 
 # Signed requests this process answered: a captured one sent again is refused.
@@ -136,7 +143,13 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler, *, key
             # between our read and our append: nothing was stored; the caller retries.
             bound.info("command.conflict")
             return reply_error(Rejected("concurrency", "(aggregate)", "changed meanwhile; nothing was stored, retry"))
-        except Exception:
+        except Exception as error:
+            if unavailable(error):
+                # The database is restarting or out of reach: an answer the caller can act
+                # on (retry later, same command id), not a failure of the service. A cut
+                # commit may have been stored; the command id makes the retry store once.
+                bound.warning("command.unavailable", error=repr(error))
+                return reply_error(UNAVAILABLE)
             # Never leave a caller waiting for a reply that will not come.
             bound.exception("command.failed")
             return reply_error(Rejected("internal", "(server)", "the service failed; see its log"))

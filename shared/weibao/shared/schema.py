@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared.db import begin_ddl, ensure_schema
@@ -79,3 +82,38 @@ async def migrate(engine: AsyncEngine) -> tuple[str | None, str | None]:
     turn = _turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
     async with turn, begin_ddl(engine) as conn:
         return await conn.run_sync(migrate_connection)
+
+
+def drift(conn: Connection, tables: Sequence[Table]) -> list[str]:
+    """How the database's `tables` differ from the code's (Alembic's comparison: tables,
+    columns, types, nullability, indexes); [] when they match or none exists yet."""
+    schema = _schema(conn)
+    names = {table.name for table in tables}
+    if not names & set(inspect(conn).get_table_names(schema=schema)):
+        return []
+    # The tables as they stand in the service's schema; unnamed indexes named as they were
+    # made (schema_translate_map makes them without the schema in their names).
+    target = MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_name)s"})
+    for table in tables:
+        if schema is None:
+            table.to_metadata(target)
+        else:
+            table.to_metadata(target, schema=schema)
+
+    def ours(name: str | None, kind: str, _parent: Any) -> bool:
+        if kind == "schema":
+            return name == schema
+        return kind != "table" or name in names
+
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_schemas": schema is not None,
+                                                     "include_name": ours})
+    return [_said(difference) for difference in compare_metadata(context, target)]
+
+
+def _said(difference: Any) -> str:
+    # Alembic's diffs are tuples (or lists of tuples per column): ("add_column", schema,
+    # table, Column) ...; said briefly for a log line.
+    found = difference[0] if isinstance(difference, list) else difference
+    kind = found[0]
+    parts = [str(part.name if hasattr(part, "name") else part) for part in found[1:] if part is not None]
+    return f"{kind} {' '.join(parts)}"[:300]

@@ -34,8 +34,8 @@ from weibao.shared.keys import Keyring, Trust
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
-from weibao.shared.replay import compare, discard, live_position, rebuild
-from weibao.shared.schema import migrate
+from weibao.shared.replay import compare, discard, live_position, rebuild, rebuild_in_place
+from weibao.shared.schema import drift, migrate
 from weibao.shared.verification import verify_service
 
 log = structlog.get_logger("weibao.service")
@@ -193,10 +193,14 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     else:
         await store.start_signing()
     models = list(spec.read_models(store))
+    reshaped = await _reshaped(engine, models)
     for _, model in models:
         await create_tables(engine, model)
     seed = settings.seed(spec.name)
     nc = await connect(settings.nats_url, spec.name, seed=seed)
+    if reshaped:
+        await rebuild_in_place(engine, nc, [(up, model, spec.consumer_name(model)) for up, model in reshaped],
+                               trust=settings.trust)
     broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None,
                         **broker_options(settings.nats_url, seed))
     trackers = [
@@ -217,7 +221,7 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     tasks = [asyncio.create_task(runtime.relay.run(stop), name="relay")]
     tasks += [asyncio.create_task(t.run(stop), name=t.name) for t in trackers]
     if spec.background is not None:
-        tasks.append(asyncio.create_task(spec.background(runtime, stop), name="background"))
+        tasks.append(asyncio.create_task(_supervised(spec, runtime, stop), name="background"))
     log.info("service.started", service=spec.name, nats=settings.nats_url,
              database=engine.url.render_as_string(hide_password=True))
     try:
@@ -239,6 +243,53 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
         await nc.close()
         await engine.dispose()
         log.info("service.stopped", service=spec.name)
+
+
+async def _reshaped(engine: AsyncEngine, models: Sequence[tuple[str, ReadModel]]) -> list[tuple[str, ReadModel]]:
+    """The read models whose tables this release changed (and those sharing their tables),
+    to be rebuilt from their streams before their consumers start: a read model is
+    derived, so its new shape is reached by replaying, not by a migration. (The kit's
+    tables and the logs, which are not derived, are versioned by weibao.shared.schema.)"""
+    changed: dict[int, list[str]] = {}
+    async with engine.connect() as conn:
+        for _, model in models:
+            found = await conn.run_sync(drift, model.tables())
+            if found:
+                changed.setdefault(id(model.metadata), []).extend(found)
+    reshaped = [(upstream, model) for upstream, model in models if id(model.metadata) in changed]
+    for upstream, model in reshaped:
+        log.warning("readmodel.rebuild", model=model.name, upstream=upstream, changes=changed[id(model.metadata)])
+    return reshaped
+
+
+# Seconds before background work that failed starts again (doubling up to the last).
+BACKGROUND_RETRY = (1.0, 30.0)
+
+
+async def _supervised(spec: ServiceSpec, runtime: Runtime, stop: asyncio.Event) -> None:
+    """The service's background work (deadline clock, daily assessment) until `stop`,
+    started again after it fails: a database restart or a broker outage under one of its
+    turns must not end the clock for the life of the process while commands and
+    consumers go on. Each start begins with a full turn, which is safe: the work is
+    idempotent (command ids, version checks)."""
+    assert spec.background is not None
+    shortest, longest = BACKGROUND_RETRY
+    pause = shortest
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        began = loop.time()
+        try:
+            await spec.background(runtime, stop)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # A run that went well for a while starts the back-off over.
+            pause = shortest if loop.time() - began > longest else pause
+            log.warning("background.retry", service=spec.name, error=repr(error), retry_in=pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            pause = min(pause * 2, longest)
 
 
 def _find_model(spec: ServiceSpec, name: str, store: EventStore) -> tuple[str, ReadModel]:

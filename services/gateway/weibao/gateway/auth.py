@@ -246,7 +246,8 @@ class Throttle:
                 at = datetime.fromtimestamp(retry, UTC).strftime("%H:%M UTC")
                 raise ApiError("too_many_attempts", "password",
                                f"too many failed sign-ins for {what}: try again in {minutes} minute"
-                               f"{'s' if minutes != 1 else ''} (after {at})", status=429)
+                               f"{'s' if minutes != 1 else ''} (after {at})", status=429,
+                               retry_after=max(1, math.ceil(retry - time.time())))
 
     async def failed(self, username: str, address: str) -> None:
         for key in self._keys(username, address):

@@ -27,10 +27,14 @@ STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, field: str, message: str, status: int | None = None) -> None:
+    def __init__(self, code: str, field: str, message: str, status: int | None = None, *,
+                 retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code, self.field, self.message = code, field, message
         self.status = status or STATUS.get(code, 422)
+        # Seconds until trying again can succeed (RFC 9110 Retry-After): clients and
+        # proxies wait that long instead of hammering a throttle.
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "field": self.field, "message": self.message}}
@@ -46,8 +50,10 @@ def _field(location: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(error.retry_after)
+        return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -284,6 +284,24 @@ class Billing:
                                              supplement=0))
         return invoice_id
 
+    async def drafts_from_log(self, conn: AsyncConnection) -> None:
+        """`billing_drafts` as the log has it: per customer and period, the draft opened
+        last (a supplementary one once the first was issued, B8). A stream replay cannot
+        rebuild this table (an issue, which opens supplements, is a command, not a
+        message), so a model rebuilt in place (weibao.shared.replay) takes it from here."""
+        e = events_table
+        opened = INVOICE.prefix + domain.DraftOpened.__name__
+        latest: dict[tuple[str, str], str] = {}
+        for (data,) in await conn.execute(select(e.c.data).where(e.c.type == opened).order_by(e.c.position)):
+            found = json.loads(data)
+            latest[(found["customer_id"], found["period"])] = found["invoice_id"]
+        await conn.execute(self.drafts.delete())
+        for (customer_id, period), invoice_id in latest.items():
+            first = f"{customer_id}-{period}"
+            supplement = 0 if invoice_id == first else int(invoice_id.removeprefix(f"{first}-S"))
+            await conn.execute(self.drafts.insert().values(customer_id=customer_id, period=period,
+                                                           invoice_id=invoice_id, supplement=supplement))
+
     async def _supplement(self, conn: AsyncConnection, customer_id: str, period: str) -> None:
         t = self.drafts
         row = (await conn.execute(select(t.c.supplement).where(t.c.customer_id == customer_id,

@@ -36,6 +36,10 @@ class Policy:
     def replay_scope(self, rows: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
         return self.billing.replay_scope(self.upstream, rows)
 
+    async def rebuilt(self, conn: Any) -> None:
+        """After a rebuild in place: the open drafts, which no stream replay restores."""
+        await self.billing.drafts_from_log(conn)
+
     async def __call__(self, conn: Any, message: Message) -> None:
         await self.billing.handle(conn, message)
 

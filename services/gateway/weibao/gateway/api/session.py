@@ -38,7 +38,10 @@ def client_address(request: Request) -> str:
 
 @router.post("/session", summary="Sign in with a user name and password; answers a bearer token",
              responses={429: {"description": "too many failed sign-ins for this user name or address "
-                                             "(`too_many_attempts`); the message says when to retry"}})
+                                             "(`too_many_attempts`); the message says when to retry, the "
+                                             "`Retry-After` header in how many seconds",
+                              "headers": {"Retry-After": {"description": "seconds until a sign-in is taken again",
+                                                          "schema": {"type": "integer"}}}}})
 async def sign_in(login: Login, request: Request, response: Response) -> dict[str, Any]:
     tokens: Tokens = request.app.state.tokens
     address = client_address(request)

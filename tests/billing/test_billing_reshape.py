@@ -1,0 +1,108 @@
+"""A release that changes a read model's tables (issue 12): the service finds, at start,
+that a table no longer has its code's shape (weibao.shared.schema.drift) and rebuilds
+that model from its stream before its consumer starts. Billing's policies write invoices
+to billing's own log, so the rebuild must append nothing (B8: nothing billed twice),
+end with the same rows, and leave the consumer to go on from where it stopped."""
+
+from __future__ import annotations
+
+from nats.aio.client import Client as NATS
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.billing import test_billing_redelivery as redelivery
+from tests.billing.test_billing_redelivery import (  # noqa: F401 - fixtures
+    INVOICE,
+    Service,
+    health,
+    publish,
+    settings,
+    settled,
+)
+from tests.dispatch.test_dispatch_e2e import ask, ok
+from tests.helpers import eventually
+from weibao.billing.service import spec
+from weibao.shared.consumer import tracking_table
+from weibao.shared.db import qualified
+from weibao.shared.eventstore import EventStore
+from weibao.shared.readmodels import rows_of
+from weibao.shared.schema import drift
+
+billing = redelivery.billing  # the fixture: billing alone, stopped and started at will
+
+SHARED_BY_POLICIES = ("billing_items", "billing_drafts")  # tables billing's two policies share
+SUPPLEMENT = f"{INVOICE}-S1"
+INVOICE_LINES = "billing_invoice_lines"
+
+
+async def state(engine: AsyncEngine) -> tuple[dict[str, object], list[tuple[object, ...]]]:
+    """Every read model's rows, and every consumer's checkpoint."""
+    rows: dict[str, object] = {}
+    for _, model in spec.read_models(EventStore(engine)):
+        rows |= await rows_of(engine, model)
+    async with engine.connect() as conn:
+        checkpoints = list(await conn.execute(tracking_table.select().order_by(tracking_table.c.consumer)))
+    return rows, [tuple(row) for row in checkpoints]
+
+
+async def drifted(engine: AsyncEngine) -> list[str]:
+    found: list[str] = []
+    async with engine.connect() as conn:
+        for _, model in spec.read_models(EventStore(engine)):
+            found += await conn.run_sync(drift, model.tables())
+    return found
+
+
+async def lines(nc: NATS, invoice_id: str = INVOICE) -> list[str]:
+    """The item ids on an invoice ([] while it has none)."""
+    answer = await ask(nc, "billing.invoice", {"invoice_id": invoice_id})
+    return [line["item_id"] for line in answer["result"]["lines"]] if answer["ok"] else []
+
+
+async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice(
+        billing: Service, nc: NATS, engine: AsyncEngine) -> None:
+    for position in (1, 2):
+        assert await publish(nc, "contracts", position)
+        assert await publish(nc, "dispatch", position)
+
+    async def two_lines() -> bool:
+        return len(await lines(nc)) == 2
+
+    await eventually(two_lines)
+    await ok(nc, "billing.invoice.issue", {"invoice_id": INVOICE, "issued_on": "2026-06-30"})
+    assert await publish(nc, "dispatch", 3)  # after the issue: onto a supplementary draft (B8)
+
+    async def supplement() -> bool:
+        return await lines(nc, SUPPLEMENT) == ["dispatch:3:0"]
+
+    await eventually(supplement)
+    await settled(nc)
+    await billing.stop()
+    before, log_position = await state(engine), await EventStore(engine).last_position()
+    assert await drifted(engine) == []  # as made by this release: nothing to rebuild
+
+    # The tables as an older release left them: another shape, and rows this release's
+    # code would read wrong (here: gone, so a skipped rebuild shows).
+    async with engine.begin() as conn:
+        for table in (*SHARED_BY_POLICIES, INVOICE_LINES):
+            await conn.execute(text(f"ALTER TABLE {qualified(engine, table)} ADD COLUMN legacy INTEGER"))
+            await conn.execute(text(f"DELETE FROM {qualified(engine, table)}"))
+    assert {change.split()[0] for change in await drifted(engine)} == {"remove_column"}
+
+    await billing.start()
+    await settled(nc)
+    assert await drifted(engine) == []
+    rows, checkpoints = await state(engine)
+    assert {name: rows[name] for name in rows if rows[name] != before[0][name]} == {}  # every row back
+    assert checkpoints == before[1]  # every checkpoint where it was
+    assert await EventStore(engine).last_position() == log_position  # appended nothing: billed nothing twice
+
+    # The consumer goes on from the rebuilt checkpoint, onto the open supplementary draft.
+    assert await publish(nc, "dispatch", 4)
+
+    async def four() -> bool:
+        return await lines(nc, SUPPLEMENT) == ["dispatch:3:0", "dispatch:4:0"]
+
+    await eventually(four)
+    assert await lines(nc) == ["dispatch:1:0", "dispatch:2:0"]
+    assert (await health(nc))["consumers"]["billing-policy_dispatch"] == 1

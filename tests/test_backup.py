@@ -18,8 +18,9 @@ from weibao.shared.service import connect
 from weibao.shared.streams import SERVICES
 
 # Dispatch's deadline watch runs on the clock at each start: a request nearer its
-# deadline now gets an at-risk event, which moves these; nothing else may differ.
-MOVED_BY_THE_CLOCK = {"at_risk", "last_event", "updated_at"}
+# deadline now gets an at-risk event, which moves these (and the next check, the row's
+# version); nothing else may differ.
+MOVED_BY_THE_CLOCK = {"at_risk", "last_event", "updated_at", "next_check", "version"}
 
 
 async def answers(system: System) -> dict[str, Any]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import tomllib
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -23,10 +27,13 @@ from tests.helpers import services_answer
 from weibao.billing.service import spec as billing_spec
 from weibao.contracts.adapters.templates import SHIPPED
 from weibao.contracts.service import spec as contracts_spec
+from weibao.dispatch.domain import ticket as dispatch_ticket
+from weibao.dispatch.domain.skills import known as known_skill
 from weibao.dispatch.service import spec as dispatch_spec
 from weibao.runtime import demo
 from weibao.runtime.natsd import NatsServer, free_port
 from weibao.runtime.supervisor import Supervisor
+from weibao.shared.geo import distance_km
 from weibao.shared.service import Settings, serve
 from weibao.shared.users import load_users, password_matches
 
@@ -119,6 +126,97 @@ def test_the_demo_signs_with_each_templates_example() -> None:
         assert {k: v for k, v in given.items() if k in example} == example, agreement.agreement_id
         # beyond the example, only the rates of service outside coverage (B3)
         assert set(given) - set(example) <= {"service.hourly_rate", "service.day_rate"}, agreement.agreement_id
+
+
+# What each demo data file builds (demo_data/<name>.toml).
+BUILDERS = {"offices": lambda data: {key: demo.Office(**row) for key, row in data.items()},
+            "customers": demo._customers_from, "agreements": demo._agreements_from,
+            "technicians": demo._technicians_from, "requests": demo._requests_from, "users": demo._staff_from}
+
+
+def test_the_demo_data_files_load_and_hold_together() -> None:
+    # every file shipped is one the loader reads (a stray file would be silently left out)
+    assert sorted(path.name for path in demo.DATA.iterdir()) == sorted(f"{name}.toml" for name in BUILDERS)
+    assert demo._load("requests", demo._requests_from) == demo.REQUESTS
+
+    # customers and their sites: ids unique, real places in China, the last site a customer's
+    customers = [c.customer_id for c in demo.CUSTOMERS]
+    assert len(set(customers)) == len(customers) == 7
+    last_customer, last_site = demo.LAST_SITE
+    everywhere = [(c.customer_id, s) for c in demo.CUSTOMERS for s in c.sites] + [(last_customer, last_site)]
+    sites = {site.site_id: customer for customer, site in everywhere}
+    assert len(sites) == len(everywhere) and last_customer in customers
+    for _, site in everywhere:
+        assert 18 < site.latitude < 54 and 73 < site.longitude < 135, site
+        assert min(distance_km(site, office) for office in demo.OFFICES.values()) < 250, site
+
+    # agreements: the customer's own sites, every site covered once, a shipped template
+    covered: Counter[str] = Counter()
+    for a in demo.AGREEMENTS:
+        assert {sites[s] for s in a.site_ids} == {a.customer_id}, a.agreement_id
+        assert (SHIPPED / f"{a.template_id}.toml").exists() and a.office in demo.OFFICES.values()
+        assert a.go_live_months_ago > 0 and a.paid_years >= 0 and a.days_earlier >= 0
+        if a.paid_years:  # the fee paid is a percent of the licence price (C2)
+            assert Decimal(a.parameters["fee.percent"]) > 0 and Decimal(a.parameters["fee.licence_price"]) > 0
+        covered.update(a.site_ids)
+    assert covered == Counter(set(sites))
+    assert len({a.agreement_id for a in demo.AGREEMENTS}) == len(demo.AGREEMENTS)
+
+    # technicians: known skills, a home in their office's city, a shift that ends after it starts
+    assert len({t.technician_id for t in demo.TECHNICIANS}) == len(demo.TECHNICIANS)
+    for t in demo.TECHNICIANS:
+        assert t.skills and all(known_skill(s) for s in t.skills) and len(set(t.skills)) == len(t.skills), t
+        assert t.office in demo.OFFICES.values() and distance_km(demo._Point(*t.home), t.office) < 50, t
+        starts, ends = (clock_time.fromisoformat(moment) for moment in t.shift)
+        assert starts < ends and t.capacity > 0 and t.leave_days >= 0, t
+    at_work = [t for t in demo.TECHNICIANS if not t.leave_days]
+
+    # requests: a known site, channel and skill; what the stage sends is there, nothing else
+    assert get_args(demo.WorkKind) == get_args(dispatch_ticket.WorkKind)
+    assert get_args(demo.ExpenseKind) == get_args(dispatch_ticket.ExpenseKind)
+    assert len({r.ticket_id for r in demo.REQUESTS}) == len(demo.REQUESTS)
+    assert {r.stage for r in demo.REQUESTS} == set(demo.STAGES)  # every state on the board
+    visited = ("checked_out", "completed")  # work and expenses are reported from the check-in to the check-out
+    for r in demo.REQUESTS:
+        assert r.site_id in sites and r.channel in get_args(dispatch_ticket.Channel) and known_skill(r.skill), r
+        assert 0 <= r.hours_ago <= 7 * 24 and r.travel_hours > 0, r
+        if demo.STAGES.index(r.stage) > demo.STAGES.index("escalated"):  # someone with the skill can go
+            assert any(r.skill in t.skills for t in at_work), r
+        assert bool(r.work) == bool(r.expenses) == (r.stage in visited), r
+        assert bool(r.resolution) == (r.stage == "completed"), r
+        assert r.note or r.stage != "waiting", r  # the reason dispatch.ticket.wait carries
+        assert all(w.hours > 0 for w in r.work), r
+        for e in r.expenses:
+            amount = Decimal(e.amount)
+            assert amount > 0 and amount.as_tuple().exponent == -2, e
+            assert (e.nights is not None) == (e.kind == "lodging"), e
+
+    # users: one per office role, then one per technician, every username once
+    assert sorted(u.role for u in demo.STAFF) == ["admin", "auditor", "billing", "dispatcher"]
+    assert all(u.technician_id is None for u in demo.STAFF)
+    assert len({u.username for u in demo.DEMO_USERS}) == len(demo.DEMO_USERS) == len(demo.STAFF) + len(demo.TECHNICIANS)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "says"), [
+    ("technicians", "leave_days = 3", "leave_day = 3", "leave_day"),  # a key the loader does not know
+    ("requests", 'stage = "triage"', 'stage = "triaged"', "triaged"),  # not a stage
+    ("customers", ', phone = "0551-65321001"', "", "phone"),  # a contact without a phone
+    ("agreements", 'office = "hefei"', 'office = "hf"', "hf"),  # no such office
+    ("users", 'role = "billing"', 'role = "finance"', "finance"),  # not a role
+    ("offices", "latitude = 31.8206, ", "", "latitude"),
+])
+def test_a_demo_data_file_that_does_not_fit_fails_on_load_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, old: str, new: str, says: str) -> None:
+    shutil.copytree(demo.DATA, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / f"{name}.toml"
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    monkeypatch.setattr(demo, "DATA", tmp_path)
+    build: Any = BUILDERS[name]
+    with pytest.raises(demo.DemoError) as refused:
+        demo._load(name, build)
+    assert str(path) in str(refused.value) and says in str(refused.value)
 
 
 def test_the_demo_users_round_trip_and_their_passwords_verify(tmp_path: Path) -> None:

@@ -15,12 +15,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.billing.ledger import Ledger
+from tests.decider import Decider, Given
 from weibao.billing.adapters.exports import lines_of
-from weibao.billing.adapters.invoices import INVOICE
+from weibao.billing.adapters.invoices import INVOICE as INVOICE_CODEC
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain.invoice import (
     RATE_AGREED,
+    Command,
     DraftOpened,
+    Event,
     Invoice,
     Issue,
     Line,
@@ -56,18 +59,11 @@ def travel() -> Line:
                 (("dispatch", 3, "ExpenseRecorded"),))
 
 
-def draft(*lines: Line) -> Invoice:
-    state = evolve(Invoice(), DraftOpened("inv-1", "cust-1", "2026-06", OPENED))
-    for line in lines:
-        state = evolve(state, LineAdded(line))
-    return state
+INVOICE = Decider(decide=decide, evolve=evolve, initial=Invoice())
 
 
-def run(state: Invoice, *commands: Any) -> Invoice:
-    for command in commands:
-        for event in decide(command, state):
-            state = evolve(state, event)
-    return state
+def draft(*lines: Line) -> Given[Command, Event, Invoice]:
+    return INVOICE.given(DraftOpened("inv-1", "cust-1", "2026-06", OPENED), *(LineAdded(line) for line in lines))
 
 
 def price(unit_price: str, reason: str = "与客户王经理电话议定", *, item_id: str = "contracts:7:0",
@@ -75,23 +71,17 @@ def price(unit_price: str, reason: str = "与客户王经理电话议定", *, it
     return PriceLine(item_id, D(unit_price), reason, by, PRICED_ON)
 
 
-def refused(state: Invoice, command: Any) -> tuple[str, str]:
-    with pytest.raises(Rejected) as caught:
-        decide(command, state)
-    return caught.value.code, caught.value.field
-
-
 # -- the domain -------------------------------------------------------------------------
 
 
 def test_c10_b8_a_line_to_be_agreed_is_priced_to_the_fen_half_up() -> None:
-    state = draft(reinstall("3"), travel())
+    history = draft(reinstall("3"), travel())
 
-    events = decide(price("333.335"), state)
+    pricing = history.when(price("333.335"))
 
     # 3 x 333.335 = 1000.005: rounded once, half-up, to the fen (B8)
-    assert events == [LinePriced("contracts:7:0", D("333.335"), D("1000.01"), "与客户王经理电话议定", CLERK, PRICED_ON)]
-    after = evolve(state, events[0])
+    priced = LinePriced("contracts:7:0", D("333.335"), D("1000.01"), "与客户王经理电话议定", CLERK, PRICED_ON)
+    after = pricing.then(priced).state
     line = after.lines[0]
     assert (line.unit_price, line.amount, line.vat) == (D("333.335"), D("1000.01"), D("60.00"))  # VAT per line
     # RATE_TO_BE_AGREED gives way to RATE_AGREED where it stood; the rule clauses and the
@@ -101,42 +91,40 @@ def test_c10_b8_a_line_to_be_agreed_is_priced_to_the_fen_half_up() -> None:
     assert line.description == "超出免费次数的安装（R-1）（单价议定）"
     assert after.lines[1] == travel()  # the other line is untouched, and the order kept
     assert after.totals.net == D("1045.76") and after.totals.vat == D("62.75")  # 60.00 + 2.75
-    assert after.pricings_of("contracts:7:0") == (events[0],)
+    assert after.pricings_of("contracts:7:0") == (priced,)
 
 
 def test_c10_a_renegotiated_price_on_the_draft_replaces_the_last_and_keeps_the_history() -> None:
-    state = run(draft(reinstall("3")), price("333.335"))
+    history = draft(reinstall("3")).after(price("333.335"))
 
-    again = run(state, price("300", "客户要求按老价格"))
+    again = history.after(price("300", "客户要求按老价格"))
 
-    line = again.lines[0]
+    line = again.state.lines[0]
     assert (line.unit_price, line.amount, line.clauses) == (D(300), D("900.00"), ("B5", "C10", RATE_AGREED))
-    assert [p.unit_price for p in again.pricings_of(line.item_id)] == [D("333.335"), D(300)]
-    assert decide(price("300", "客户要求按老价格"), again) == []  # the same price set again: one effect
-    assert run(again, Issue("INV-2026-000001", JUNE)).totals.net == D("900.00")  # issued as priced
+    assert [p.unit_price for p in again.state.pricings_of(line.item_id)] == [D("333.335"), D(300)]
+    again.when(price("300", "客户要求按老价格")).then()  # the same price set again: one effect
+    assert again.after(Issue("INV-2026-000001", JUNE)).state.totals.net == D("900.00")  # issued as priced
 
 
 def test_a_price_of_zero_is_a_price_agreed() -> None:
-    state = run(draft(reinstall("1")), price("0", "免费重装，作为补偿"))
+    state = draft(reinstall("1")).after(price("0", "免费重装，作为补偿")).state
     assert (state.lines[0].amount, state.lines[0].clauses[-1]) == (D("0.00"), RATE_AGREED)
 
 
 def test_only_a_line_whose_rate_is_to_be_agreed_is_priced_by_hand() -> None:
-    state = draft(reinstall(), travel())
+    history = draft(reinstall(), travel())
     # B1: travel is at cost, by its receipt; no clerk overrides it
-    assert refused(state, price("40.00", item_id="dispatch:3:0")) == ("not_negotiable", "item_id")
-    assert refused(state, price("40.00", item_id="dispatch:99:0")) == ("not_found", "item_id")
-    assert refused(Invoice(), price("40.00")) == ("not_found", "invoice_id")
+    history.when(price("40.00", item_id="dispatch:3:0")).then_rejected("not_negotiable", "item_id")
+    history.when(price("40.00", item_id="dispatch:99:0")).then_rejected("not_found", "item_id")
+    INVOICE.given().when(price("40.00")).then_rejected("not_found", "invoice_id")
 
 
 def test_b8_an_issued_invoice_refuses_a_price_naming_the_field() -> None:
-    issued = run(draft(reinstall()), price("100"), Issue("INV-2026-000001", JUNE))
-    with pytest.raises(Rejected) as caught:
-        decide(price("333.335"), issued)
-    assert (caught.value.code, caught.value.field) == ("issued", "invoice_id")
-    assert "B8" in caught.value.message and "credit note" in caught.value.message
-    priced_then_issued = run(draft(reinstall()), price("100"), Issue("INV-2026-000001", JUNE))
-    assert refused(priced_then_issued, price("120", "涨价")) == ("issued", "invoice_id")  # no renegotiation after
+    issued = draft(reinstall()).after(price("100"), Issue("INV-2026-000001", JUNE))
+    error = issued.when(price("333.335")).then_rejected("issued", "invoice_id")
+    assert "B8" in error.message and "credit note" in error.message
+    priced_then_issued = draft(reinstall()).after(price("100"), Issue("INV-2026-000001", JUNE))
+    priced_then_issued.when(price("120", "涨价")).then_rejected("issued", "invoice_id")  # no renegotiation after
 
 
 @pytest.mark.parametrize(("command", "expected"), [
@@ -152,16 +140,16 @@ def test_b8_an_issued_invoice_refuses_a_price_naming_the_field() -> None:
 ])
 def test_a_price_needs_a_reason_and_an_exact_non_negative_amount(command: PriceLine,
                                                                   expected: tuple[str, str]) -> None:
-    assert refused(draft(reinstall()), command) == expected
+    draft(reinstall()).when(command).then_rejected(*expected)
 
 
 def test_line_priced_is_stored_and_read_back_exactly() -> None:
     event = LinePriced("contracts:7:0", D("333.335"), D("1000.01"), "议定", CLERK, PRICED_ON)
-    stored = INVOICE.encode(event)
+    stored = INVOICE_CODEC.encode(event)
     assert stored.type == "private.LinePriced" and stored.data["unit_price"] == "333.335"
     recorded = RecordedEvent(1, "invoice-inv-1", 3, stored.type, stored.schema_version, stored.data, {},
                              datetime(2026, 6, 20, tzinfo=UTC), "", "")
-    assert INVOICE.decode(recorded) == event
+    assert INVOICE_CODEC.decode(recorded) == event
 
 
 # -- the application: the command, the read model, the explanation, the statement --------
@@ -295,8 +283,8 @@ async def test_a_statement_without_credit_notes_shows_what_is_left_to_pay(engine
 
 
 def test_b8_draft_totals_after_pricing_are_the_sums_of_the_lines() -> None:
-    state = run(draft(reinstall("3"), replace(reinstall("2"), item_id="contracts:8:0")),
-                price("333.335"), price("0.005", item_id="contracts:8:0"))
+    state = draft(reinstall("3"), replace(reinstall("2"), item_id="contracts:8:0")).after(
+        price("333.335"), price("0.005", item_id="contracts:8:0")).state
     assert [ln.amount for ln in state.lines] == [D("1000.01"), D("0.01")]  # 2 x 0.005 = 0.01
     assert state.totals == domain.totals_of((ln.vat_rate, ln.net, ln.vat) for ln in state.lines)
 
@@ -304,12 +292,8 @@ def test_b8_draft_totals_after_pricing_are_the_sums_of_the_lines() -> None:
 def test_a_draft_with_a_line_still_to_be_priced_is_not_issued() -> None:
     """rule B8: issued never changes, so a line at 0.00 waiting for its negotiated price
     (C10 [4]) would never be billed; issuing is refused until it is priced (0 waives it)."""
-    state = draft(travel(), reinstall())
-    with pytest.raises(Rejected) as refused:
-        decide(Issue("INV-2026-000001", JUNE), state)
-    assert (refused.value.code, refused.value.field) == ("unpriced", "lines")
-    assert "contracts:7:0" in str(refused.value)
-    waived = state
-    for event in decide(PriceLine("contracts:7:0", D("0"), "waived: goodwill", CLERK, PRICED_ON), state):
-        waived = evolve(waived, event)
-    assert [type(e).__name__ for e in decide(Issue("INV-2026-000001", JUNE), waived)] == ["InvoiceIssued"]
+    history = draft(travel(), reinstall())
+    refused = history.when(Issue("INV-2026-000001", JUNE)).then_rejected("unpriced", "lines")
+    assert "contracts:7:0" in str(refused)
+    waived = history.after(PriceLine("contracts:7:0", D("0"), "waived: goodwill", CLERK, PRICED_ON))
+    assert [type(e).__name__ for e in waived.when(Issue("INV-2026-000001", JUNE)).events] == ["InvoiceIssued"]

@@ -35,6 +35,7 @@ def test_d5_a_check_in_from_the_phone_and_the_board_follows(
     sign_in(board, "li")
     row = board.get_by_test_id("ticket-T-VISIT-1")
     expect(row).to_have_attribute("data-status", "assigned")
+    expect(board.get_by_test_id("override-open-T-VISIT-1")).to_be_visible()  # D4: not accepted yet
 
     phone = new_context(**PHONE).new_page()
     phone.goto("/m/")
@@ -47,6 +48,8 @@ def test_d5_a_check_in_from_the_phone_and_the_board_follows(
     phone.get_by_test_id("accept-T-VISIT-1").click()
     expect(phone.get_by_test_id("visit-status-T-VISIT-1")).to_have_text("已接单")
     expect(row).to_have_attribute("data-status", "accepted")  # live on the board
+    # Accepted: the domain takes no override any more, so the console offers none (issue 14).
+    expect(board.get_by_test_id("override-open-T-VISIT-1")).to_have_count(0)
 
     phone.get_by_test_id("check-in-T-VISIT-1").click()
     expect(phone.get_by_test_id("notice").filter(has_text="签到成功")).to_be_visible()  # inside the geofence

@@ -11,72 +11,79 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
+from tests.decider import Decider, Given
 from weibao.contracts.adapters.templates import TemplateFile
-from weibao.contracts.domain.agreement import Agreement, ChangeRequestRecorded, TerminateAgreement, decide
+from weibao.contracts.domain.agreement import (
+    Agreement,
+    ChangeRequestRecorded,
+    Event,
+    TerminateAgreement,
+    decide,
+    evolve,
+)
 from weibao.contracts.domain.changes import RecordChangeRequest
 from weibao.contracts.domain.changes import decide as decide_change
 from weibao.contracts.domain.terms import ServiceRates
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
 
-from .conftest import OFFICE, apply, ask, published, signed
+from .conftest import OFFICE, ask, published, signed
 
 IN_FREE_YEAR = date(2025, 6, 1)
 AFTER_FREE_YEAR = date(2026, 6, 1)  # go-live 2025-03-01, twelve free months, no fee paid
 
+# One history, two deciders: change requests (changes.decide) and the agreement's own commands
+CHANGES = Decider(decide=decide_change, evolve=evolve, initial=Agreement())
+AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
+Signed = Given[RecordChangeRequest, Event, Agreement]
+
 
 @pytest.fixture
-def quansousuo(templates: dict[str, TemplateFile]) -> Agreement:
+def quansousuo(templates: dict[str, TemplateFile]) -> Signed:
     """[4]: changes of more than 3 working days are large."""
-    return signed(templates["quansousuo-purchasing"])
+    return CHANGES.given_state(signed(templates["quansousuo-purchasing"]))
 
 
 def change(workload: str, on: date = IN_FREE_YEAR, ref: str = "CR-1") -> RecordChangeRequest:
     return RecordChangeRequest(ref, "报表增加一列", on, Decimal(workload))
 
 
-def test_c8_a_small_change_in_the_service_period_is_free(quansousuo: Agreement) -> None:
-    [event] = decide_change(change("3"), quansousuo)  # exactly the threshold: still small
-    assert event == ChangeRequestRecorded("CR-1", "报表增加一列", IN_FREE_YEAR, Decimal(3), "covered", ("C8",))
+def test_c8_a_small_change_in_the_service_period_is_free(quansousuo: Signed) -> None:
+    quansousuo.when(change("3")).then(  # exactly the threshold: still small
+        ChangeRequestRecorded("CR-1", "报表增加一列", IN_FREE_YEAR, Decimal(3), "covered", ("C8",)))
 
 
-def test_c8_b6_a_change_of_more_than_3_working_days_is_billable_by_workload(quansousuo: Agreement) -> None:
-    [event] = decide_change(change("3.5"), quansousuo)
+def test_c8_b6_a_change_of_more_than_3_working_days_is_billable_by_workload(quansousuo: Signed) -> None:
+    [event] = quansousuo.when(change("3.5")).events
     assert isinstance(event, ChangeRequestRecorded)
     assert (event.verdict, event.clauses, event.workload_days) == ("billable", ("C8", "B6"), Decimal("3.5"))
 
 
-def test_c1_c8_without_a_service_period_even_a_small_change_is_billable(quansousuo: Agreement) -> None:
-    [event] = decide_change(change("1", AFTER_FREE_YEAR), quansousuo)
+def test_c1_c8_without_a_service_period_even_a_small_change_is_billable(quansousuo: Signed) -> None:
+    [event] = quansousuo.when(change("1", AFTER_FREE_YEAR)).events
     assert isinstance(event, ChangeRequestRecorded)
     assert (event.verdict, event.clauses) == ("billable", ("C1", "C8", "B3"))
 
 
-def test_c1_c8_after_termination_a_change_is_billable(quansousuo: Agreement) -> None:
-    ended = apply(quansousuo, decide(TerminateAgreement(date(2025, 5, 1), "contract ended"), quansousuo))
-    [event] = decide_change(change("1"), ended)
+def test_c1_c8_after_termination_a_change_is_billable(quansousuo: Signed) -> None:
+    ended = AGREEMENT.given_state(quansousuo.state).after(TerminateAgreement(date(2025, 5, 1), "contract ended"))
+    [event] = CHANGES.given_state(ended.state).when(change("1")).events
     assert isinstance(event, ChangeRequestRecorded) and event.verdict == "billable" and "C1" in event.clauses
 
 
-def test_c8_the_same_change_recorded_twice_is_one_effect(quansousuo: Agreement) -> None:
-    state = apply(quansousuo, decide_change(change("5"), quansousuo))
-    assert decide_change(change("5"), state) == []
-    with pytest.raises(Rejected) as refused:
-        decide_change(change("6"), state)
-    assert (refused.value.code, refused.value.field) == ("conflict", "ref")
+def test_c8_the_same_change_recorded_twice_is_one_effect(quansousuo: Signed) -> None:
+    recorded = quansousuo.after(change("5"))
+    recorded.when(change("5")).then()
+    recorded.when(change("6")).then_rejected("conflict", "ref")
 
 
 @pytest.mark.parametrize("workload", ["0", "-1", "NaN", "Infinity"])
-def test_c8_a_workload_is_more_than_zero_working_days(quansousuo: Agreement, workload: str) -> None:
-    with pytest.raises(Rejected) as refused:
-        decide_change(change(workload), quansousuo)
-    assert (refused.value.code, refused.value.field) == ("invalid", "workload_days")
+def test_c8_a_workload_is_more_than_zero_working_days(quansousuo: Signed, workload: str) -> None:
+    quansousuo.when(change(workload)).then_rejected("invalid", "workload_days")
 
 
 def test_c8_a_change_needs_an_agreement() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide_change(change("1"), Agreement())
-    assert (refused.value.code, refused.value.field) == ("not_found", "agreement_id")
+    CHANGES.given().when(change("1")).then_rejected("not_found", "agreement_id")
 
 
 # rule B3 (C1): the agreement's rates outside coverage, set by a signature's parameters

@@ -7,11 +7,14 @@ from decimal import Decimal
 
 import pytest
 
+from tests.decider import Decider
 from weibao.contracts.adapters.templates import TemplateFile
-from weibao.contracts.domain.agreement import Agreement, RecordFeePayment, decide
+from weibao.contracts.domain.agreement import Agreement, RecordFeePayment, decide, evolve
 from weibao.contracts.domain.coverage import Question, decide_coverage
 
-from .conftest import YIZHUO_PARAMETERS, apply, signed
+from .conftest import YIZHUO_PARAMETERS, signed
+
+AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
 
 IN_FREE_YEAR = date(2025, 6, 1)
 AFTER_FREE_YEAR = date(2026, 6, 1)
@@ -51,7 +54,7 @@ def test_c1_b3_after_the_free_year_unpaid_is_billable(yizhuo: Agreement) -> None
 
 def test_c2_a_paid_year_covers_again(yizhuo: Agreement) -> None:
     pay = RecordFeePayment("p", Decimal("12000"), date(2026, 3, 1), date(2027, 2, 28), date(2026, 3, 1))
-    state = apply(yizhuo, decide(pay, yizhuo))
+    state = AGREEMENT.given_state(yizhuo).after(pay).state
     decision = decide_coverage(state, Question(AFTER_FREE_YEAR, "fault"))
     assert decision.verdict == "covered" and decision.clauses[0] == "C2"
 
@@ -139,13 +142,16 @@ def test_c13_the_agreement_lists_its_service_channels(templates: dict[str, Templ
 
 def test_c11_c19_c24_vendor_hardware_coverage_comes_from_its_warranty() -> None:
     from weibao.contracts.domain.coverage import from_warranty
-    from weibao.contracts.domain.warranty import RegisterHardware, evolve, verdict
+    from weibao.contracts.domain.warranty import RegisterHardware, verdict
     from weibao.contracts.domain.warranty import decide as decide_warranty
+    from weibao.contracts.domain.warranty import evolve as evolve_warranty
 
-    (registered,) = decide_warranty(RegisterHardware(
+    hardware = Decider(decide=decide_warranty, evolve=evolve_warranty, initial=None)
+    (registered,) = hardware.given().when(RegisterHardware(
         serial="PC-1", kind="machine", model="紫光 T100", customer_id="c", supplied_by_vendor=True,
-        purchased_on=date(2025, 3, 1), invoice=True, produced_on=None), None)
-    unit = evolve(None, registered)
+        purchased_on=date(2025, 3, 1), invoice=True, produced_on=None)).events
+    unit = hardware.given(registered).state
+    assert unit is not None
     early = from_warranty(verdict(unit, fault_on=date(2025, 3, 5), fault="performance"))
     assert early.verdict == "covered" and "C19" in early.clauses
     misuse = from_warranty(verdict(unit, fault_on=date(2025, 6, 1), fault="performance", cause="misuse"))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.decider import Decider, Given
 from weibao.contracts.application.customers import locate
 from weibao.contracts.domain.customer import (
     AddSite,
+    Command,
     Customer,
+    CustomerRegistered,
+    Event,
     MoveSite,
     RegisterCustomer,
     SiteAdded,
@@ -16,10 +20,12 @@ from weibao.contracts.domain.customer import (
 )
 from weibao.shared.errors import Rejected
 
+CUSTOMER = Decider(decide=decide, evolve=evolve, initial=Customer())
 
-def registered() -> Customer:
-    (event,) = decide(RegisterCustomer("c-1", "合肥天宇贸易"), Customer())
-    return evolve(Customer(), event)
+
+def registered() -> Given[Command, Event, Customer]:
+    return CUSTOMER.given().when(RegisterCustomer("c-1", "合肥天宇贸易")).then(
+        CustomerRegistered("c-1", "合肥天宇贸易", ()))
 
 
 def test_a_site_address_is_geocoded_with_its_city_code() -> None:
@@ -40,20 +46,14 @@ def test_an_unknown_address_without_coordinates_is_refused_by_field() -> None:
 
 
 def test_sites_are_added_once_and_moved_as_events() -> None:
-    state = registered()
-    (added,) = decide(AddSite("s-1", "总部", locate({"address": "合肥市蜀山区"})), state)
+    (added,) = registered().when(AddSite("s-1", "总部", locate({"address": "合肥市蜀山区"}))).events
     assert isinstance(added, SiteAdded)
-    state = evolve(state, added)
-    with pytest.raises(Rejected) as refused:
-        decide(AddSite("s-1", "again", locate({"address": "合肥市蜀山区"})), state)
-    assert (refused.value.code, refused.value.field) == ("conflict", "site_id")
-    (moved,) = decide(MoveSite("s-1", locate({"address": "郑州市金水区"})), state)
-    state = evolve(state, moved)
-    site = state.site("s-1")
+    with_site = registered().given(added)
+    with_site.when(AddSite("s-1", "again", locate({"address": "合肥市蜀山区"}))).then_rejected("conflict", "site_id")
+    (moved,) = with_site.when(MoveSite("s-1", locate({"address": "郑州市金水区"}))).events
+    site = with_site.given(moved).state.site("s-1")
     assert site is not None and site.location.city_code == "4101"
 
 
 def test_a_customer_needs_a_name() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(RegisterCustomer("c-2", " "), Customer())
-    assert refused.value.field == "name"
+    CUSTOMER.given().when(RegisterCustomer("c-2", " ")).then_rejected(field="name")

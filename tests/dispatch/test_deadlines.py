@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.decider import Decider
 from weibao.dispatch.domain.deadlines import (
     OFFICE_TZ,
     BusinessCalendar,
@@ -51,17 +52,21 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
     return datetime(year, month, day, hour, minute, tzinfo=OFFICE_TZ)
 
 
-def announce(deadlines: Deadlines, now: datetime) -> tuple[Deadlines, list[DeadlineEvent]]:
-    """decide, then evolve: what the application does on each timer tick."""
-    events = evaluate(deadlines, now)
-    for event in events:
-        deadlines = evolve(deadlines, event)
-    return deadlines, events
-
-
 def arrival_in_working_hours(requested: datetime, hours: int) -> Deadlines:
     terms = {**YIZHUO_WORKING, "local_hours": hours}
     return Deadlines.start(requested, sla_from_terms(terms, local=True, phase=None))
+
+
+def tick(now: datetime, deadlines: Deadlines) -> list[DeadlineEvent]:
+    """`evaluate` as a decider's `decide`: the command is the instant the timer fires."""
+    return evaluate(deadlines, now)
+
+
+# What the application does on each timer tick: decide (evaluate), then evolve, so each
+# announcement is made once. Clocks start with a request's SLA, so the initial state is
+# the announcement tests' usual request: 4 working hours from Friday 17:00, due Monday
+# 12:00 (a test that stops or pauses it starts from `given_state`).
+TIMER = Decider(decide=tick, evolve=evolve, initial=arrival_in_working_hours(at(2026, 3, 6, 17), 4))
 
 
 # -- the SLA from the terms (D1) -----------------------------------------------------
@@ -102,7 +107,7 @@ def test_c16_c20_by_arrangement_sets_no_deadline_but_keeps_its_clauses() -> None
     assert ziguang.service_hours == (time(9), time(18)) and ziguang.clauses == ("C20",)
     deadlines = Deadlines.start(at(2026, 3, 6, 17), chaoren)
     assert deadlines.clocks == () and deadlines.status(at(2026, 4, 1)) == "on_track"
-    assert evaluate(deadlines, at(2026, 4, 1)) == []
+    TIMER.given_state(deadlines).when(at(2026, 4, 1)).then()
 
 
 def test_d1_readers_ignore_unknown_fields_but_refuse_what_they_cannot_read() -> None:
@@ -304,7 +309,8 @@ def test_d2_while_paused_the_status_stands_still_and_nothing_is_announced() -> N
     deadlines = arrival_in_working_hours(at(2026, 3, 4, 9), 4).pause(at(2026, 3, 4, 10))
     much_later = at(2026, 3, 5, 12)
     assert deadlines.status(much_later) == "on_track"
-    assert evaluate(deadlines, much_later) == [] and next_evaluation(deadlines) is None
+    TIMER.given_state(deadlines).when(much_later).then()
+    assert next_evaluation(deadlines) is None
     with pytest.raises(Rejected, match="already waiting"):
         deadlines.pause(at(2026, 3, 4, 11))
 
@@ -326,31 +332,26 @@ def test_d2_a_resume_without_a_pause_is_refused() -> None:
 
 def test_d1_at_risk_then_breached_are_each_announced_exactly_once() -> None:
     # given 4 working hours from Friday 17:00: due Monday 12:00, at risk with 20% (48 min) left
-    deadlines = arrival_in_working_hours(at(2026, 3, 6, 17), 4)
+    requested = TIMER.given()
     due = at(2026, 3, 9, 12)
-    assert deadlines.status(at(2026, 3, 9, 11)) == "on_track"
-    assert next_evaluation(deadlines) == at(2026, 3, 9, 11, 12)
+    assert requested.state.status(at(2026, 3, 9, 11)) == "on_track"
+    assert next_evaluation(requested.state) == at(2026, 3, 9, 11, 12)
 
     # when the application evaluates at 11:15 Monday, and again
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 11, 15))
-    assert events == [DeadlineAtRisk("arrive", due, at(2026, 3, 9, 11, 12))]
-    assert deadlines.status(at(2026, 3, 9, 11, 15)) == "at_risk"
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 11, 30))
-    assert events == []
+    at_risk = requested.when(at(2026, 3, 9, 11, 15)).then(DeadlineAtRisk("arrive", due, at(2026, 3, 9, 11, 12)))
+    assert at_risk.state.status(at(2026, 3, 9, 11, 15)) == "at_risk"
+    at_risk = at_risk.when(at(2026, 3, 9, 11, 30)).then()
 
     # when the deadline passes
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 12, 1))
-    assert events == [DeadlineBreached("arrive", due, due)]
-    assert deadlines.status(at(2026, 3, 9, 12, 1)) == "breached"
-    deadlines, events = announce(deadlines, at(2026, 3, 10, 9))
-    assert events == [] and next_evaluation(deadlines) is None
+    breached = at_risk.when(at(2026, 3, 9, 12, 1)).then(DeadlineBreached("arrive", due, due))
+    assert breached.state.status(at(2026, 3, 9, 12, 1)) == "breached"
+    assert next_evaluation(breached.when(at(2026, 3, 10, 9)).then().state) is None
 
 
 def test_d1_a_deadline_found_already_past_is_announced_breached_only() -> None:
-    deadlines = arrival_in_working_hours(at(2026, 3, 6, 17), 4)
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 13))
-    assert events == [DeadlineBreached("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 12))]
-    assert announce(deadlines, at(2026, 3, 9, 14))[1] == []
+    breached = TIMER.given().when(at(2026, 3, 9, 13)).then(
+        DeadlineBreached("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 12)))
+    breached.when(at(2026, 3, 9, 14)).then()
 
 
 def test_d1_the_at_risk_threshold_may_be_a_fixed_lead() -> None:
@@ -364,21 +365,19 @@ def test_d1_the_at_risk_threshold_may_be_a_fixed_lead() -> None:
 
 
 def test_d5_a_check_in_before_the_deadline_is_met() -> None:
-    deadlines = arrival_in_working_hours(at(2026, 3, 6, 17), 4)
-    deadlines = deadlines.stop("arrived", at(2026, 3, 9, 11, 50))
+    deadlines = TIMER.initial.stop("arrived", at(2026, 3, 9, 11, 50))
     assert deadlines.status(at(2026, 3, 9, 13)) == "met"
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 13))
-    assert events == [DeadlineMet("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 11, 50))]
-    assert announce(deadlines, at(2026, 3, 9, 14))[1] == []
+    met = TIMER.given_state(deadlines).when(at(2026, 3, 9, 13)).then(
+        DeadlineMet("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 11, 50)))
+    met.when(at(2026, 3, 9, 14)).then()
 
 
 def test_d5_a_check_in_after_the_deadline_is_breached_once() -> None:
-    deadlines = arrival_in_working_hours(at(2026, 3, 6, 17), 4)
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 12, 5))
-    assert [type(e) for e in events] == [DeadlineBreached]
-    deadlines = deadlines.stop("arrived", at(2026, 3, 9, 12, 30))
+    late = TIMER.given().when(at(2026, 3, 9, 12, 5))
+    assert [type(e) for e in late.events] == [DeadlineBreached]
+    deadlines = late.state.stop("arrived", at(2026, 3, 9, 12, 30))
     assert deadlines.status(at(2026, 3, 9, 13)) == "breached"
-    assert announce(deadlines, at(2026, 3, 9, 13))[1] == []
+    TIMER.given_state(deadlines).when(at(2026, 3, 9, 13)).then()
 
 
 def test_d5_an_arrival_stops_the_response_clock_too_and_counts_once() -> None:
@@ -397,15 +396,14 @@ def test_d5_an_arrival_stops_the_response_clock_too_and_counts_once() -> None:
 
 def test_d5_a_late_report_of_an_earlier_check_in_corrects_a_breach_to_met() -> None:
     # given an offline phone: the breach is announced before its check-in reaches us
-    deadlines = arrival_in_working_hours(at(2026, 3, 6, 17), 4)
-    deadlines, _ = announce(deadlines, at(2026, 3, 9, 12, 5))
+    deadlines = TIMER.given().when(at(2026, 3, 9, 12, 5)).state
     deadlines = deadlines.stop("arrived", at(2026, 3, 9, 13))
     # when the phone's earlier check-in (11:40) arrives
     deadlines = deadlines.stop("arrived", at(2026, 3, 9, 11, 40))
     # then the arrival was in time, announced once
-    deadlines, events = announce(deadlines, at(2026, 3, 9, 14))
-    assert events == [DeadlineMet("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 11, 40))]
-    assert announce(deadlines, at(2026, 3, 9, 15))[1] == []
+    met = TIMER.given_state(deadlines).when(at(2026, 3, 9, 14)).then(
+        DeadlineMet("arrive", at(2026, 3, 9, 12), at(2026, 3, 9, 11, 40)))
+    met.when(at(2026, 3, 9, 15)).then()
 
 
 def test_d5_a_stop_while_waiting_on_the_customer_counts_at_the_pause() -> None:

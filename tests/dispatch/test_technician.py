@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.decider import Decider
 from weibao.dispatch.adapters.board import sort_out
 from weibao.dispatch.domain import technician as crew
 from weibao.dispatch.domain.assignment import Excluded, Need, TechnicianView, assign
@@ -27,20 +28,14 @@ HEFEI = Position(31.83, 117.24)
 REGISTER = crew.RegisterTechnician("near", "王工", ("hardware", "software:crm"), HEFEI)
 
 
-def given(*events: crew.Event) -> crew.Technician:
-    state = crew.Technician()
-    for event in events:
-        state = crew.evolve(state, event)
-    return state
-
-
-REGISTERED = crew.decide(REGISTER, crew.Technician())[0]
+TECHNICIAN = Decider(decide=crew.decide, evolve=crew.evolve, initial=crew.Technician())
+REGISTERED = TECHNICIAN.given().when(REGISTER).events[0]
 
 
 # -- the one rule -------------------------------------------------------------------------
 
 def test_a_good_record_has_no_problems() -> None:
-    assert crew.problems(given(REGISTERED).profile()) == ()
+    assert crew.problems(TECHNICIAN.given(REGISTERED).state.profile()) == ()
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -57,7 +52,7 @@ def test_a_good_record_has_no_problems() -> None:
     ({"capacity_per_day": 0}, "capacity_per_day"),
 ])
 def test_the_rule_names_the_field_of_a_bad_record(change: dict[str, Any], field: str) -> None:
-    profile = given(REGISTERED).profile()
+    profile = TECHNICIAN.given(REGISTERED).state.profile()
     fields = {"technician_id": profile.technician_id, "name": profile.name, "skills": profile.skills,
               "home": profile.home, "shift": profile.shift, "capacity_per_day": profile.capacity_per_day, **change}
     found = crew.problems(crew.Profile(**fields))
@@ -67,59 +62,45 @@ def test_the_rule_names_the_field_of_a_bad_record(change: dict[str, Any], field:
 
 def test_d4_registration_refuses_an_unknown_skill_naming_the_field() -> None:
     # given no technician, when one is registered with a skill nobody can match (D4)
-    with pytest.raises(Rejected) as refused:
-        crew.decide(crew.RegisterTechnician("odd", "怪", ("x",), HEFEI), crew.Technician())
+    refused = TECHNICIAN.given().when(crew.RegisterTechnician("odd", "怪", ("x",), HEFEI))
     # then nothing is decided, and the answer names the field and the value
-    assert (refused.value.code, refused.value.field) == ("invalid", "skills")
-    assert "'x'" in refused.value.message and "hardware" in refused.value.message
+    error = refused.then_rejected("invalid", "skills")
+    assert "'x'" in error.message and "hardware" in error.message
 
 
 # -- edits --------------------------------------------------------------------------------
 
 def test_an_edit_records_the_whole_profile_after_it() -> None:
-    state = given(REGISTERED)
-    events = crew.decide(crew.ChangeTechnician(skills=("network",), shift=crew.Shift(time(8), time(17)),
-                                               name="王工 (网络)"), state)
-    assert events == [crew.TechnicianChanged("王工 (网络)", ("network",), HEFEI, crew.Shift(time(8), time(17)), 4)]
-    after = crew.evolve(state, events[0])
+    after = TECHNICIAN.given(REGISTERED).when(
+        crew.ChangeTechnician(skills=("network",), shift=crew.Shift(time(8), time(17)), name="王工 (网络)"),
+    ).then(crew.TechnicianChanged("王工 (网络)", ("network",), HEFEI, crew.Shift(time(8), time(17)), 4)).state
     assert (after.skills, after.shift, after.name, after.home) == (("network",), crew.Shift(time(8), time(17)),
                                                                    "王工 (网络)", HEFEI)
 
 
 def test_an_edit_that_changes_nothing_stores_nothing() -> None:
-    assert crew.decide(crew.ChangeTechnician(skills=("hardware", "software:crm")), given(REGISTERED)) == []
+    TECHNICIAN.given(REGISTERED).when(crew.ChangeTechnician(skills=("hardware", "software:crm"))).then()
 
 
 def test_an_edit_is_checked_by_the_same_rule() -> None:
-    with pytest.raises(Rejected) as refused:
-        crew.decide(crew.ChangeTechnician(skills=("x",)), given(REGISTERED))
-    assert refused.value.field == "skills"
-    with pytest.raises(Rejected) as moved:
-        crew.decide(crew.ChangeTechnician(home=Position(91.0, 0.0)), given(REGISTERED))
-    assert moved.value.field == "home.latitude"
+    registered = TECHNICIAN.given(REGISTERED)
+    registered.when(crew.ChangeTechnician(skills=("x",))).then_rejected(field="skills")
+    registered.when(crew.ChangeTechnician(home=Position(91.0, 0.0))).then_rejected(field="home.latitude")
 
 
 def test_an_edit_of_nobody_is_not_found() -> None:
-    with pytest.raises(Rejected) as refused:
-        crew.decide(crew.ChangeTechnician(name="x"), crew.Technician())
-    assert refused.value.code == "not_found"
+    TECHNICIAN.given().when(crew.ChangeTechnician(name="x")).then_rejected("not_found")
 
 
 # -- retirement ---------------------------------------------------------------------------
 
 def test_d4_retirement_says_why_and_ends_every_later_change() -> None:
-    state = given(REGISTERED)
-    with pytest.raises(Rejected) as silent:
-        crew.decide(crew.RetireTechnician(NOW, " "), state)
-    assert silent.value.field == "reason"
-    events = crew.decide(crew.RetireTechnician(NOW, "调往上海"), state)
-    assert events == [crew.TechnicianRetired(NOW, "调往上海")]
-    retired = crew.evolve(state, events[0])
+    registered = TECHNICIAN.given(REGISTERED)
+    registered.when(crew.RetireTechnician(NOW, " ")).then_rejected(field="reason")
+    retired = registered.when(crew.RetireTechnician(NOW, "调往上海")).then(crew.TechnicianRetired(NOW, "调往上海"))
     for later in (crew.RetireTechnician(NOW, "again"), crew.ChangeTechnician(name="x"),
                   crew.TakeTimeOff(NOW.date(), NOW.date(), "leave")):
-        with pytest.raises(Rejected) as refused:
-            crew.decide(later, retired)
-        assert refused.value.code == "retired"
+        retired.when(later).then_rejected("retired")
 
 
 # -- readers: the board, the assignment (D4), the plan -----------------------------------

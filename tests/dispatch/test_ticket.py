@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from tests.decider import Decider, Given
 from weibao.dispatch.application.views import ticket_view
 from weibao.dispatch.domain.deadlines import (
     DeadlineAtRisk,
@@ -22,12 +22,14 @@ from weibao.dispatch.domain.ticket import (
     CheckedIn,
     CheckIn,
     CheckOut,
+    Command,
     Complete,
     Coverage,
     CoverageFound,
     CustomerResponded,
     Decline,
     Escalate,
+    Event,
     ExpenseRecorded,
     FindCoverage,
     LogWork,
@@ -45,7 +47,6 @@ from weibao.dispatch.domain.ticket import (
     decide,
     evolve,
 )
-from weibao.shared.errors import Rejected
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 SITE = Position(31.8206, 117.2272)
@@ -53,22 +54,19 @@ NEAR = Position(31.8226, 117.2272)  # about 220 m north
 FAR = Position(31.9206, 117.2272)  # about 11 km north
 
 
-def run(state: Ticket, *commands: Any) -> Ticket:
-    for command in commands:
-        for event in decide(command, state):
-            state = evolve(state, event)
-    return state
+TICKET = Decider(decide=decide, evolve=evolve, initial=Ticket())
+History = Given[Command, Event, Ticket]
 
 
-def opened() -> Ticket:
+def opened() -> History:
     coverage = Coverage("a-1", "covered", ("C1", "C9"), True,
                         {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2})
-    return run(Ticket(), OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, coverage))
+    return TICKET.after(OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, coverage))
 
 
-def assigned(technician: str = "tech-1") -> Ticket:
-    return run(opened(), Escalate(T0, "phone guidance failed"),
-               RecordAssignment(technician, T0, {"winner": technician}, False, "dispatcher:li"))
+def assigned(technician: str = "tech-1") -> History:
+    return opened().after(Escalate(T0, "phone guidance failed"),
+                          RecordAssignment(technician, T0, {"winner": technician}, False, "dispatcher:li"))
 
 
 def check_in(key: str, where: Position = NEAR, *, at: datetime = T0, device: datetime | None = None,
@@ -78,149 +76,132 @@ def check_in(key: str, where: Position = NEAR, *, at: datetime = T0, device: dat
 
 
 def test_d3_triage_resolves_remotely_or_escalates() -> None:
-    assert run(opened(), ResolveRemotely(T0, "guided by phone")).status == "resolved"
-    (event,) = decide(Escalate(T0, "needs hands"), opened())
+    assert opened().after(ResolveRemotely(T0, "guided by phone")).state.status == "resolved"
+    (event,) = opened().when(Escalate(T0, "needs hands")).events
     assert isinstance(event, VisitRequested)
-    with pytest.raises(Rejected):
-        decide(Escalate(T0, "again"), run(opened(), ResolveRemotely(T0, "done")))
+    opened().after(ResolveRemotely(T0, "done")).when(Escalate(T0, "again")).then_rejected()
 
 
 def test_d5_a_check_in_near_the_site_is_accepted() -> None:
-    event, *_ = decide(check_in("k1"), assigned())
+    event, *_ = assigned().when(check_in("k1")).events
     assert isinstance(event, CheckedIn) and event.within_geofence
     assert 150 < event.distance_m < 300
-    state = evolve(assigned(), event)
+    state = assigned().given(event).state
     assert state.status == "on_site" and state.first_check_in == event
 
 
 def test_d1_d5_a_check_in_in_time_meets_the_arrival_deadline() -> None:
-    state = assigned()
+    state = assigned().state
     assert state.deadlines is not None and state.deadlines.arrive_by == T0 + timedelta(hours=8)  # C9: 8 hours
-    events = decide(check_in("k1", at=T0 + timedelta(hours=3)), state)
+    events = assigned().when(check_in("k1", at=T0 + timedelta(hours=3))).events
     met = [e for e in events if isinstance(e, DeadlineMet)]
     assert [e.kind for e in met] == ["arrive"]
 
 
 def test_d1_at_risk_then_breached_each_announced_once() -> None:
-    state = assigned()
-    risky = decide(Tick(T0 + timedelta(hours=7)), state)
+    risky = assigned().when(Tick(T0 + timedelta(hours=7))).events
     assert [type(e) for e in risky] == [DeadlineAtRisk]
-    state = run(state, Tick(T0 + timedelta(hours=7)))
-    assert decide(Tick(T0 + timedelta(hours=7, minutes=30)), state) == []
-    late = decide(Tick(T0 + timedelta(hours=9)), state)
+    at_risk = assigned().after(Tick(T0 + timedelta(hours=7)))
+    at_risk.when(Tick(T0 + timedelta(hours=7, minutes=30))).then()
+    late = at_risk.when(Tick(T0 + timedelta(hours=9))).events
     assert [type(e) for e in late] == [DeadlineBreached]
-    state = run(state, Tick(T0 + timedelta(hours=9)))
-    assert decide(Tick(T0 + timedelta(hours=10)), state) == []
+    at_risk.after(Tick(T0 + timedelta(hours=9))).when(Tick(T0 + timedelta(hours=10))).then()
 
 
 def test_c17_no_deadline_for_work_outside_coverage() -> None:
     coverage = Coverage("a-1", "billable", ("C17",), True, {"kind": "local_or_out_of_town", "local_hours": 8,
                                                             "out_of_town_days": 2})
-    state = run(Ticket(), OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "线路故障", T0, coverage))
+    state = TICKET.after(OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "线路故障", T0, coverage)).state
     assert state.deadlines is None
 
 
 def test_d5_a_check_in_far_away_is_recorded_and_flagged_not_lost() -> None:
-    (event,) = decide(check_in("k1", FAR), assigned())
+    (event,) = assigned().when(check_in("k1", FAR)).events
     assert isinstance(event, CheckedIn) and not event.within_geofence
-    state = evolve(assigned(), event)
+    state = assigned().given(event).state
     assert state.flagged_check_ins == 1 and state.first_check_in is None and state.status == "assigned"
 
 
 def test_d5_duplicates_and_late_uploads_have_one_effect() -> None:
-    state = run(assigned(), check_in("k1"))
-    assert decide(check_in("k1"), state) == []  # the same upload again
+    checked_in = assigned().after(check_in("k1"))
+    checked_in.when(check_in("k1")).then()  # the same upload again
     late = check_in("k0", at=T0 + timedelta(hours=5), device=T0 - timedelta(hours=1))
-    state = run(state, late)
+    reported = checked_in.after(late)
+    state = reported.state
     assert state.first_check_in is not None and state.first_check_in.key == "k1"  # server time decides
-    assert decide(late, state) == []
+    reported.when(late).then()
 
 
 def test_d5_a_check_out_may_arrive_before_its_check_in() -> None:
     out = CheckOut(technician_id="tech-1", key="o1", server_time=T0, device_time=T0, position=NEAR, accuracy_m=5)
-    state = run(assigned(), out, check_in("k1"))
+    state = assigned().after(out, check_in("k1")).state
     assert state.first_check_in is not None
 
 
 def test_only_the_assigned_technician_checks_in() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(check_in("k1", technician="tech-2"), assigned())
-    assert (refused.value.code, refused.value.field) == ("forbidden", "technician_id")
+    assigned().when(check_in("k1", technician="tech-2")).then_rejected("forbidden", "technician_id")
 
 
 def test_coordinates_out_of_range_are_refused_by_field() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(check_in("k1", Position(91.0, 117.0)), assigned())
-    assert refused.value.field == "latitude"
+    assigned().when(check_in("k1", Position(91.0, 117.0))).then_rejected(field="latitude")
 
 
 def test_a_device_time_far_in_the_future_is_refused() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(check_in("k1", device=T0 + timedelta(hours=2)), assigned())
-    assert refused.value.field == "device_time"
+    assigned().when(check_in("k1", device=T0 + timedelta(hours=2))).then_rejected(field="device_time")
 
 
 def test_an_unknown_visit_is_not_found() -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(check_in("k1"), Ticket())
-    assert refused.value.code == "not_found"
+    TICKET.given().when(check_in("k1")).then_rejected("not_found")
 
 
 def test_d4_a_decline_sends_the_visit_back_and_bars_that_technician() -> None:
-    state = run(assigned(), Decline("tech-1", T0, "sick"))
-    assert state.status == "awaiting_assignment" and "tech-1" in state.declined_by
-    with pytest.raises(Rejected):
-        decide(RecordAssignment("tech-1", T0, {}, False, "auto"), state)
-    state = run(state, RecordAssignment("tech-2", T0, {}, False, "auto"), Accept("tech-2", T0))
+    declined = assigned().after(Decline("tech-1", T0, "sick"))
+    assert declined.state.status == "awaiting_assignment" and "tech-1" in declined.state.declined_by
+    declined.when(RecordAssignment("tech-1", T0, {}, False, "auto")).then_rejected()
+    state = declined.after(RecordAssignment("tech-2", T0, {}, False, "auto"), Accept("tech-2", T0)).state
     assert state.status == "accepted"
 
 
 def test_d6_work_time_and_expenses_with_receipts() -> None:
-    state = run(assigned(), check_in("k1"))
+    on_site = assigned().after(check_in("k1"))
     work = LogWork(technician_id="tech-1", key="w1", server_time=T0, device_time=T0, kind="hardware",
                    started=T0, ended=T0 + timedelta(hours=9))
     hotel = RecordExpense(technician_id="tech-1", key="e1", server_time=T0, device_time=T0, kind="lodging",
                           amount=Decimal("268.00"), receipt_no="FP-001", receipt_date="2026-06-01", nights=1)
-    (logged,) = decide(work, state)
-    (spent,) = decide(hotel, state)
+    (logged,) = on_site.when(work).events
+    (spent,) = on_site.when(hotel).events
     assert isinstance(logged, WorkLogged) and logged.kind == "hardware"
     assert isinstance(spent, ExpenseRecorded) and spent.amount == Decimal("268.00")
     no_nights = RecordExpense(technician_id="tech-1", key="e2", server_time=T0, device_time=T0, kind="lodging",
                               amount=Decimal("100"))
-    with pytest.raises(Rejected) as refused:
-        decide(no_nights, state)
-    assert refused.value.field == "nights"
+    on_site.when(no_nights).then_rejected(field="nights")
     fen = RecordExpense(technician_id="tech-1", key="e3", server_time=T0, device_time=T0, kind="meals",
                         amount=Decimal("10.005"))
-    with pytest.raises(Rejected) as refused:
-        decide(fen, state)
-    assert refused.value.field == "amount"
+    on_site.when(fen).then_rejected(field="amount")
     backwards = LogWork(technician_id="tech-1", key="w2", server_time=T0, device_time=T0, kind="network",
                         started=T0, ended=T0 - timedelta(hours=1))
-    with pytest.raises(Rejected):
-        decide(backwards, state)
+    on_site.when(backwards).then_rejected()
 
 
 def test_a_visit_completes_after_a_check_in() -> None:
-    with pytest.raises(Rejected):
-        decide(Complete("tech-1", T0, "fixed"), assigned())
-    state = run(assigned(), check_in("k1"), Complete("tech-1", T0, "fixed"))
+    assigned().when(Complete("tech-1", T0, "fixed")).then_rejected()
+    state = assigned().after(check_in("k1"), Complete("tech-1", T0, "fixed")).state
     assert state.status == "completed"
 
 
 def test_d1_waiting_on_the_customer_pauses_the_clocks() -> None:
-    state = run(assigned(), WaitForCustomer(T0 + timedelta(hours=1), "customer away"),
-                CustomerResponded(T0 + timedelta(hours=3)))
+    responded = assigned().after(WaitForCustomer(T0 + timedelta(hours=1), "customer away"),
+                                 CustomerResponded(T0 + timedelta(hours=3)))
+    state = responded.state
     assert state.deadlines is not None
     assert state.deadlines.arrive_by == T0 + timedelta(hours=10)  # 8 hours plus the 2 waited
-    with pytest.raises(Rejected):
-        decide(CustomerResponded(T0 + timedelta(hours=4)), state)  # not waiting any more
+    responded.when(CustomerResponded(T0 + timedelta(hours=4))).then_rejected()  # not waiting any more
 
 
 @pytest.mark.parametrize("channel", ["phone", "fax", "email", "remote", "letter", "qq", "onsite"])
 def test_c13_requests_come_from_every_service_channel_and_triage_first(channel: str) -> None:
     coverage = Coverage("a-1", "covered", ("C1",), True, {})
-    state = run(Ticket(), OpenTicket("t-9", "c-1", "s-1", SITE, channel, "问题", T0, coverage))  # type: ignore[arg-type]
+    state = TICKET.after(OpenTicket("t-9", "c-1", "s-1", SITE, channel, "问题", T0, coverage)).state  # type: ignore[arg-type]
     assert state.status == "triage"  # rule D3: phone or remote guidance before any visit
     assert state.opened is not None and state.opened.channel == channel
 
@@ -234,7 +215,7 @@ def backdated(received: datetime, entered: datetime) -> OpenTicket:
 
 
 def test_d1_a_request_entered_late_counts_from_when_it_was_received() -> None:
-    state = run(Ticket(), backdated(T0 - timedelta(hours=3), T0))
+    state = TICKET.after(backdated(T0 - timedelta(hours=3), T0)).state
     assert state.deadlines is not None and state.opened is not None
     assert state.deadlines.arrive_by == T0 + timedelta(hours=5)  # 8 hours from the call, 3 of them gone
     assert state.opened.entered_at == T0
@@ -242,13 +223,11 @@ def test_d1_a_request_entered_late_counts_from_when_it_was_received() -> None:
 
 @pytest.mark.parametrize("received", [T0 + timedelta(minutes=1), T0 - timedelta(days=7, minutes=1)])
 def test_d1_a_request_is_not_received_in_the_future_nor_over_a_week_ago(received: datetime) -> None:
-    with pytest.raises(Rejected) as refused:
-        decide(backdated(received, T0), Ticket())
-    assert (refused.value.code, refused.value.field) == ("invalid", "received_at")
+    TICKET.given().when(backdated(received, T0)).then_rejected("invalid", "received_at")
 
 
 def test_d1_a_week_ago_exactly_is_still_taken() -> None:
-    (event, *_) = decide(backdated(T0 - timedelta(days=7), T0), Ticket())
+    (event, *_) = TICKET.given().when(backdated(T0 - timedelta(days=7), T0)).events
     assert isinstance(event, TicketOpened) and event.opened_at == T0 - timedelta(days=7)
 
 
@@ -258,21 +237,23 @@ def test_d2_due_times_counted_without_the_official_calendar_are_stored_as_promis
     coverage = Coverage("a-1", "covered", ("C1", "C9", "C20"), True, {
         "kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2, "calendar": "working"})
     friday = datetime(2099, 3, 6, 8, 0, tzinfo=UTC)  # 16:00 in Beijing, two working hours left
-    events = decide(OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", friday, coverage), Ticket())
+    events = TICKET.given().when(
+        OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", friday, coverage)).events
     opened_event = events[0]
     assert isinstance(opened_event, TicketOpened) and opened_event.deadlines is not None
     assert opened_event.deadlines.provisional == (2099,)
-    promised = evolve(Ticket(), opened_event)
+    promised = TICKET.given(opened_event).state
     assert promised.deadlines is not None and promised.deadlines.provisional == {2099}
     due = promised.deadlines.arrive_by
     assert ticket_view(promised, friday)["deadlines"]["provisional_years"] == [2099]  # the console says so
     assert due == datetime(2099, 3, 9, 7, 0, tzinfo=UTC)  # Monday 15:00 in Beijing, on the regular week
     publish(YearSchedule(2099, frozenset({date(2099, 3, 9)}), frozenset()))  # the notice: Monday off
     try:
-        replayed = evolve(Ticket(), opened_event)
+        replayed = TICKET.given(opened_event).state
         assert replayed.deadlines is not None
         assert replayed.deadlines.arrive_by == due and replayed.deadlines.provisional == {2099}
-        later = decide(OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "同样的问题", friday, coverage), Ticket())[0]
+        later = TICKET.given().when(
+            OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "同样的问题", friday, coverage)).events[0]
         assert isinstance(later, TicketOpened) and later.deadlines is not None
         assert later.deadlines.provisional == ()  # a request after the notice counts it exactly
         arrive = next(c for c in later.deadlines.clocks if c.kind == "arrive")
@@ -286,35 +267,31 @@ FOUND = Coverage("a-1", "covered", ("C1", "C9"), True,
                  {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2})
 
 
-def opened_without_agreement() -> Ticket:
-    return run(Ticket(), OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, NO_AGREEMENT))
+def opened_without_agreement() -> History:
+    return TICKET.after(OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", T0, NO_AGREEMENT))
 
 
 def test_d1_c1_coverage_found_after_opening_sets_deadlines_from_the_request() -> None:
-    state = opened_without_agreement()
-    assert state.deadlines is None
+    assert opened_without_agreement().state.deadlines is None
     later = T0 + timedelta(seconds=3)
-    events = decide(FindCoverage(later, FOUND, "system:coverage"), state)
+    events = opened_without_agreement().when(FindCoverage(later, FOUND, "system:coverage")).events
     assert [type(e) for e in events] == [CoverageFound]
-    state = run(state, FindCoverage(later, FOUND, "system:coverage"))
+    found = opened_without_agreement().after(FindCoverage(later, FOUND, "system:coverage"))
+    state = found.state
     assert state.opened is not None and state.opened.coverage.agreement_id == "a-1"
     assert state.deadlines is not None
     assert state.deadlines.arrive_by == T0 + timedelta(hours=8)  # from the call, not from the finding
     # once found, what it was promised stays
-    with pytest.raises(Rejected) as refused:
-        decide(FindCoverage(later, FOUND, "dispatcher:li"), state)
-    assert refused.value.field == "coverage"
+    found.when(FindCoverage(later, FOUND, "dispatcher:li")).then_rejected(field="coverage")
 
 
 def test_d1_c1_still_no_coverage_stores_nothing() -> None:
-    assert decide(FindCoverage(T0, NO_AGREEMENT, "dispatcher:li"), opened_without_agreement()) == []
+    opened_without_agreement().when(FindCoverage(T0, NO_AGREEMENT, "dispatcher:li")).then()
 
 
 def test_d1_c1_no_coverage_is_taken_once_a_report_came_from_site() -> None:
-    state = run(opened_without_agreement(), Escalate(T0, "上门"),
-                RecordAssignment("tech-1", T0, {"winner": "tech-1"}, False, "dispatcher:li"), check_in("k-1"))
-    with pytest.raises(Rejected) as refused:
-        decide(FindCoverage(T0 + timedelta(hours=1), FOUND, "dispatcher:li"), state)
-    assert refused.value.code == "conflict" and refused.value.field == "ticket_id"
-    with pytest.raises(Rejected):
-        decide(FindCoverage(T0, FOUND, "dispatcher:li"), Ticket())  # no such ticket
+    reported = opened_without_agreement().after(
+        Escalate(T0, "上门"), RecordAssignment("tech-1", T0, {"winner": "tech-1"}, False, "dispatcher:li"),
+        check_in("k-1"))
+    reported.when(FindCoverage(T0 + timedelta(hours=1), FOUND, "dispatcher:li")).then_rejected("conflict", "ticket_id")
+    TICKET.given().when(FindCoverage(T0, FOUND, "dispatcher:li")).then_rejected()  # no such ticket

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from tests.dispatch.test_ticket import T0, opened, run
+from tests.dispatch.test_ticket import T0, History, opened
 from weibao.dispatch.application.views import ticket_view
-from weibao.dispatch.domain.ticket import Decline, Escalate, RecordAssignment, Ticket
+from weibao.dispatch.domain.ticket import Decline, Escalate, RecordAssignment
 
 EXPLANATION = {
     "rule": "D4", "reason": "least travel among those who arrive in time (rule D4)",
@@ -26,17 +26,17 @@ EXPLANATION = {
 }
 
 
-def awaiting() -> Ticket:
-    return run(opened(), Escalate(T0, "phone guidance failed"))
+def awaiting() -> History:
+    return opened().after(Escalate(T0, "phone guidance failed"))
 
 
 def test_no_assignment_before_one_is_recorded() -> None:
-    assert ticket_view(opened(), T0)["assignment"] is None
-    assert ticket_view(awaiting(), T0)["assignment"] is None
+    assert ticket_view(opened().state, T0)["assignment"] is None
+    assert ticket_view(awaiting().state, T0)["assignment"] is None
 
 
 def test_d4_the_ticket_view_carries_the_assignment_and_its_explanation() -> None:
-    state = run(awaiting(), RecordAssignment("tech-1", T0, EXPLANATION, False, "dispatcher:li"))
+    state = awaiting().after(RecordAssignment("tech-1", T0, EXPLANATION, False, "dispatcher:li")).state
     view = ticket_view(state, T0)
     assert view["technician_id"] == "tech-1"
     assert view["assignment"] == {
@@ -48,16 +48,17 @@ def test_d4_the_ticket_view_carries_the_assignment_and_its_explanation() -> None
 
 def test_d4_an_override_replaces_it_with_its_reason_and_a_decline_keeps_the_record() -> None:
     later = T0 + timedelta(minutes=5)
-    state = run(awaiting(), RecordAssignment("tech-1", T0, EXPLANATION, False, "dispatcher:li"),
-                RecordAssignment("tech-2", later, {**EXPLANATION, "overrides": [
-                    {"technician_id": "tech-2", "replaced": "tech-1", "reason": "客户指定", "by": "dispatcher:li"}]},
-                    True, "dispatcher:li", "客户指定"))
-    assignment = ticket_view(state, later)["assignment"]
+    overridden = awaiting().after(
+        RecordAssignment("tech-1", T0, EXPLANATION, False, "dispatcher:li"),
+        RecordAssignment("tech-2", later, {**EXPLANATION, "overrides": [
+            {"technician_id": "tech-2", "replaced": "tech-1", "reason": "客户指定", "by": "dispatcher:li"}]},
+            True, "dispatcher:li", "客户指定"))
+    assignment = ticket_view(overridden.state, later)["assignment"]
     assert (assignment["technician_id"], assignment["at_risk"], assignment["override_reason"]) == ("tech-2", True,
                                                                                                    "客户指定")
     assert assignment["explanation"]["overrides"][0]["replaced"] == "tech-1"
 
-    declined = run(state, Decline("tech-2", later, "sick"))
+    declined = overridden.after(Decline("tech-2", later, "sick")).state
     view = ticket_view(declined, later)
     assert view["status"] == "awaiting_assignment" and view["technician_id"] is None
     assert view["assignment"]["technician_id"] == "tech-2"  # what was decided, and why, stays readable

@@ -17,7 +17,12 @@ service answers a command id it has seen with what it stored then. Requests are 
 with `received_at` in the past week, so deadlines count from when the customer called.
 
 The demo users (one per role, and one per technician) are written to the gateway's
-users file with argon2 hashes; their passwords are printed at start."""
+users file with argon2 hashes; their passwords are printed at start.
+
+The world itself is data: demo_data/*.toml beside this module (offices, customers and
+their sites, agreements, technicians, requests, users), read once on import. This module
+is what turns it into commands: dates relative to the day of loading, the fee paid, the
+order of the load, a request taken as far as its stage, the phone's story."""
 
 from __future__ import annotations
 
@@ -25,13 +30,14 @@ import asyncio
 import json
 import os
 import time
+import tomllib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -57,7 +63,7 @@ class DemoError(RuntimeError):
     """The demo could not be loaded (a service silent, or a refusal the demo cannot skip)."""
 
 
-# -- users ------------------------------------------------------------------------------
+# -- the demo's shapes ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -137,17 +143,19 @@ Stage = Literal["triage", "remote", "waiting", "escalated", "assigned", "accepte
                 "completed"]
 STAGES: tuple[Stage, ...] = ("triage", "remote", "waiting", "escalated", "assigned", "accepted", "on_site",
                              "checked_out", "completed")
+WorkKind = Literal["hardware", "network", "software"]
+ExpenseKind = Literal["transport", "lodging", "meals", "travel"]
 
 
 @dataclass(frozen=True)
 class Work:
-    kind: Literal["hardware", "network", "software"]
+    kind: WorkKind
     hours: float
 
 
 @dataclass(frozen=True)
 class Expense:
-    kind: Literal["transport", "lodging", "meals", "travel"]
+    kind: ExpenseKind
     amount: str
     nights: int | None = None
     note: str = ""
@@ -165,178 +173,115 @@ class Request:
     stage: Stage
     skill: str = "software:general"
     note: str = ""  # what triage said
-    travel_hours: float = 1.0  # from assignment to the check-in, in the story the phone tells
+    travel_hours: float = 1.0  # from the call to the check-in, in the story the phone tells
     work: tuple[Work, ...] = ()
     expenses: tuple[Expense, ...] = ()
     resolution: str = ""
 
 
-# The offices the technicians start from (C9's "local" is relative to them). WGS-84.
-HEFEI = Office("合肥办事处", "3401", 31.8206, 117.2272)
-SHANGHAI = Office("上海办事处", "3101", 31.2304, 121.4737)
-BEIJING = Office("北京办事处", "1101", 39.9042, 116.4074)
-GUANGZHOU = Office("广州办事处", "4401", 23.1291, 113.2644)
-CHENGDU = Office("成都办事处", "5101", 30.5728, 104.0668)
-WUHAN = Office("武汉办事处", "4201", 30.5928, 114.3055)
+# -- the demo's world: demo_data/*.toml, read once on import -------------------------------
 
-CUSTOMERS: tuple[Customer, ...] = (
-    Customer("tianyu", "安徽天宇贸易有限公司", ("张经理", "0551-65321001"), (
-        Site("tianyu-hq", "合肥总部", "安徽省合肥市蜀山区长江西路669号", 31.8590, 117.2520),
-        Site("tianyu-wuhu", "芜湖仓库", "安徽省芜湖市鸠江区银湖北路", 31.3800, 118.3900),
-    )),
-    Customer("shenpu", "上海申浦物流有限公司", ("陆主管", "021-50801234"), (
-        Site("shenpu-zj", "张江总部", "上海市浦东新区张江路88号", 31.2030, 121.5900),
-        Site("shenpu-jd", "嘉定仓库", "上海市嘉定区安亭镇墨玉路", 31.2960, 121.1660),
-    )),
-    Customer("suihua", "广州穗华电子商行", ("何老板", "020-38801122"), (
-        Site("suihua-th", "天河门店", "广东省广州市天河区体育西路103号", 23.1350, 113.3220),
-        Site("suihua-py", "番禺门店", "广东省广州市番禺区市桥街", 22.9430, 113.3630),
-    )),
-    Customer("huanyu", "北京环宇代购科技有限公司", ("刘总", "010-64701234"), (
-        Site("huanyu-wj", "望京总部", "北京市朝阳区望京街10号", 39.9960, 116.4700),
-        Site("huanyu-zgc", "中关村办公室", "北京市海淀区中关村大街27号", 39.9800, 116.3160),
-    )),
-    Customer("chutian", "武汉市楚天中学", ("周老师", "027-88012345"), (
-        Site("chutian-wc", "武昌校区", "湖北省武汉市武昌区中南路12号", 30.5390, 114.3330),
-    )),
-    Customer("shujin", "成都蜀锦餐饮管理有限公司", ("王店长", "028-86661234"), (
-        Site("shujin-cxl", "春熙路店", "四川省成都市锦江区春熙路18号", 30.6560, 104.0800),
-        Site("shujin-my", "绵阳店", "四川省绵阳市涪城区临园路", 31.4660, 104.7400),
-    )),
-    Customer("jiangcheng", "武汉江城制药有限公司", ("陈科长", "027-85551234"), (
-        Site("jiangcheng-hk", "汉口厂区", "湖北省武汉市江汉区建设大道568号", 30.5950, 114.2700),
-    )),
-)
+# Package data beside this module: the wheel carries every file under shared/weibao
+# (pyproject.toml's hatch `packages`), so an installed weibao reads the same files as a
+# checkout does.
+DATA = Path(__file__).resolve().parent / "demo_data"
 
-# Added after every agreement is signed: when dispatch knows this site, it has read every
-# coverage message before it (a consumer applies contracts' stream in order).
-LAST_SITE = ("tianyu", Site("tianyu-lab", "高新区研发中心", "安徽省合肥市蜀山区望江西路800号", 31.8270, 117.1330))
+_T = TypeVar("_T")
 
-# Each template's [example] signature (services/contracts/.../templates/*.toml); a test
-# checks these are still the examples.
-YIZHUO_EXAMPLE: Mapping[str, Any] = {
-    "fee.percent": "15", "fee.licence_price": "80000", "onsite.local_hours": 8, "onsite.out_of_town_days": 2,
-    "hardware.day_rate": "800",
-}
 
-AGREEMENTS: tuple[Agreement, ...] = (
-    # [1] paid maintenance after the free year (C1, C2), ending in three weeks: next year's
-    # fee is due (B4); hardware days at 800 (C4)
-    Agreement("tianyu-crm", "tianyu", "yizhuo-crm-maintenance", YIZHUO_EXAMPLE, 23, HEFEI,
-              ("tianyu-hq", "tianyu-wuhu", "tianyu-lab"), paid_years=1, days_earlier=10),
-    # [2] urgency by phase (C14)
-    Agreement("shenpu-xxx", "shenpu", "xxx-software-service", {}, 4, SHANGHAI, ("shenpu-zj", "shenpu-jd")),
-    # [3] by arrangement, 24-hour phone support (C16)
-    Agreement("suihua-chaoren", "suihua", "chaoren-software-sale", {}, 8, GUANGZHOU, ("suihua-th", "suihua-py")),
-    # [4] respond and resolve within 24 hours (C15)
-    Agreement("huanyu-qss", "huanyu", "quansousuo-purchasing", {}, 3, BEIJING, ("huanyu-wj", "huanyu-zgc")),
-    # [5] three guarantees, 9:00-18:00 every day (C19, C20)
-    Agreement("chutian-ziguang", "chutian", "ziguang-three-guarantees", {}, 6, WUHAN, ("chutian-wc",)),
-    # [1] again: in its free first year; one site out of town (C9: M days)
-    Agreement("shujin-crm", "shujin", "yizhuo-crm-maintenance", YIZHUO_EXAMPLE, 5, CHENGDU,
-              ("shujin-cxl", "shujin-my")),
-    # [1] again: the free year ended three months ago, unpaid: visits are billable (C1, B3)
-    # service outside coverage at 260 yuan per started hour (B3), written into the signature
-    Agreement("jiangcheng-crm", "jiangcheng", "yizhuo-crm-maintenance",
-              {**YIZHUO_EXAMPLE, "service.hourly_rate": "260"}, 15, WUHAN, ("jiangcheng-hk",)),
-)
+def _load(name: str, build: Callable[[dict[str, Any]], _T]) -> _T:
+    """Read demo_data/<name>.toml and build the demo's objects from it. Rows are passed to
+    the dataclasses as keywords, so an unknown or missing key fails here, naming the file,
+    not later as a command the services refuse."""
+    path = DATA / f"{name}.toml"
+    try:
+        with path.open("rb") as file:
+            return build(tomllib.load(file))
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
+        raise DemoError(f"demo data {path}: {error!r}") from error
 
-TECHNICIANS: tuple[Technician, ...] = (
-    Technician("hf-wanglei", "wanglei", "王磊", ("software:general", "hardware", "network"), (31.8300, 117.2400),
-               HEFEI, ("08:30", "18:00")),
-    Technician("hf-zhaomin", "zhaomin", "赵敏", ("software:general",), (31.8700, 117.3000), HEFEI),
-    Technician("sh-chenhao", "chenhao", "陈浩", ("software:general", "network"), (31.2400, 121.5000), SHANGHAI),
-    Technician("sh-liuyang", "liuyang", "刘洋", ("hardware", "software:general"), (31.3000, 121.2500), SHANGHAI),
-    Technician("bj-sunqiang", "sunqiang", "孙强", ("software:general", "network"), (39.9500, 116.4500), BEIJING,
-               ("08:00", "17:30")),
-    Technician("bj-zhouting", "zhouting", "周婷", ("software:general",), (39.9700, 116.3300), BEIJING),
-    Technician("gz-huangjun", "huangjun", "黄俊", ("software:general", "hardware"), (23.1300, 113.3000), GUANGZHOU),
-    Technician("cd-lina", "lina", "李娜", ("software:general", "network"), (30.6600, 104.0600), CHENGDU),
-    Technician("cd-yangfan", "yangfan", "杨帆", ("hardware", "network", "software:general"), (30.6200, 104.0400),
-               CHENGDU, ("10:00", "19:00")),
-    Technician("wh-wugang", "wugang", "吴刚", ("hardware", "network", "software:general"), (30.5800, 114.3000),
-               WUHAN),
-    Technician("wh-xujing", "xujing", "徐静", ("software:general",), (30.5500, 114.3400), WUHAN, leave_days=3),
-)
 
-REQUESTS: tuple[Request, ...] = (
-    # completed, with work time and expenses: billing's draft invoice lines (B1-B3)
-    Request("SR-1001", "suihua-th", 140, "phone", "超人进销存加密狗无法识别，收银无法开单", "completed", "hardware",
-            "电话排查后仍无法识别，需上门", 1.5, (Work("hardware", 2),),
-            (Expense("transport", "42.00", note="出租车"), Expense("meals", "30.00")), "更换 USB 接口并重装加密狗驱动"),
-    Request("SR-1002", "chutian-wc", 120, "phone", "计算机教室 3 号机开机蓝屏", "completed", "hardware",
-            "远程无法连接，需上门检测", 2, (Work("hardware", 3),), (Expense("transport", "25.00"),),
-            "内存条接触不良，清洁后重新插装，运行正常"),
-    Request("SR-1003", "jiangcheng-hk", 100, "phone", "ERP 月结报表金额与总账不符", "completed", "software:general",
-            "电话核对无果，需现场查数据", 1.5, (Work("software", 4),),
-            (Expense("transport", "30.00"), Expense("meals", "45.50")), "修复月结凭证重复过账，重新生成报表"),
-    Request("SR-1008", "suihua-py", 60, "phone", "门店打印机驱动丢失，小票打印乱码", "completed", "software:general",
-            "", 1.5, (Work("software", 1),), (Expense("transport", "35.00"),), "重装打印驱动并设置默认纸张"),
-    Request("SR-1007", "shujin-my", 40, "phone", "绵阳店收银终端与总部网络中断", "completed", "network",
-            "远程无法连通门店路由器", 6, (Work("network", 5),),
-            (Expense("travel", "154.00", note="成都东-绵阳 动车往返"), Expense("lodging", "268.00", nights=1),
-             Expense("meals", "60.00")), "更换门店交换机端口并重配 VPN"),
-    Request("SR-1005", "shenpu-zj", 30, "phone", "仓储模块升级后部分账号无法登录", "completed", "software:general",
-            "远程协助未能解决", 2, (Work("software", 2),),
-            (Expense("transport", "55.00"), Expense("meals", "40.00")), "修复权限表迁移脚本，恢复账号登录"),
-    Request("SR-1006", "huanyu-wj", 18, "qq", "代购订单与海外仓同步失败", "completed", "network",
-            "QQ 远程排查为专线故障", 1.5, (Work("network", 1.5),), (Expense("transport", "38.00"),),
-            "专线网关证书更新，同步恢复"),
-    Request("SR-1004", "tianyu-hq", 5, "phone", "CRM 服务器硬盘告警，需更换硬盘", "completed", "hardware",
-            "电话确认 RAID 降级", 1, (Work("hardware", 3),), (Expense("transport", "28.00"),),
-            "更换故障硬盘并重建 RAID"),
-    # checked out, not yet closed: its work and expense are already on the draft
-    Request("SR-1029", "huanyu-wj", 12, "phone", "支付接口证书过期，无法收款", "checked_out", "software:general",
-            "需现场更新证书", 1.5, (Work("software", 2),), (Expense("meals", "32.00"),)),
-    # resolved by phone or remotely (C13, D3)
-    Request("SR-1009", "shenpu-jd", 150, "phone", "月结报表导出格式不对", "remote", note="电话指导调整导出模板"),
-    Request("SR-1010", "huanyu-zgc", 100, "qq", "新员工无法登录后台", "remote", note="QQ 远程重置账号"),
-    Request("SR-1011", "shujin-cxl", 70, "phone", "会员积分规则如何设置", "remote", note="电话讲解积分规则配置"),
-    Request("SR-1012", "tianyu-lab", 20, "phone", "CRM 客户导入模板下载失败", "remote", note="邮件发送新模板"),
-    # on site now (D5)
-    Request("SR-1027", "tianyu-wuhu", 30, "phone", "芜湖仓库 CRM 客户端升级失败", "on_site", "software:general",
-            "远程升级多次失败", 3),
-    Request("SR-1026", "chutian-wc", 4, "phone", "计算机教室 12 台电脑无法联网", "on_site", "network",
-            "电话排查为交换机故障", 1),
-    Request("SR-1028", "shujin-cxl", 3, "phone", "后厨点菜宝打印故障", "on_site", "hardware", "需现场检修", 1),
-    # accepted by the technician, on the way (SR-1024 cannot make its deadline: at risk, D4)
-    Request("SR-1024", "shujin-my", 47, "phone", "绵阳店会员系统无法积分", "accepted", "software:general",
-            "远程无法连接门店服务器", 4),
-    Request("SR-1025", "shenpu-zj", 20, "email", "打印服务频繁崩溃", "accepted", "software:general",
-            "日志显示服务异常"),
-    # assigned, not yet accepted
-    Request("SR-1023", "suihua-th", 30, "phone", "加密狗损坏需更换", "assigned", "hardware", "加密狗指示灯不亮"),
-    Request("SR-1021", "tianyu-hq", 7.5, "phone", "销售漏斗报表数据错误", "assigned", "software:general",
-            "远程查看后需现场核对"),
-    Request("SR-1022", "huanyu-zgc", 6, "phone", "分支机构 VPN 连不上", "assigned", "network", "远程无法连接"),
-    # escalated, waiting for a technician (D3, D4)
-    Request("SR-1020", "jiangcheng-hk", 50, "phone", "ERP 数据库空间不足", "escalated", "software:general",
-            "需现场扩容"),
-    Request("SR-1019", "shenpu-jd", 10, "phone", "仓库扫码枪批量失灵", "escalated", "hardware", "电话排查无果"),
-    Request("SR-1018", "tianyu-hq", 7, "phone", "CRM 与财务系统接口中断", "escalated", "software:general",
-            "接口日志报错，需现场处理"),
-    # waiting on the customer: the clocks pause (D1)
-    Request("SR-1017", "shujin-cxl", 6, "phone", "菜品数据丢失，需恢复", "waiting", note="等待客户提供数据库备份"),
-    # in triage, nobody has called back yet (C13, D3)
-    Request("SR-1015", "suihua-th", 26, "email", "咨询升级到新版本的费用", "triage"),
-    Request("SR-1013", "huanyu-wj", 21, "phone", "后台页面加载缓慢", "triage"),
-    Request("SR-1014", "shenpu-zj", 2, "phone", "新员工账号权限配置", "triage"),
-    Request("SR-1016", "chutian-wc", 0.5, "phone", "多媒体教室投影无信号", "triage", "hardware"),
-)
+def _exactly(table: Mapping[str, Any], *keys: str) -> tuple[Any, ...]:
+    """The values of a table that must hold these keys and no others, in this order."""
+    if set(table) != set(keys):
+        raise ValueError(f"expected the keys {', '.join(keys)}; found {', '.join(table)}")
+    return tuple(table[key] for key in keys)
 
-STAFF: tuple[DemoUser, ...] = (
-    DemoUser("diaodu", "diaodu123", "dispatcher", "调度员 李静"),
-    DemoUser("caiwu", "caiwu123", "billing", "财务 孙丽"),
-    DemoUser("shenji", "shenji123", "auditor", "审计 郑华"),
-    DemoUser("admin", "admin123", "admin", "系统管理员"),
-)
+
+def _one_of(value: Any, choices: Any) -> Any:
+    """`value`, when the Literal type `choices` allows it (TOML gives plain strings)."""
+    if value not in (allowed := get_args(choices)):
+        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _customers_from(data: dict[str, Any]) -> tuple[tuple[Customer, ...], tuple[str, Site]]:
+    rows, last = _exactly(data, "customers", "last_site")
+    customers = tuple(Customer(**{**row, "contact": _exactly(row["contact"], "name", "phone"),
+                                  "sites": tuple(Site(**site) for site in row["sites"])}) for row in rows)
+    customer_id, site = _exactly(last, "customer_id", "site")
+    return customers, (customer_id, Site(**site))
+
+
+def _agreements_from(data: dict[str, Any]) -> tuple[Agreement, ...]:
+    examples, rows = _exactly(data, "examples", "agreements")
+
+    def agreement(row: dict[str, Any]) -> Agreement:
+        # Signed with its template's example (when the data holds one), its own parameters over it.
+        parameters = {**examples.get(row["template_id"], {}), **row.get("parameters", {})}
+        return Agreement(**{**row, "parameters": parameters, "office": OFFICES[row["office"]],
+                            "site_ids": tuple(row["site_ids"])})
+
+    return tuple(agreement(row) for row in rows)
+
+
+def _technicians_from(data: dict[str, Any]) -> tuple[Technician, ...]:
+    def technician(row: dict[str, Any]) -> Technician:
+        shift = {"shift": _exactly(row["shift"], "starts", "ends")} if "shift" in row else {}
+        return Technician(**{**row, "skills": tuple(row["skills"]), "office": OFFICES[row["office"]],
+                             "home": _exactly(row["home"], "latitude", "longitude"), **shift})
+
+    (rows,) = _exactly(data, "technicians")
+    return tuple(technician(row) for row in rows)
+
+
+def _requests_from(data: dict[str, Any]) -> tuple[Request, ...]:
+    (rows,) = _exactly(data, "requests")
+    return tuple(Request(**{
+        **row, "stage": _one_of(row["stage"], Stage),
+        "work": tuple(Work(**{**w, "kind": _one_of(w["kind"], WorkKind)}) for w in row.get("work", ())),
+        "expenses": tuple(Expense(**{**e, "kind": _one_of(e["kind"], ExpenseKind)}) for e in row.get("expenses", ())),
+    }) for row in rows)
+
+
+def _staff_from(data: dict[str, Any]) -> tuple[DemoUser, ...]:
+    (rows,) = _exactly(data, "staff")
+    return tuple(DemoUser(**{**row, "role": _one_of(row["role"], Role)}) for row in rows)
+
+
+OFFICES: dict[str, Office] = _load("offices", lambda data: {key: Office(**row) for key, row in data.items()})
+# LAST_SITE is added after every agreement is signed: when dispatch knows this site, it has
+# read every coverage message before it (a consumer applies contracts' stream in order).
+CUSTOMERS, LAST_SITE = _load("customers", _customers_from)
+AGREEMENTS: tuple[Agreement, ...] = _load("agreements", _agreements_from)
+TECHNICIANS: tuple[Technician, ...] = _load("technicians", _technicians_from)
+REQUESTS: tuple[Request, ...] = _load("requests", _requests_from)
+STAFF: tuple[DemoUser, ...] = _load("users", _staff_from)
+# Every technician signs in as themselves: their phone's reports carry their name.
 DEMO_USERS: tuple[DemoUser, ...] = (
     *STAFF,
     *(DemoUser(t.username, f"{t.username}123", "technician", f"工程师 {t.name}", t.technician_id)
       for t in TECHNICIANS),
 )
-_DISPATCHER = STAFF[0].actor
-_ADMIN = STAFF[3].actor
+
+
+def _staff_actor(role: Role) -> str:
+    return next(u.actor for u in STAFF if u.role == role)
+
+
+_DISPATCHER = _staff_actor("dispatcher")
+_BILLING = _staff_actor("billing")
+_ADMIN = _staff_actor("admin")
 _TECH_ACTOR = {u.technician_id: u.actor for u in DEMO_USERS if u.technician_id}
 
 
@@ -758,7 +703,7 @@ async def _collect(client: _Client, now: datetime) -> None:
             for moment in (received, received + timedelta(hours=request.travel_hours), now):
                 months.add(f"{_customer_of(request.site_id)}-{moment.astimezone(CHINA):%Y-%m}")
     for invoice_id in sorted(months):
-        if lines := (await query("billing.invoice", {"invoice_id": invoice_id}, STAFF[1].actor)).get("lines"):
+        if lines := (await query("billing.invoice", {"invoice_id": invoice_id}, _BILLING)).get("lines"):
             client.report.invoices[invoice_id] = len(lines)
 
 

@@ -7,12 +7,12 @@ serialiser and a field added with a default reads old events unchanged."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
 from weibao.shared.errors import Rejected
-from weibao.shared.events import NewEvent, RecordedEvent
+from weibao.shared.events import NewEvent
 
 T = TypeVar("T")
 
@@ -48,6 +48,16 @@ def parse(kind: type[T], data: Any, *, field: str = "") -> T:
         raise Rejected("invalid", path or "(body)", first["msg"]) from error
 
 
+class Stored(Protocol):
+    """What an event is decoded from: a log's RecordedEvent or a consumer's Message."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+
+
 class Codec:
     """Stored type = `prefix` + class name. A service's private events use the prefix
     "private.", so they travel on `<service>.private.<Name>` and never collide with a
@@ -68,7 +78,7 @@ class Codec:
             raise KeyError(f"{name} is not an event of this codec")
         return NewEvent(name, dump(event), self.versions.get(name, 1))
 
-    def decode(self, recorded: RecordedEvent) -> Any:
+    def decode(self, recorded: Stored) -> Any:
         kind = self.kinds.get(recorded.type)
         if kind is None:
             raise KeyError(f"unknown event type {recorded.type!r}")

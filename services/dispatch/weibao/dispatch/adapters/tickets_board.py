@@ -1,5 +1,12 @@
 """The ticket board: one row per ticket for the dispatcher's lists (what is open, whose,
-how urgent), built from dispatch's own stream.
+how urgent, what may be done next), built from dispatch's own stream.
+
+The row is a projection of the ticket's state as the domain folds it: each private event
+is decoded and applied with `ticket.evolve` (one state machine, not a copy of it), and
+`project` writes what the lists show. The state before an event comes from a small cache
+when it is the one the row was last written from (`version`), else from the ticket's
+events in the log up to that version: another replica may have written the row since,
+or a rolled-back batch may have left the cache ahead of it.
 
 Only private events count: the public messages on a ticket's stream repeat them for
 other services. Times are ISO text in UTC, so text order is time order on every backend
@@ -7,13 +14,15 @@ and the list sorts in SQL. `at_risk` lists the clocks announced at risk and not 
 breached or met, `breached` those announced breached and not since corrected by a late
 check-in (D5: the later fact corrects), `stopped` those a valid check-in or the
 completion stopped; `next_due` is the earliest due time still running (D1), the
-urgency an open list sorts by."""
+urgency an open list sorts by; `next_check` the next instant the deadline clock has
+something to announce; `actions` what the domain allows next (the screens offer those)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +31,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Float,
+    Integer,
     MetaData,
     String,
     Table,
@@ -32,22 +42,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weibao.dispatch.domain import deadlines as dl
+from weibao.dispatch.domain import ticket as domain
 from weibao.shared.errors import require
+from weibao.shared.eventstore import events_table
 from weibao.shared.messages import Message
 from weibao.shared.paging import Page
 from weibao.shared.readmodels import upsert
 
-PREFIX = "private."
 STREAM = "ticket-"
 KINDS = ("respond", "arrive", "resolve")
 DUE_COLUMNS = {"respond": "respond_by", "arrive": "arrive_by", "resolve": "resolve_by"}
-CLOSED_STATUSES = ("resolved", "completed")
-LISTS = ("at_risk", "breached", "stopped")
+LISTS = ("at_risk", "breached", "stopped", "actions")
+CACHED = 2000  # tickets whose latest state is kept between events
 
 
 @dataclass
 class TicketBoard:
     suffix: str = ""
+    _states: OrderedDict[str, tuple[int, domain.Ticket]] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         self.name = "ticket_board"
@@ -77,9 +90,13 @@ class TicketBoard:
             Column("stopped", Text, nullable=False),
             Column("paused", Boolean, nullable=False),
             Column("checked_in_at", String(40)),
+            Column("flagged_check_ins", Integer, nullable=False),  # D5: recorded far from the site
             Column("completed_at", String(40)),
+            Column("actions", Text, nullable=False),  # JSON list: what may be asked next
+            Column("next_check", String(40), index=True),  # when a deadline has news (dl.next_evaluation)
             Column("updated_at", String(40), nullable=False),
             Column("last_event", String(60), nullable=False),
+            Column("version", Integer, nullable=False),  # of the ticket's stream, when last written
         )
 
     def tables(self) -> list[Table]:
@@ -89,20 +106,46 @@ class TicketBoard:
         return TicketBoard(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        if not (message.type.startswith(PREFIX) and message.stream_id.startswith(STREAM)):
+        if not (domain.EVENTS.knows(message.type) and message.stream_id.startswith(STREAM)):
             return  # public messages, technicians' streams
-        kind = message.type.removeprefix(PREFIX)
         ticket_id = message.stream_id.removeprefix(STREAM)
-        stamp = {"updated_at": utc(message.recorded_at), "last_event": kind}
         t = self.table
-        if kind == "TicketOpened":
-            await upsert(conn, t, "ticket_id", ticket_id, {**opened(message.data), **stamp})
-            return
-        row = (await conn.execute(select(t).where(t.c.ticket_id == ticket_id))).first()
-        if row is None:
+        row = (await conn.execute(select(t.c.version).where(t.c.ticket_id == ticket_id))).first()
+        before = domain.Ticket() if row is None else await self._state(conn, message.stream_id, row.version)
+        event = domain.EVENTS.decode(message)
+        if before.status == "none" and not isinstance(event, domain.TicketOpened):
             return  # decide never writes an event before TicketOpened; nothing to describe
-        await conn.execute(t.update().where(t.c.ticket_id == ticket_id)
-                           .values({**changes(kind, message.data, row._mapping), **stamp}))
+        state = domain.evolve(before, event)
+        self._remember(message.stream_id, message.version, state)
+        values = {**project(state), "updated_at": utc(message.recorded_at),
+                  "last_event": message.type.removeprefix(domain.EVENTS.prefix), "version": message.version}
+        await upsert(conn, t, "ticket_id", ticket_id, values)
+
+    async def _state(self, conn: AsyncConnection, stream_id: str, version: int) -> domain.Ticket:
+        """The ticket as the row was last written from: cached, or folded from the log."""
+        cached = self._states.get(stream_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        e = events_table
+        state = domain.Ticket()
+        rows = await conn.execute(select(e.c.type, e.c.data).where(e.c.stream_id == stream_id, e.c.version <= version)
+                                  .order_by(e.c.version))
+        for type_, data in rows:
+            if domain.EVENTS.knows(type_):
+                state = domain.evolve(state, domain.EVENTS.decode(_Stored(type_, json.loads(data))))
+        return state
+
+    def _remember(self, stream_id: str, version: int, state: domain.Ticket) -> None:
+        self._states[stream_id] = (version, state)
+        self._states.move_to_end(stream_id)
+        while len(self._states) > CACHED:
+            self._states.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    type: str
+    data: Mapping[str, Any]
 
 
 def utc(value: str | datetime) -> str:
@@ -110,111 +153,56 @@ def utc(value: str | datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _dues(data: Mapping[str, Any]) -> dict[str, str]:
-    clocks = (data.get("deadlines") or {}).get("clocks") or ()
-    return {clock["kind"]: utc(clock["due"]) for clock in clocks}
+def _utc_or_none(value: datetime | None) -> str | None:
+    return utc(value) if value is not None else None
 
 
-def opened(data: Mapping[str, Any]) -> dict[str, Any]:
-    """rule D1: the due times were fixed when the request came in; the board copies them."""
-    dues = _dues(data)
-    cover = data["coverage"]
+def project(state: domain.Ticket) -> dict[str, Any]:
+    """What the lists show of a ticket's state (rule D1: the due times as fixed when the
+    request came in or when its coverage was found, moved on only by waiting)."""
+    opened = state.opened
+    assert opened is not None
+    cover = opened.coverage
+    deadlines = state.deadlines
+    clocks = {clock.kind: clock for clock in deadlines.clocks} if deadlines is not None else {}
+    stopped = sorted(kind for kind, clock in clocks.items() if clock.stopped_at is not None)
+    running = [clock.due for kind, clock in clocks.items() if clock.stopped_at is None]
+    first = state.first_check_in
     return {
-        "customer_id": data["customer_id"], "site_id": data["site_id"], "summary": data["summary"],
-        "channel": data["channel"], "skill": data["skill"], "status": "triage", "opened_at": utc(data["opened_at"]),
-        "latitude": data["site"]["latitude"], "longitude": data["site"]["longitude"],
-        "agreement_id": cover["agreement_id"], "verdict": cover["verdict"], "local": bool(cover["local"]),
-        "technician_id": None, **{DUE_COLUMNS[kind]: dues.get(kind) for kind in KINDS},
-        "next_due": min(dues.values(), default=None), "at_risk": "[]", "breached": "[]", "stopped": "[]",
-        "paused": False, "checked_in_at": None, "completed_at": None,
+        "customer_id": opened.customer_id, "site_id": opened.site_id, "summary": opened.summary,
+        "channel": opened.channel, "skill": opened.skill, "status": state.status,
+        "opened_at": utc(opened.opened_at), "latitude": opened.site.latitude, "longitude": opened.site.longitude,
+        "agreement_id": cover.agreement_id, "verdict": cover.verdict, "local": bool(cover.local),
+        "technician_id": state.technician_id,
+        **{DUE_COLUMNS[kind]: _utc_or_none(clocks[kind].due if kind in clocks else None) for kind in KINDS},
+        # nothing is pending on a closed ticket
+        "next_due": None if state.status in domain.CLOSED else _utc_or_none(min(running, default=None)),
+        "at_risk": json.dumps(sorted(kind for kind, clock in clocks.items()
+                                     if "at_risk" in clock.announced and not {"breached", "met"} & clock.announced)),
+        "breached": json.dumps(sorted(kind for kind, clock in clocks.items()
+                                      if "breached" in clock.announced and "met" not in clock.announced)),
+        "stopped": json.dumps(stopped),
+        # rule D1: waiting on the customer stops clocks; a ticket without any has none to stop
+        "paused": deadlines is not None and deadlines.paused_at is not None,
+        "checked_in_at": _utc_or_none(first.server_time if first is not None else None),
+        "flagged_check_ins": state.flagged_check_ins,
+        "completed_at": _utc_or_none(state.completed_at),
+        "actions": json.dumps(sorted(domain.allowed(state))),
+        "next_check": _utc_or_none(dl.next_evaluation(deadlines) if deadlines is not None else None),
     }
-
-
-def changes(kind: str, data: Mapping[str, Any], row: Mapping[Any, Any]) -> dict[str, Any]:
-    """What one private ticket event changes on the ticket's row (as `ticket.evolve` does)."""
-    match kind:
-        case "CoverageFound":  # rules D1, C1: found after the request was opened
-            cover, dues = data["coverage"], _dues(data)
-            after = {**row, **{DUE_COLUMNS[k]: dues.get(k) for k in KINDS}}
-            return {"agreement_id": cover["agreement_id"], "verdict": cover["verdict"], "local": bool(cover["local"]),
-                    **{DUE_COLUMNS[k]: dues.get(k) for k in KINDS},
-                    "next_due": _next_due(after, set(_list(row["stopped"])), row["status"])}
-        case "ResolvedRemotely":
-            return {"status": "resolved", "next_due": None}
-        case "VisitRequested":
-            return {"status": "awaiting_assignment"}
-        case "VisitAssigned":
-            return {"status": "assigned", "technician_id": data["technician_id"]}
-        case "VisitAccepted":
-            return {"status": "accepted"}
-        case "VisitDeclined":
-            return {"status": "awaiting_assignment", "technician_id": None}
-        case "CheckedIn" if data["within_geofence"]:
-            # rule D5: the earliest valid check-in counts, however late its phone uploads it
-            at = utc(data["server_time"])
-            first = at if row["checked_in_at"] is None else min(at, row["checked_in_at"])
-            status = "on_site" if row["status"] in ("assigned", "accepted") else row["status"]
-            return {"checked_in_at": first, "status": status, **_stop(row, ("respond", "arrive"), status)}
-        case "CheckedOut":
-            return {"status": "checked_out"} if row["status"] == "on_site" else {}
-        case "VisitCompleted":
-            return {"status": "completed", "completed_at": utc(data["at"]), **_stop(row, KINDS, "completed")}
-        case "ClocksPaused":
-            # rule D1: waiting on the customer stops clocks; a ticket without any has none to stop
-            return {"paused": any(row[DUE_COLUMNS[k]] for k in KINDS)}
-        case "ClocksResumed":
-            dues = {DUE_COLUMNS[c["kind"]]: utc(c["due"]) for c in data["clocks"]}
-            after = {**row, **dues}
-            return {**dues, "paused": False,
-                    "next_due": _next_due(after, set(_list(row["stopped"])), row["status"])}
-        case "DeadlineAtRisk":
-            return {"at_risk": _with(row["at_risk"], data["kind"])}
-        case "DeadlineBreached":
-            return {"breached": _with(row["breached"], data["kind"]),
-                    "at_risk": _without(row["at_risk"], data["kind"])}
-        case "DeadlineMet":
-            return {"at_risk": _without(row["at_risk"], data["kind"]),
-                    "breached": _without(row["breached"], data["kind"]),
-                    **_stop(row, (data["kind"],), row["status"])}
-    return {}  # work, expenses, flagged check-ins: only the stamp changes
-
-
-def _stop(row: Mapping[Any, Any], kinds: Iterable[str], status: str) -> dict[str, Any]:
-    stopped = set(_list(row["stopped"])) | {k for k in kinds if row[DUE_COLUMNS[k]] is not None}
-    return {"stopped": json.dumps(sorted(stopped)), "next_due": _next_due(row, stopped, status)}
-
-
-def _next_due(row: Mapping[Any, Any], stopped: set[str], status: str) -> str | None:
-    if status in CLOSED_STATUSES:
-        return None  # nothing is pending on a closed ticket
-    running = [row[DUE_COLUMNS[k]] for k in KINDS if k not in stopped and row[DUE_COLUMNS[k]] is not None]
-    return min(running, default=None)
-
-
-def _list(text: str) -> list[str]:
-    found: list[str] = json.loads(text)
-    return found
-
-
-def _with(text: str, kind: str) -> str:
-    return json.dumps(sorted({*_list(text), kind}))
-
-
-def _without(text: str, kind: str) -> str:
-    return json.dumps(sorted(set(_list(text)) - {kind}))
 
 
 # -- queries ---------------------------------------------------------------------------
 
 
 def as_item(row: Mapping[Any, Any]) -> dict[str, Any]:
-    return {**row, **{name: _list(row[name]) for name in LISTS}}
+    return {**row, **{name: json.loads(row[name]) for name in LISTS}}
 
 
 def _urgency(t: Table) -> tuple[ColumnElement[Any], ...]:
     """Open tickets first, the earliest running due time first (none: last), then the
     oldest; closed tickets after them, the latest finished first."""
-    closed = t.c.status.in_(CLOSED_STATUSES)
+    closed = t.c.status.in_(sorted(domain.CLOSED))
     return (
         case((closed, 1), else_=0),
         case((closed, 0), (t.c.next_due.is_(None), 1), else_=0),
@@ -240,7 +228,7 @@ async def tickets(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, An
                                   sites.c.address.label("site_address")
                                   ).outerjoin(sites, sites.c.site_id == t.c.site_id)
     if status != "all":
-        closed = t.c.status.in_(CLOSED_STATUSES)
+        closed = t.c.status.in_(sorted(domain.CLOSED))
         query = query.where(closed if status == "closed" else ~closed)
     for name in ("technician_id", "customer_id"):
         if body.get(name) is not None:

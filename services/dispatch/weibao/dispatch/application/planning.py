@@ -15,15 +15,16 @@ from typing import Any
 from sqlalchemy import select
 
 from weibao.dispatch.adapters.board import sort_out, technicians
-from weibao.dispatch.application.tickets import CLOSED, Dispatch
+from weibao.dispatch.adapters.tickets_board import TicketBoard
+from weibao.dispatch.application.tickets import Dispatch
 from weibao.dispatch.domain.ticket import Ticket
 from weibao.dispatch.planning.model import Plan, Technician, Visit, plannable
 from weibao.dispatch.planning.solver import plan_day
 from weibao.dispatch.planning.travel import TravelModel
 from weibao.shared.clock import CHINA
-from weibao.shared.readmodels import StreamIndex
 
-OPEN = ("awaiting_assignment", "assigned", "accepted", "on_site")
+# The visits a day's plan routes: waiting for a technician, on the way, or under way.
+ROUTED = ("awaiting_assignment", "assigned", "accepted", "on_site")
 VISIT_MINUTES = 90  # a visit's expected length when nothing better is known
 
 
@@ -50,13 +51,12 @@ class Planning:
     async def today(self, *, seconds: float = 5.0) -> dict[str, Any]:
         now = self.dispatch.now()
         midnight = datetime.combine(now.astimezone(CHINA).date(), time(0), CHINA)
-        index = StreamIndex("dispatch").table
+        board = TicketBoard().table
         async with self.dispatch.engine.connect() as conn:
-            ids = [r.stream_id.removeprefix("ticket-") for r in
-                   await conn.execute(select(index.c.stream_id).where(index.c.stream_id.like("ticket-%"),
-                                                                     index.c.last_type.not_in(CLOSED)))]
+            ids = [r.ticket_id for r in await conn.execute(select(board.c.ticket_id).where(board.c.status.in_(ROUTED)))]
         tickets = [await self.dispatch.ticket(ticket_id) for ticket_id in ids]
-        visits = [visit_of(t, now, midnight) for t in tickets if t.status in OPEN]
+        # The board may lag the log by a moment: what the log says now decides.
+        visits = [visit_of(t, now, midnight) for t in tickets if t.status in ROUTED]
         rows, unusable = sort_out(await technicians(self.dispatch.engine, self.dispatch.board), purpose="plan")
         under_way = {v.locked_to for v in visits if v.locked_to is not None}
         # A retired technician is worth naming only while a visit is still under way with them.

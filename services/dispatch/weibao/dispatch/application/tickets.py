@@ -24,23 +24,13 @@ from weibao.shared.fields import instant
 from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
 
-TICKET = codec.Codec(
-    [domain.TicketOpened, domain.ResolvedRemotely, domain.VisitRequested, domain.VisitAssigned,
-     domain.VisitAccepted, domain.VisitDeclined, domain.CheckedIn, domain.CheckedOut, domain.WorkLogged,
-     domain.ExpenseRecorded, domain.VisitCompleted, domain.ClocksPaused, domain.ClocksResumed, domain.CoverageFound,
-     dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet],
-    prefix="private.",
-)
+TICKET = domain.EVENTS
 CREW = codec.Codec([crew.TechnicianRegistered, crew.TechnicianChanged, crew.TechnicianRetired, crew.SkillsChanged,
                     crew.TimeOffTaken, crew.ShiftChanged], prefix="private.")
 PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
 
 REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.CheckOut, "work": domain.LogWork,
                             "expense": domain.RecordExpense}
-
-
-# A ticket whose last event is one of these needs no clock and no plan any more.
-CLOSED = ("private.VisitCompleted", "private.ResolvedRemotely")
 
 
 def ticket_stream(ticket_id: str) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from weibao.dispatch.domain import deadlines as dl
-from weibao.dispatch.domain.ticket import Ticket
+from weibao.dispatch.domain.ticket import Ticket, allowed
 from weibao.shared import codec
 
 
@@ -19,6 +19,8 @@ def ticket_view(state: Ticket, at: datetime) -> dict[str, Any]:
     """`at`: the instant the clocks' statuses are read at (now, or the `as_of` asked)."""
     return {
         "status": state.status,
+        # What may be asked of it next (the domain's state machine): the screens offer only these.
+        "actions": sorted(allowed(state)),
         "opened": codec.dump(state.opened) if state.opened is not None else None,
         "technician_id": state.technician_id,
         # rule D4: the latest assignment and why (candidates, travel, deadline, override), as recorded

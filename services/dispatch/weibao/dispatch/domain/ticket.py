@@ -17,6 +17,7 @@ from typing import Any, Literal
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain.skills import check_skill
 from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
+from weibao.shared.codec import Codec
 from weibao.shared.errors import Rejected, require
 from weibao.shared.geo import distance_km
 
@@ -376,6 +377,31 @@ Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | Visi
 
 Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
                  "checked_out", "completed"]
+# Nothing is pending on these: no clock runs, no plan includes them, the lists call them closed.
+CLOSED: frozenset[Status] = frozenset({"resolved", "completed"})
+OPEN: frozenset[Status] = frozenset({"triage", "awaiting_assignment", "assigned", "accepted", "on_site",
+                                     "checked_out"})
+
+# What someone may ask of a request next, named as the API's actions.
+Action = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
+                 "resume", "find_coverage"]
+# The state machine: the statuses in which each action may be taken (evolve says where
+# each event leads). `decide` refuses an action in any other status; `allowed` hands the
+# same table to the API, so a screen offers only what would be taken. "report" (the
+# phone's check-ins, work and expenses) and "resume" depend on more than the status.
+ALLOWS: Mapping[Action, frozenset[Status]] = {
+    "escalate": frozenset({"triage"}),
+    "resolve_remotely": frozenset({"triage"}),
+    "assign": frozenset({"awaiting_assignment", "assigned"}),  # D4, or a dispatcher's override
+    "accept": frozenset({"assigned"}),
+    "decline": frozenset({"assigned", "accepted"}),
+    # Offline phones upload late and out of order: every status after assignment takes reports.
+    "report": OPEN | CLOSED,
+    "complete": frozenset({"on_site", "checked_out"}),
+    "wait": OPEN,
+    "resume": OPEN | CLOSED,
+    "find_coverage": frozenset({"triage", "awaiting_assignment", "assigned", "accepted"}),
+}
 
 
 # -- state -------------------------------------------------------------------------
@@ -395,6 +421,41 @@ class Ticket:
     deadlines: dl.Deadlines | None = None
     # The latest assignment with its D4 explanation, kept after a decline: what was decided, and why.
     assignment: VisitAssigned | None = None
+    completed_at: datetime | None = None
+
+
+def allowed(state: Ticket) -> frozenset[Action]:
+    """What the request's state lets someone do next; `decide` refuses every other action
+    as a conflict. Who may do it is another question: only the assigned technician
+    accepts, declines, reports and completes (`decide` answers forbidden otherwise)."""
+    return frozenset(action for action, statuses in ALLOWS.items()
+                     if state.status in statuses and _also_allows(state, action))
+
+
+def _also_allows(state: Ticket, action: Action) -> bool:
+    match action:
+        case "report":
+            return state.technician_id is not None
+        case "wait":
+            return state.deadlines is None or state.deadlines.paused_at is None
+        case "resume":
+            return state.deadlines is not None and state.deadlines.paused_at is not None
+        case "find_coverage":  # rules D1, C1: nothing yet published under the coverage it has
+            return (state.opened is not None and state.opened.coverage.agreement_id is None
+                    and state.first_check_in is None and state.flagged_check_ins == 0 and not state.work
+                    and not state.expenses)
+    return True
+
+
+def _allows(state: Ticket, action: Action) -> bool:
+    return state.status in ALLOWS[action]
+
+
+# The ticket's events as its log names them ("private.<Name>"): what commands store and
+# what the board folds, with this module's own `evolve`.
+EVENTS = Codec([TicketOpened, ResolvedRemotely, VisitRequested, VisitAssigned, VisitAccepted, VisitDeclined,
+                CheckedIn, CheckedOut, WorkLogged, ExpenseRecorded, VisitCompleted, ClocksPaused, ClocksResumed,
+                CoverageFound, dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet], prefix="private.")
 
 
 def geofence_m(accuracy_m: float, radius_m: float) -> float:
@@ -421,9 +482,7 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             assert state.opened is not None
             require(state.opened.coverage.agreement_id is None, "conflict", "coverage",
                     "the request has its agreement; what it was promised stays (D1)")
-            require(state.status in ("triage", "awaiting_assignment", "assigned", "accepted")
-                    and state.first_check_in is None and state.flagged_check_ins == 0 and not state.work
-                    and not state.expenses, "conflict", "ticket_id",
+            require("find_coverage" in allowed(state), "conflict", "ticket_id",
                     "closed, or reports from site are in: they were published under the coverage they had")
             if command.coverage.agreement_id is None:
                 return []  # still none: nothing to record
@@ -434,8 +493,7 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
                 return []
             return list(dl.evaluate(state.deadlines, command.now))
         case WaitForCustomer():
-            require(state.status not in ("none", "completed", "resolved"), "conflict", "ticket_id",
-                    "no open ticket to wait on")
+            require(_allows(state, "wait"), "conflict", "ticket_id", "no open ticket to wait on")
             if state.deadlines is None:
                 return [ClocksPaused(command.at, command.reason)]
             state.deadlines.pause(command.at)  # refuses a second pause, or one before the request
@@ -447,33 +505,31 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             return [ClocksResumed(command.at, tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from)
                                                     for c in resumed.clocks), tuple(sorted(resumed.provisional)))]
         case ResolveRemotely():
-            _require(state, "triage", "only a request in triage is resolved remotely")
+            _require(state, "resolve_remotely", "only a request in triage is resolved remotely")
             return [ResolvedRemotely(command.at, command.note)]
         case Escalate():
-            _require(state, "triage", "only a request in triage is escalated")
+            _require(state, "escalate", "only a request in triage is escalated")
             return [VisitRequested(command.at, command.reason)]
         case RecordAssignment():
-            require(state.status in ("awaiting_assignment", "assigned"), "conflict", "ticket_id",
-                    "the visit is not waiting for a technician")
+            require(_allows(state, "assign"), "conflict", "ticket_id", "the visit is not waiting for a technician")
             require(command.technician_id not in state.declined_by, "conflict", "technician_id",
                     "this technician declined the visit")
             return [VisitAssigned(command.technician_id, command.at, command.explanation, command.at_risk,
                                   command.by, command.override_reason)]
         case Accept():
             _require_assignee(state, command.technician_id)
-            require(state.status == "assigned", "conflict", "ticket_id", "the visit is not awaiting acceptance")
+            require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance")
             return [VisitAccepted(command.technician_id, command.at)]
         case Decline():
             _require_assignee(state, command.technician_id)
-            require(state.status in ("assigned", "accepted"), "conflict", "ticket_id", "nothing to decline")
+            require(_allows(state, "decline"), "conflict", "ticket_id", "nothing to decline")
             require(bool(command.reason.strip()), "missing", "reason", "say why")
             return [VisitDeclined(command.technician_id, command.at, command.reason)]
         case CheckIn() | CheckOut() | LogWork() | RecordExpense():
             return _with_clocks(state, _report(command, state, geofence_radius_m), command.server_time)
         case Complete():
             _require_assignee(state, command.technician_id)
-            require(state.status in ("on_site", "checked_out"), "conflict", "ticket_id",
-                    "a visit is completed after a check-in")
+            require(_allows(state, "complete"), "conflict", "ticket_id", "a visit is completed after a check-in")
             return _with_clocks(state, [VisitCompleted(command.technician_id, command.at, command.resolution)],
                                 command.at)
     raise AssertionError(command)
@@ -497,9 +553,9 @@ def _check_backdating(received_at: datetime, entered_at: datetime) -> None:
             f"at most {BACKDATE_LIMIT.days} days ago; an older request is opened as of now")
 
 
-def _require(state: Ticket, status: Status, message: str) -> None:
+def _require(state: Ticket, action: Action, message: str) -> None:
     require(state.status != "none", "not_found", "ticket_id", "no such ticket")
-    require(state.status == status, "conflict", "ticket_id", message)
+    require(_allows(state, action), "conflict", "ticket_id", message)
 
 
 def _require_assignee(state: Ticket, technician_id: str) -> None:
@@ -604,5 +660,5 @@ def evolve(state: Ticket, event: Event) -> Ticket:
             return replace(state, keys=state.keys | {event.key}, expenses=(*state.expenses, event))
         case VisitCompleted():
             stopped = state.deadlines.stop("resolved", event.at) if state.deadlines else None
-            return replace(state, status="completed", deadlines=stopped)
+            return replace(state, status="completed", deadlines=stopped, completed_at=event.at)
     raise AssertionError(event)

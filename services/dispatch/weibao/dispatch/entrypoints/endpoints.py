@@ -19,14 +19,14 @@ from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets, utc
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
-from weibao.dispatch.application.tickets import CLOSED, Dispatch
+from weibao.dispatch.application.tickets import Dispatch
 from weibao.dispatch.application.views import ticket_view
 from weibao.dispatch.domain import deadlines
+from weibao.dispatch.domain.ticket import ALLOWS
 from weibao.shared.clock import utc_now
 from weibao.shared.errors import Rejected, require
 from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.fields import instant
-from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, expose, history_reply
 from weibao.shared.service import Runtime
 
@@ -99,16 +99,23 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
 async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
     """rule D1: at-risk and breached deadlines become events when the clock says so,
-    not only when someone looks (WEIBAO_TICK_INTERVAL seconds, default 30)."""
+    not only when someone looks (WEIBAO_TICK_INTERVAL seconds, default 30).
+
+    Each turn ticks only the tickets whose next deadline news is due (the board's
+    `next_check`, from the domain's `next_evaluation`), not every open one: an idle
+    service's work does not grow with the requests left open. A tick is idempotent (each
+    fact is announced once), so a ticket ticked again before the board caught up, or by
+    two replicas, stores nothing twice."""
     interval = float(os.environ.get("WEIBAO_TICK_INTERVAL", "30"))
     dispatch = application(runtime)
-    index = StreamIndex("dispatch").table
+    board = TICKETS.table
     while not stop.is_set():
         async with runtime.engine.connect() as conn:
-            rows = await conn.execute(select(index.c.stream_id).where(
-                index.c.stream_id.like("ticket-%"), index.c.last_type.not_in(CLOSED)))
-            open_tickets = [row.stream_id.removeprefix("ticket-") for row in rows]
-        for ticket_id in open_tickets:
+            rows = await conn.execute(select(board.c.ticket_id).where(
+                board.c.next_check.is_not(None), board.c.next_check <= utc(dispatch.now()))
+                .order_by(board.c.next_check))
+            due = [row.ticket_id for row in rows]
+        for ticket_id in due:
             try:
                 await dispatch.tick(ticket_id)
             except (Rejected, ConcurrencyError) as error:
@@ -136,7 +143,7 @@ async def find_missing_coverage(runtime: Runtime, dispatch: Dispatch) -> None:
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(select(board.c.ticket_id).where(
             board.c.agreement_id.is_(None), board.c.checked_in_at.is_(None), board.c.opened_at >= since,
-            board.c.status.in_(("triage", "awaiting_assignment", "assigned", "accepted"))))
+            board.c.status.in_(sorted(ALLOWS["find_coverage"]))))
         waiting = [row.ticket_id for row in rows]
     for ticket_id in waiting:
         try:

@@ -17,7 +17,9 @@ const VIEWS = {
   invoices: ["billing", "auditor"],
 };
 const CLOCKS = [["respond", "respond_by"], ["arrive", "arrive_by"], ["resolve", "resolve_by"]];
-const ASSIGNABLE = ["awaiting_assignment", "assigned", "accepted"];
+// What a request allows next comes with it (`actions`, the dispatch domain's state
+// machine): the console offers those and nothing else. This list only draws the map's
+// lines from a technician to where they are going.
 const EN_ROUTE = ["assigned", "accepted"];
 const EXPLAINED = "weibao.explanations";
 
@@ -336,18 +338,22 @@ function rowFlags(row) {
   return flags;
 }
 
+function allows(row, action) {
+  return (row.actions || []).includes(action);
+}
+
 function quickActions(row) {
   if (!dispatcher()) return [];
   const id = row.ticket_id;
-  if (row.status === "triage") {
+  if (allows(row, "escalate")) {
     return [el("button", { type: "button", class: "small", dataset: { testid: `escalate-${id}` },
       onclick: () => escalate(id, "") }, t("action.escalate"))];
   }
-  if (row.status === "awaiting_assignment") {
+  if (allows(row, "assign") && !row.technician_id) {
     return [el("button", { type: "button", class: "small primary", dataset: { testid: `assign-${id}` },
       onclick: () => assign(id) }, t("action.assign"))];
   }
-  if (EN_ROUTE.includes(row.status)) {
+  if (allows(row, "assign")) {
     return [el("button", { type: "button", class: "small", dataset: { testid: `override-open-${id}` },
       onclick: () => select(id, true) }, t("action.override"))];
   }
@@ -507,20 +513,20 @@ function renderDetail() {
 function detailActions(row) {
   const id = row.ticket_id;
   const actions = el("div", { class: "detail-actions" });
-  if (row.status === "triage") {
+  if (allows(row, "escalate") || allows(row, "resolve_remotely")) {
     const note = el("input", { name: "note", maxlength: 2000, placeholder: t("action.note"),
       dataset: { testid: "triage-note" } });
     actions.append(el("div", { class: "row" }, note,
-      el("button", { type: "button", class: "primary", dataset: { testid: "detail-escalate" },
-        onclick: () => escalate(id, note.value) }, t("action.escalate")),
-      el("button", { type: "button", dataset: { testid: "detail-resolve" },
-        onclick: () => resolveRemotely(id, note.value) }, t("action.resolve_remote"))));
+      allows(row, "escalate") ? el("button", { type: "button", class: "primary", dataset: { testid: "detail-escalate" },
+        onclick: () => escalate(id, note.value) }, t("action.escalate")) : null,
+      allows(row, "resolve_remotely") ? el("button", { type: "button", dataset: { testid: "detail-resolve" },
+        onclick: () => resolveRemotely(id, note.value) }, t("action.resolve_remote")) : null));
   }
-  if (row.status === "awaiting_assignment") {
+  if (allows(row, "assign") && !row.technician_id) {
     actions.append(el("div", { class: "row" }, el("button", { type: "button", class: "primary",
       dataset: { testid: "detail-assign" }, onclick: () => assign(id) }, t("action.assign"))));
   }
-  if (ASSIGNABLE.includes(row.status)) {
+  if (allows(row, "assign")) {
     const technician = el("select", { name: "technician_id", required: true, dataset: { testid: "override-technician" } },
       el("option", { value: "" }, t("action.choose_technician")),
       state.technicians.filter((tech) => tech.technician_id !== row.technician_id).map((tech) =>
@@ -537,14 +543,14 @@ function detailActions(row) {
   }
   // rules D1, C1: opened before the customer's agreement reached dispatch; the clock also
   // looks again every turn, the button asks now
-  if (!row.agreement_id && !row.checked_in_at && ["triage", ...ASSIGNABLE].includes(row.status)) {
+  if (allows(row, "find_coverage")) {
     actions.append(el("div", { class: "row" }, el("button", { type: "button", dataset: { testid: "detail-coverage" },
       onclick: () => findCoverage(id) }, t("action.find_coverage"))));
   }
-  if (!["resolved", "completed"].includes(row.status)) {
+  if (allows(row, "wait") || allows(row, "resume")) {
     const reason = el("input", { name: "wait_reason", maxlength: 2000, placeholder: t("action.note") });
     actions.append(el("div", { class: "row" }, reason,
-      row.paused
+      allows(row, "resume")
         ? el("button", { type: "button", dataset: { testid: "detail-resume" },
           onclick: () => wait(id, false, reason.value) }, t("action.resume"))
         : el("button", { type: "button", dataset: { testid: "detail-wait" },

@@ -86,6 +86,7 @@ async def test_d1_the_clock_ticks_only_requests_whose_deadline_news_is_due(
         return all(board[t]["next_check"] > "2026-06-01T04:30:00+00:00" for t in TICKETS)
 
     await eventually(rescheduled)
+    await whole_turns(turns, 1)  # a turn that read the board before it caught up has ticked by now
     ticked = sum(turns["ticks"].values())
     assert all(turns["ticks"][t] >= 1 for t in TICKETS)
     await whole_turns(turns, 3)

@@ -13,7 +13,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.shared.consumer import apply_all, tracking_table
 from weibao.shared.db import begin_write
@@ -24,6 +24,8 @@ from weibao.shared.readmodels import ReadModel, create_tables, drop_tables, rows
 from weibao.shared.streams import stream_name
 
 Progress = Callable[[int, int], None]
+# A consumer's checkpoint while its model is being rebuilt in place (never a position).
+REBUILDING = -1
 
 
 @dataclass
@@ -167,6 +169,12 @@ async def rebuild_in_place(engine: AsyncEngine, nc: NATS, models: Sequence[tuple
     transaction as the checkpoint).
     Models that share tables (billing's two policies) are dropped once and rebuilt in
     the order given."""
+    # First the mark: should the process die from here on, the next start finds it and
+    # rebuilds again, instead of a consumer going on from an old checkpoint over tables
+    # this rebuild had emptied.
+    async with begin_write(engine) as conn:
+        for upstream, _, consumer in models:
+            await _checkpoint(conn, consumer, upstream, ReplayResult(applied=0, position=REBUILDING, skipped=0))
     results, dropped = [], set()
     for upstream, model, consumer in models:
         if id(model.metadata) not in dropped:
@@ -174,16 +182,27 @@ async def rebuild_in_place(engine: AsyncEngine, nc: NATS, models: Sequence[tuple
             await create_tables(engine, model)
             dropped.add(id(model.metadata))
         fresh: ReadModel = model.fresh("")  # type: ignore[attr-defined]
-        result = await rebuild(engine, nc, upstream, fresh, trust=trust, anew=False)
-        key = (tracking_table.c.consumer == consumer, tracking_table.c.upstream == upstream)
+        # Patient: at start the broker may be busy with every consumer catching up at once.
+        result = await rebuild(engine, nc, upstream, fresh, trust=trust, anew=False, idle_timeout=30.0)
         async with begin_write(engine) as conn:
             # What a replay cannot restore, the model takes from elsewhere (billing's open
             # drafts, from its log).
             if (finish := getattr(model, "rebuilt", None)) is not None:
                 await finish(conn)
-            await conn.execute(delete(tracking_table).where(*key))
-            await conn.execute(insert(tracking_table).values(consumer=consumer, upstream=upstream,
-                                                             position=result.position,
-                                                             stream_seq=result.stream_seq, hash=result.hash))
+            await _checkpoint(conn, consumer, upstream, result)
         results.append(result)
     return results
+
+
+async def _checkpoint(conn: AsyncConnection, consumer: str, upstream: str, result: ReplayResult) -> None:
+    key = (tracking_table.c.consumer == consumer, tracking_table.c.upstream == upstream)
+    await conn.execute(delete(tracking_table).where(*key))
+    await conn.execute(insert(tracking_table).values(consumer=consumer, upstream=upstream, position=result.position,
+                                                     stream_seq=result.stream_seq, hash=result.hash))
+
+
+async def unfinished(engine: AsyncEngine) -> set[str]:
+    """The consumers whose rebuild in place began and did not finish."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(tracking_table.c.consumer).where(tracking_table.c.position == REBUILDING))
+        return {str(row.consumer) for row in rows}

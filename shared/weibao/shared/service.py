@@ -34,7 +34,7 @@ from weibao.shared.keys import Keyring, Trust
 from weibao.shared.logs import configure
 from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
-from weibao.shared.replay import compare, discard, live_position, rebuild, rebuild_in_place
+from weibao.shared.replay import compare, discard, live_position, rebuild, rebuild_in_place, unfinished
 from weibao.shared.schema import drift, migrate
 from weibao.shared.verification import verify_service
 
@@ -193,14 +193,14 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
     else:
         await store.start_signing()
     models = list(spec.read_models(store))
-    reshaped = await _reshaped(engine, models)
+    reshaped = await _reshaped(engine, spec, models)
     for _, model in models:
         await create_tables(engine, model)
     seed = settings.seed(spec.name)
     nc = await connect(settings.nats_url, spec.name, seed=seed)
     if reshaped:
-        await rebuild_in_place(engine, nc, [(up, model, spec.consumer_name(model)) for up, model in reshaped],
-                               trust=settings.trust)
+        await _rebuild_reshaped(engine, nc, [(up, model, spec.consumer_name(model)) for up, model in reshaped],
+                                settings.trust)
     broker = NatsBroker(nats_servers(settings.nats_url), max_reconnect_attempts=-1, logger=None,
                         **broker_options(settings.nats_url, seed))
     trackers = [
@@ -245,21 +245,41 @@ async def serve(spec: ServiceSpec, settings: Settings, stop: asyncio.Event) -> N
         log.info("service.stopped", service=spec.name)
 
 
-async def _reshaped(engine: AsyncEngine, models: Sequence[tuple[str, ReadModel]]) -> list[tuple[str, ReadModel]]:
-    """The read models whose tables this release changed (and those sharing their tables),
-    to be rebuilt from their streams before their consumers start: a read model is
-    derived, so its new shape is reached by replaying, not by a migration. (The kit's
-    tables and the logs, which are not derived, are versioned by weibao.shared.schema.)"""
+async def _reshaped(engine: AsyncEngine, spec: ServiceSpec,
+                    models: Sequence[tuple[str, ReadModel]]) -> list[tuple[str, ReadModel]]:
+    """The read models whose tables this release changed, or whose rebuild an earlier
+    start began and did not finish (and those sharing their tables), to be rebuilt from
+    their streams before their consumers start: a read model is derived, so its new
+    shape is reached by replaying, not by a migration. (The kit's tables and the logs,
+    which are not derived, are versioned by weibao.shared.schema.)"""
     changed: dict[int, list[str]] = {}
+    interrupted = await unfinished(engine)
     async with engine.connect() as conn:
         for _, model in models:
             found = await conn.run_sync(drift, model.tables())
+            if spec.consumer_name(model) in interrupted:
+                found.append("an earlier rebuild did not finish")
             if found:
                 changed.setdefault(id(model.metadata), []).extend(found)
     reshaped = [(upstream, model) for upstream, model in models if id(model.metadata) in changed]
     for upstream, model in reshaped:
         log.warning("readmodel.rebuild", model=model.name, upstream=upstream, changes=changed[id(model.metadata)])
     return reshaped
+
+
+async def _rebuild_reshaped(engine: AsyncEngine, nc: NATS, models: list[tuple[str, ReadModel, str]],
+                            trust: Trust | None, attempts: int = 5) -> None:
+    """Rebuild in place, again from the start if the broker or the database fails under
+    it (a busy broker, a node changing leader): each attempt drops what the last left."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await rebuild_in_place(engine, nc, models, trust=trust)
+            return
+        except Exception as error:
+            if attempt == attempts:
+                raise
+            log.warning("readmodel.rebuild_retry", attempt=attempt, error=repr(error))
+            await asyncio.sleep(min(2.0**attempt, 30.0))
 
 
 # Seconds before background work that failed starts again (doubling up to the last).

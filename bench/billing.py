@@ -42,12 +42,13 @@ from weibao.billing.application.billing import Billing, Config
 from weibao.billing.application.queries import Queries
 from weibao.billing.domain import invoice as domain
 from weibao.billing.entrypoints.endpoints import Policy
+from weibao.gateway.export_files import csv_stream, xlsx_file
 from weibao.shared.db import begin_write, make_engine
 from weibao.shared.events import NewEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.logs import configure
 from weibao.shared.messages import Message
-from weibao.shared.public.billing import COLUMNS, csv_stream, line_of, row_of, xlsx_file
+from weibao.shared.public.billing import COLUMNS, line_of, row_of
 from weibao.shared.public.contracts import CoverageGranted, Office, SiteLocated
 from weibao.shared.public.dispatch import ExpenseRecorded, VisitCompleted, WorkLogged
 from weibao.shared.readmodels import create_tables

@@ -39,8 +39,8 @@ from tests.helpers import eventually, request, services_answer, stream_messages
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.service import spec as billing_spec
 from weibao.contracts.service import spec as contracts_spec
-from weibao.dispatch.adapters.board import TechnicianBoard
 from weibao.dispatch.adapters.coverage import CoverageBook
+from weibao.dispatch.adapters.technician_board import TechnicianBoard
 from weibao.dispatch.service import spec as dispatch_spec
 from weibao.runtime.natsd import NatsServer, free_port
 from weibao.shared.client import ServiceError, Unanswered

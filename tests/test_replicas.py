@@ -9,8 +9,8 @@ from unittest.mock import MagicMock
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.dispatch.adapters.board import TechnicianBoard
-from weibao.dispatch.adapters.tickets_board import TicketBoard
+from weibao.dispatch.adapters.technician_board import TechnicianBoard
+from weibao.dispatch.adapters.ticket_board import TicketBoard
 from weibao.shared.consumer import TrackingConsumer, tracking_table
 from weibao.shared.db import make_engine, schema_of
 from weibao.shared.eventstore import EventStore

@@ -1,5 +1,6 @@
-"""Billing exports: CSV with a BOM, JSON and XLSX with stable columns, filters, the A4 invoice
-page, and streaming. Money is exact yuan and fen, never a float (rule B8)."""
+"""Billing exports: the published rows (shared.public.billing), the files the gateway
+makes of them (CSV with a BOM, JSON and XLSX with stable columns, filters, streaming) and
+the A4 invoice page. Money is exact yuan and fen, never a float (rule B8)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,8 @@ import pytest
 from openpyxl import load_workbook
 
 from weibao.billing.adapters.exports import InvoiceView, VatTotal, invoice_html, vat_totals
-from weibao.shared.public.billing import (
-    BOM,
-    COLUMNS,
-    ExportLine,
-    csv_stream,
-    filter_lines,
-    json_stream,
-    line_of,
-    row_of,
-    xlsx_file,
-)
+from weibao.gateway.export_files import BOM, csv_stream, filter_lines, json_stream, xlsx_file
+from weibao.shared.public.billing import COLUMNS, ExportLine, line_of, row_of
 
 
 def line(**changes: object) -> ExportLine:

@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 
 from tests.dispatch.conftest import ask, ok, set_up_customer_and_crew
 from tests.helpers import eventually, stream_messages
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.application.tickets import Tickets
 from weibao.dispatch.entrypoints import endpoints
 
 TICKETS = [f"t-{n}" for n in range(5)]
@@ -23,9 +23,9 @@ TICKETS = [f"t-{n}" for n in range(5)]
 def turns(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter[str]]:
     """Counts, as the service runs: the clock's turns and each ticket's ticks."""
     seen: dict[str, Counter[str]] = {"turns": Counter(), "ticks": Counter()}
-    tick, look = Dispatch.tick, endpoints.find_missing_coverage
+    tick, look = Tickets.tick, endpoints.find_missing_coverage
 
-    async def counted_tick(self: Dispatch, ticket_id: str) -> Any:
+    async def counted_tick(self: Tickets, ticket_id: str) -> Any:
         seen["ticks"][ticket_id] += 1
         return await tick(self, ticket_id)
 
@@ -33,7 +33,7 @@ def turns(monkeypatch: pytest.MonkeyPatch) -> dict[str, Counter[str]]:
         seen["turns"]["all"] += 1
         await look(*args)
 
-    monkeypatch.setattr(Dispatch, "tick", counted_tick)
+    monkeypatch.setattr(Tickets, "tick", counted_tick)
     monkeypatch.setattr(endpoints, "find_missing_coverage", counted_turn)
     return seen
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.decider import Decider
-from weibao.dispatch.adapters.board import sort_out
+from weibao.dispatch.adapters.technician_board import sort_out
 from weibao.dispatch.domain import technician as crew
 from weibao.dispatch.domain.assignment import Excluded, Need, TechnicianView, assign
 from weibao.dispatch.domain.ticket import Position

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import structlog
@@ -37,6 +37,8 @@ from weibao.shared.relay import Relay
 from weibao.shared.replay import compare, discard, live_position, rebuild, rebuild_in_place, unfinished
 from weibao.shared.schema import drift, migrate
 from weibao.shared.verification import verify_service
+
+M = TypeVar("M")
 
 log = structlog.get_logger("weibao.service")
 
@@ -86,6 +88,15 @@ class Runtime:
     relay: Relay
     consumers: list[consumers.TrackingConsumer]
     keys: Keyring | None = None
+
+    def read_model(self, kind: type[M]) -> M:
+        """The one instance of a read model this service runs: its consumer writes it, the
+        endpoints read its tables (and share whatever it holds), so it is built once, by
+        the spec's `read_models`. Two of a kind (billing's policies): the first."""
+        for tracker in self.consumers:
+            if isinstance(tracker.handler, kind):
+                return tracker.handler
+        raise LookupError(f"{self.spec.name} runs no {kind.__name__}")
 
     def trust_state(self) -> dict[str, Any]:
         """Whether this service signs, and what it found that nobody should have written:

@@ -1,8 +1,8 @@
 """The dispatch service as the runtime sees it."""
 
-from weibao.dispatch.adapters.board import TechnicianBoard
 from weibao.dispatch.adapters.coverage import CoverageBook
-from weibao.dispatch.adapters.tickets_board import TicketBoard
+from weibao.dispatch.adapters.technician_board import TechnicianBoard
+from weibao.dispatch.adapters.ticket_board import TicketBoard
 from weibao.dispatch.entrypoints.endpoints import register, watch_deadlines
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.service import ServiceSpec

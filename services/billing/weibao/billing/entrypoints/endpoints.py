@@ -54,8 +54,10 @@ def invoice_book(billing: Billing) -> InvoiceBook:
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
-    billing = billing_for(runtime.store)
-    queries = Queries(runtime.engine, invoice_book(billing))
+    # The one Billing the policies run (service.py builds it): commands and queries share
+    # its terms book and its cache of folded invoices.
+    billing = runtime.read_model(Policy).billing
+    queries = Queries(runtime.engine, runtime.read_model(InvoiceBook))
     expose(broker, "billing", "invoice.issue", command(billing.issue), keys=runtime.keys)
     expose(broker, "billing", "invoice.credit", command(billing.credit), keys=runtime.keys)
     expose(broker, "billing", "invoice.pay", command(billing.pay), keys=runtime.keys)

@@ -34,16 +34,14 @@ from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.contracts")
 
-DIRECTORY = CustomerDirectory()
-REGISTER = AgreementRegister()
-
-
 def application(runtime: Runtime, today: Callable[[], date] = china_today) -> Agreements:
     return Agreements(runtime.store, load_templates(), today)
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     agreements = application(runtime)
+    # The read models service.py built, whose consumers keep them: the lists read their tables.
+    directory, agreement_register = runtime.read_model(CustomerDirectory), runtime.read_model(AgreementRegister)
 
     expose(broker, "contracts", "sign", command(agreements.sign), keys=runtime.keys)
     expose(broker, "contracts", "pay", command(agreements.pay), keys=runtime.keys)
@@ -101,16 +99,16 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         return state
 
     async def customer_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await customers_page(runtime.engine, DIRECTORY, body)
+        return await customers_page(runtime.engine, directory, body)
 
     def template_name(template_id: str) -> str:
         found = agreements.templates.get(template_id)
         return found.template.name if found else template_id
 
     async def agreement_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await agreements_page(runtime.engine, REGISTER, body, template_name)
+        return await agreements_page(runtime.engine, agreement_register, body, template_name)
 
-    overview = Overview(agreements, customers, quotas, partial(agreement_ids, runtime.engine, REGISTER))
+    overview = Overview(agreements, customers, quotas, partial(agreement_ids, runtime.engine, agreement_register))
 
     async def customer_overview(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await overview.of(str(body.get("customer_id", "")))

@@ -13,8 +13,8 @@ from typing import Any
 
 import structlog
 
-from weibao.dispatch.adapters.board import sort_out, technicians
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.adapters.technician_board import sort_out, technicians
+from weibao.dispatch.application.tickets import Tickets
 from weibao.dispatch.domain import assignment as d4
 from weibao.dispatch.domain import ticket as domain
 from weibao.dispatch.domain.travel import TravelModel
@@ -42,15 +42,15 @@ def view(row: Mapping[str, Any], now: datetime) -> d4.TechnicianView:
 
 @dataclass
 class Assigning:
-    dispatch: Dispatch
+    tickets: Tickets
     travel: TravelModel = field(default_factory=TravelModel)
 
     async def decide(self, ticket_id: str) -> tuple[domain.Ticket, d4.Assignment]:
-        ticket = await self.dispatch.ticket(ticket_id)
+        ticket = await self.tickets.ticket(ticket_id)
         assert ticket.opened is not None
-        now = self.dispatch.now()
+        now = self.tickets.now()
         # One bad record costs only itself: it is named in the explanation, not raised.
-        rows, unusable = sort_out(await technicians(self.dispatch.engine, self.dispatch.board),
+        rows, unusable = sort_out(await technicians(self.tickets.engine, self.tickets.board),
                                   purpose=f"assignment of {ticket_id}")
         arrive_by = ticket.deadlines.arrive_by if ticket.deadlines else None
         need = d4.Need(ticket_id, (ticket.opened.site.latitude, ticket.opened.site.longitude), ticket.opened.skill,
@@ -64,7 +64,7 @@ class Assigning:
                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """By rule D4, or the dispatcher's choice with a reason (kept beside the rule's)."""
         ticket_id = str(data.get("ticket_id", ""))
-        if command_id is not None and (done := await self.dispatch.store.command_result(command_id, meta)) is not None:
+        if command_id is not None and (done := await self.tickets.store.command_result(command_id, meta)) is not None:
             return list(done.events)
         _, decision = await self.decide(ticket_id)
         by = str((meta or {}).get("actor", "system"))
@@ -79,14 +79,14 @@ class Assigning:
         if decision.technician_id is None:
             raise Rejected("nobody_available", "ticket_id", decision.explanation.reason)
         explanation = {**codec.dump(decision.explanation), "overrides": codec.dump(decision.overrides)}
-        return await self.dispatch.record_assignment(ticket_id, decision.technician_id, explanation=explanation,
+        return await self.tickets.record_assignment(ticket_id, decision.technician_id, explanation=explanation,
                                                      at_risk=decision.at_risk, by=by, override_reason=reason,
                                                      command_id=command_id, meta=meta)
 
     async def decline(self, data: Mapping[str, Any], *, command_id: str | None = None,
                       meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """A decline (or no-show) dispatches again, to someone else (D4)."""
-        events = await self.dispatch.decline(data, command_id=command_id, meta=meta)
+        events = await self.tickets.decline(data, command_id=command_id, meta=meta)
         # Nobody else now: the visit waits for a dispatcher, and the board shows it; the
         # log says why, so a re-dispatch that could not happen is not a silent one.
         try:

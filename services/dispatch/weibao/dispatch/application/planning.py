@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from weibao.dispatch.adapters.board import sort_out, technicians
-from weibao.dispatch.adapters.tickets_board import TicketBoard
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.adapters.technician_board import sort_out, technicians
+from weibao.dispatch.adapters.ticket_board import TicketBoard
+from weibao.dispatch.application.tickets import Tickets
 from weibao.dispatch.domain.ticket import Ticket
 from weibao.dispatch.planning.model import Plan, Technician, Visit, plannable
 from weibao.dispatch.planning.solver import plan_day
@@ -45,19 +45,20 @@ def visit_of(ticket: Ticket, now: datetime, midnight: datetime) -> Visit:
 
 @dataclass
 class Planning:
-    dispatch: Dispatch
+    tickets: Tickets
+    board: TicketBoard
     travel: TravelModel = field(default_factory=TravelModel)
 
     async def today(self, *, seconds: float = 5.0) -> dict[str, Any]:
-        now = self.dispatch.now()
+        now = self.tickets.now()
         midnight = datetime.combine(now.astimezone(CHINA).date(), time(0), CHINA)
-        board = TicketBoard().table
-        async with self.dispatch.engine.connect() as conn:
+        board = self.board.table
+        async with self.tickets.engine.connect() as conn:
             ids = [r.ticket_id for r in await conn.execute(select(board.c.ticket_id).where(board.c.status.in_(ROUTED)))]
-        tickets = [await self.dispatch.ticket(ticket_id) for ticket_id in ids]
+        tickets = [await self.tickets.ticket(ticket_id) for ticket_id in ids]
         # The board may lag the log by a moment: what the log says now decides.
         visits = [visit_of(t, now, midnight) for t in tickets if t.status in ROUTED]
-        rows, unusable = sort_out(await technicians(self.dispatch.engine, self.dispatch.board), purpose="plan")
+        rows, unusable = sort_out(await technicians(self.tickets.engine, self.tickets.board), purpose="plan")
         under_way = {v.locked_to for v in visits if v.locked_to is not None}
         # A retired technician is worth naming only while a visit is still under way with them.
         absent = {u.technician_id: u.reason for u in unusable if not u.retired or u.technician_id in under_way}

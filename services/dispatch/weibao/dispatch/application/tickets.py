@@ -1,4 +1,5 @@
-"""Dispatch commands: load, decide, append, with the public messages billing needs."""
+"""The requests' commands: load, decide, append, with the public messages billing needs.
+The technicians' are in `technicians`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.dispatch.adapters.board import TechnicianBoard
 from weibao.dispatch.adapters.coverage import CoverageBook, SiteView, coverage_on, site
+from weibao.dispatch.adapters.technician_board import TechnicianBoard
 from weibao.dispatch.domain import deadlines as dl
-from weibao.dispatch.domain import technician as crew
 from weibao.dispatch.domain import ticket as domain
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
@@ -25,8 +25,6 @@ from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
 
 TICKET = domain.EVENTS
-CREW = codec.Codec([crew.TechnicianRegistered, crew.TechnicianChanged, crew.TechnicianRetired, crew.SkillsChanged,
-                    crew.TimeOffTaken, crew.ShiftChanged], prefix="private.")
 PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
 
 REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.CheckOut, "work": domain.LogWork,
@@ -35,10 +33,6 @@ REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.Chec
 
 def ticket_stream(ticket_id: str) -> str:
     return f"ticket-{ticket_id}"
-
-
-def technician_stream(technician_id: str) -> str:
-    return f"technician-{technician_id}"
 
 
 def _iso(moment: datetime) -> str:
@@ -85,7 +79,9 @@ def translate(event: domain.Event, state: domain.Ticket) -> list[Any]:
 
 
 @dataclass
-class Dispatch:
+class Tickets:
+    """A request's commands and its state, as the desk and the phones ask for them."""
+
     store: EventStore
     engine: AsyncEngine
     book: CoverageBook
@@ -94,23 +90,19 @@ class Dispatch:
     geofence_m: float = 500.0
 
     @property
-    def tickets(self) -> Repository[domain.Ticket, domain.Event]:
+    def repository(self) -> Repository[domain.Ticket, domain.Event]:
         return Repository(self.store, TICKET, domain.evolve, domain.Ticket(), PUBLIC, translate)
-
-    @property
-    def crew(self) -> Repository[crew.Technician, crew.Event]:
-        return Repository(self.store, CREW, crew.evolve, crew.Technician())
 
     async def ticket(self, ticket_id: str, *, as_of: datetime | None = None) -> domain.Ticket:
         """The ticket now, or as it stood at `as_of` (the events recorded by then)."""
         # The log keeps UTC; SQLite compares the text, so the instant goes in as UTC too.
-        state, _ = await self.tickets.load(ticket_stream(ticket_id), as_of=as_of.astimezone(UTC) if as_of else None)
+        state, _ = await self.repository.load(ticket_stream(ticket_id), as_of=as_of.astimezone(UTC) if as_of else None)
         require(state.status != "none", "not_found", "ticket_id",
                 "no such ticket" if as_of is None else "no such ticket at that time")
         return state
 
     async def execute(self, ticket_id: str, command: domain.Command, **kw: Any) -> list[RecordedEvent]:
-        return await self.tickets.execute(
+        return await self.repository.execute(
             ticket_stream(ticket_id), lambda state: domain.decide(command, state, geofence_radius_m=self.geofence_m),
             **kw)
 
@@ -209,38 +201,6 @@ class Dispatch:
     async def complete(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
         command = domain.Complete(str(data.get("technician_id", "")), self.now(), str(data.get("resolution", "")))
         return await self.execute(_id(data), command, **kw)
-
-    # -- technicians -----------------------------------------------------------------
-
-    async def register_technician(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = codec.parse(crew.RegisterTechnician, {k: v for k, v in data.items() if k != "command_id"})
-        return await self.crew.execute(technician_stream(command.technician_id),
-                                       lambda state: crew.decide(command, state), **kw)
-
-    async def change_technician(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        """Edit skills, shift, capacity, home or name; the whole record is checked again."""
-        command = codec.parse(crew.ChangeTechnician, {k: v for k, v in data.items()
-                                                      if k not in ("technician_id", "command_id")})
-        return await self.crew.execute(technician_stream(_technician(data)),
-                                       lambda state: crew.decide(command, state), **kw)
-
-    async def retire_technician(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        """No new assignments from now on; visits already assigned stay until reassigned."""
-        command = crew.RetireTechnician(self.now(), str(data.get("reason", "")))
-        return await self.crew.execute(technician_stream(_technician(data)),
-                                       lambda state: crew.decide(command, state), **kw)
-
-    async def time_off(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = codec.parse(crew.TakeTimeOff, {k: v for k, v in data.items()
-                                                 if k not in ("technician_id", "command_id")})
-        return await self.crew.execute(technician_stream(str(data.get("technician_id", ""))),
-                                       lambda state: crew.decide(command, state), **kw)
-
-
-def _technician(data: Mapping[str, Any]) -> str:
-    value = data.get("technician_id")
-    require(isinstance(value, str) and bool(value), "missing", "technician_id", "which technician")
-    return str(value)
 
 
 def _id(data: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from weibao.dispatch.domain.skills import WHAT_A_SKILL_IS, known
 from weibao.dispatch.domain.ticket import Position
 from weibao.shared.errors import Rejected, require
 
-# The board's columns are this wide (adapters/board.py): a longer value would not store.
+# The board's columns are this wide (adapters/technician_board.py): a longer value would not store.
 MAX_ID = 100
 MAX_NAME = 200
 

@@ -14,12 +14,13 @@ from faststream.nats import NatsBroker
 from sqlalchemy import select
 
 from weibao.dispatch.adapters import official_calendar
-from weibao.dispatch.adapters.board import TechnicianBoard, technician, technicians
 from weibao.dispatch.adapters.coverage import CoverageBook
-from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets, utc
+from weibao.dispatch.adapters.technician_board import TechnicianBoard, technician, technicians
+from weibao.dispatch.adapters.ticket_board import TicketBoard, ticket_page, utc
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
-from weibao.dispatch.application.tickets import Dispatch
+from weibao.dispatch.application.technicians import Technicians
+from weibao.dispatch.application.tickets import Tickets
 from weibao.dispatch.application.views import ticket_view
 from weibao.dispatch.domain import deadlines
 from weibao.dispatch.domain.ticket import ALLOWS
@@ -32,14 +33,11 @@ from weibao.shared.service import Runtime
 
 log = structlog.get_logger("weibao.dispatch")
 
-BOOK = CoverageBook()
-BOARD = TechnicianBoard()
-TICKETS = TicketBoard()
-
-
-def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Dispatch:
+def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Tickets:
+    """The requests' commands over the read models this service runs (service.py builds them)."""
     radius = float(os.environ.get("WEIBAO_GEOFENCE_M", "500"))
-    return Dispatch(runtime.store, runtime.engine, BOOK, BOARD, now, radius)
+    return Tickets(runtime.store, runtime.engine, runtime.read_model(CoverageBook),
+                   runtime.read_model(TechnicianBoard), now, radius)
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
@@ -47,44 +45,46 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     deadlines.publish(*entered)  # D2: years entered before a chinese-calendar release has them
     if entered:
         log.info("official calendar years entered", years=sorted(s.year for s in entered))
-    dispatch = application(runtime)
-    assigning = Assigning(dispatch)
-    expose(broker, "dispatch", "ticket.open", command(dispatch.open), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.triage", command(dispatch.triage), keys=runtime.keys)
+    tickets = application(runtime)
+    crew = Technicians(runtime.store, tickets.now)
+    book, technician_board, ticket_board = tickets.book, tickets.board, runtime.read_model(TicketBoard)
+    assigning = Assigning(tickets)
+    expose(broker, "dispatch", "ticket.open", command(tickets.open), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.triage", command(tickets.triage), keys=runtime.keys)
     expose(broker, "dispatch", "ticket.assign", command(assigning.assign), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.accept", command(dispatch.accept), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.accept", command(tickets.accept), keys=runtime.keys)
     expose(broker, "dispatch", "ticket.decline", command(assigning.decline), keys=runtime.keys)
     for kind in ("check_in", "check_out", "work", "expense"):
-        expose(broker, "dispatch", f"ticket.{kind}", command(partial(dispatch.report, kind)), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.complete", command(dispatch.complete), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.wait", command(dispatch.wait), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.find_coverage", command(dispatch.find_coverage), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.register", command(dispatch.register_technician), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.time_off", command(dispatch.time_off), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.change", command(dispatch.change_technician), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.retire", command(dispatch.retire_technician), keys=runtime.keys)
+        expose(broker, "dispatch", f"ticket.{kind}", command(partial(tickets.report, kind)), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.complete", command(tickets.complete), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.wait", command(tickets.wait), keys=runtime.keys)
+    expose(broker, "dispatch", "ticket.find_coverage", command(tickets.find_coverage), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.register", command(crew.register), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.time_off", command(crew.time_off), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.change", command(crew.change), keys=runtime.keys)
+    expose(broker, "dispatch", "technician.retire", command(crew.retire), keys=runtime.keys)
 
     async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         as_of = instant(body, "as_of")
-        state = await dispatch.ticket(str(body.get("ticket_id", "")), as_of=as_of)
-        return ticket_view(state, as_of or dispatch.now())
+        state = await tickets.ticket(str(body.get("ticket_id", "")), as_of=as_of)
+        return ticket_view(state, as_of or tickets.now())
 
     async def ticket_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await tickets(runtime.engine, TICKETS, body, sites=BOOK.sites)
+        return await ticket_page(runtime.engine, ticket_board, body, sites=book.sites)
 
     async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")
         return history_reply(events)
 
-    async def board(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await technicians(runtime.engine, BOARD)
+    async def technician_list(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await technicians(runtime.engine, technician_board)
 
     async def one_technician(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        found = await technician(runtime.engine, BOARD, str(body.get("technician_id", "")))
+        found = await technician(runtime.engine, technician_board, str(body.get("technician_id", "")))
         require(found is not None, "not_found", "technician_id", "no such technician")
         return found
 
-    planning = Planning(dispatch)
+    planning = Planning(tickets, ticket_board)
 
     async def plan(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await planning.today(seconds=min(float(body.get("seconds", 5)), 60.0))
@@ -92,7 +92,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "dispatch", "plan", plan, keys=runtime.keys)
     expose(broker, "dispatch", "ticket", ticket, keys=runtime.keys)
     expose(broker, "dispatch", "history", history, keys=runtime.keys)
-    expose(broker, "dispatch", "technicians", board, keys=runtime.keys)
+    expose(broker, "dispatch", "technicians", technician_list, keys=runtime.keys)
     expose(broker, "dispatch", "technician", one_technician, keys=runtime.keys)
     expose(broker, "dispatch", "tickets", ticket_list, keys=runtime.keys)
 
@@ -107,20 +107,20 @@ async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
     fact is announced once), so a ticket ticked again before the board caught up, or by
     two replicas, stores nothing twice."""
     interval = float(os.environ.get("WEIBAO_TICK_INTERVAL", "30"))
-    dispatch = application(runtime)
-    board = TICKETS.table
+    tickets = application(runtime)
+    board = runtime.read_model(TicketBoard).table
     while not stop.is_set():
         async with runtime.engine.connect() as conn:
             rows = await conn.execute(select(board.c.ticket_id).where(
-                board.c.next_check.is_not(None), board.c.next_check <= utc(dispatch.now()))
+                board.c.next_check.is_not(None), board.c.next_check <= utc(tickets.now()))
                 .order_by(board.c.next_check))
             due = [row.ticket_id for row in rows]
         for ticket_id in due:
             try:
-                await dispatch.tick(ticket_id)
+                await tickets.tick(ticket_id)
             except (Rejected, ConcurrencyError) as error:
                 log.info("tick.skipped", ticket_id=ticket_id, reason=str(error))  # retried next tick
-        await find_missing_coverage(runtime, dispatch)
+        await find_missing_coverage(runtime, tickets)
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:
@@ -133,13 +133,13 @@ async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
 COVERAGE_LOOKBACK = timedelta(minutes=10)
 
 
-async def find_missing_coverage(runtime: Runtime, dispatch: Dispatch) -> None:
+async def find_missing_coverage(runtime: Runtime, tickets: Tickets) -> None:
     """rules D1, C1: a request opened in the moment between a customer's site and its
     agreement reaching dispatch (both come as contracts' messages) would stay without
     agreement, deadline or billable expenses. Each turn of the clock looks again for the
     recent open ones nobody has reported on from site yet."""
-    board = TICKETS.table
-    since = utc(dispatch.now() - COVERAGE_LOOKBACK)
+    board = runtime.read_model(TicketBoard).table
+    since = utc(tickets.now() - COVERAGE_LOOKBACK)
     async with runtime.engine.connect() as conn:
         rows = await conn.execute(select(board.c.ticket_id).where(
             board.c.agreement_id.is_(None), board.c.checked_in_at.is_(None), board.c.opened_at >= since,
@@ -147,7 +147,7 @@ async def find_missing_coverage(runtime: Runtime, dispatch: Dispatch) -> None:
         waiting = [row.ticket_id for row in rows]
     for ticket_id in waiting:
         try:
-            found = await dispatch.find_coverage({"ticket_id": ticket_id}, meta={"actor": "system:coverage"})
+            found = await tickets.find_coverage({"ticket_id": ticket_id}, meta={"actor": "system:coverage"})
         except (Rejected, ConcurrencyError) as error:
             log.info("coverage.skipped", ticket_id=ticket_id, reason=str(error))  # e.g. a report came in
             continue

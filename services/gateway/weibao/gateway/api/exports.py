@@ -16,8 +16,9 @@ from starlette.responses import Response
 
 from weibao.gateway.deps import AUDIT, BILLING, Caller, caller
 from weibao.gateway.errors import ApiError
+from weibao.gateway.export_files import csv_stream, json_stream, xlsx_file
 from weibao.gateway.schemas import EXPORT
-from weibao.shared.public.billing import ExportLine, csv_stream, json_stream, line_of, xlsx_file
+from weibao.shared.public.billing import ExportLine, line_of
 
 router = APIRouter(tags=["billing"])
 Reader = Annotated[Caller, caller(*BILLING, *AUDIT)]
@@ -48,7 +49,8 @@ async def _lines(call: Caller, filters: dict[str, Any], first: list[dict[str, An
 
 @router.get("/exports/invoice-lines", responses=EXPORT,
             summary="Invoice lines as CSV (UTF-8 with BOM), XLSX or JSON, with the "
-            "columns documented in weibao.shared.public.billing; filter by customer, period or invoice")
+            "columns documented in weibao.shared.public.billing, formats in weibao.gateway.export_files; "
+            "filter by customer, period or invoice")
 async def invoice_lines(call: Reader, *, format: Literal["csv", "xlsx", "json"] = "csv",
                         customer_id: Filter = None, period_from: Period = None, period_to: Period = None,
                         invoice_id: Filter = None) -> Response:

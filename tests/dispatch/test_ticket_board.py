@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.dispatch.adapters.tickets_board import TicketBoard, tickets
+from weibao.dispatch.adapters.ticket_board import TicketBoard, ticket_page
 from weibao.dispatch.application.tickets import PUBLIC, TICKET, translate
 from weibao.dispatch.domain.ticket import (
     CheckIn,
@@ -93,7 +93,7 @@ async def feed(engine: AsyncEngine, board: TicketBoard, log: Log) -> None:
 
 
 async def row(engine: AsyncEngine, board: TicketBoard, ticket_id: str) -> dict[str, Any]:
-    found = [item for item in (await tickets(engine, board, {"status": "all"}))["items"]
+    found = [item for item in (await ticket_page(engine, board, {"status": "all"}))["items"]
              if item["ticket_id"] == ticket_id]
     assert len(found) == 1
     first: dict[str, Any] = found[0]
@@ -118,15 +118,15 @@ async def test_d1_open_tickets_by_the_earliest_running_deadline_closed_by_the_la
     def ids(page: dict[str, Any]) -> list[str]:
         return [item["ticket_id"] for item in page["items"]]
 
-    assert ids(await tickets(engine, board, {})) == ["sooner", "later", "tie", "no-sla"]
-    assert ids(await tickets(engine, board, {"status": "closed"})) == ["done-last", "done-first"]
-    assert ids(await tickets(engine, board, {"status": "all"})) == [
+    assert ids(await ticket_page(engine, board, {})) == ["sooner", "later", "tie", "no-sla"]
+    assert ids(await ticket_page(engine, board, {"status": "closed"})) == ["done-last", "done-first"]
+    assert ids(await ticket_page(engine, board, {"status": "all"})) == [
         "sooner", "later", "tie", "no-sla", "done-last", "done-first"]
-    assert ids(await tickets(engine, board, {"status": "all", "technician_id": "near"})) == ["done-last"]
-    assert ids(await tickets(engine, board, {"status": "all", "customer_id": "c-2"})) == ["done-first"]
+    assert ids(await ticket_page(engine, board, {"status": "all", "technician_id": "near"})) == ["done-last"]
+    assert ids(await ticket_page(engine, board, {"status": "all", "customer_id": "c-2"})) == ["done-first"]
 
-    first = await tickets(engine, board, {"limit": 3})
-    rest = await tickets(engine, board, {"limit": 3, "offset": first["next_offset"]})
+    first = await ticket_page(engine, board, {"limit": 3})
+    rest = await ticket_page(engine, board, {"limit": 3, "offset": first["next_offset"]})
     assert (ids(first), first["total"], first["next_offset"]) == (["sooner", "later", "tie"], 4, 3)
     assert (ids(rest), rest["total"], rest["next_offset"]) == (["no-sla"], 4, None)
 
@@ -188,5 +188,5 @@ async def test_a_row_changes_only_with_private_events(engine: AsyncEngine, board
 async def test_a_bad_list_request_is_refused_by_field(engine: AsyncEngine, board: TicketBoard,
                                                       body: dict[str, Any], field: str) -> None:
     with pytest.raises(Rejected) as refused:
-        await tickets(engine, board, body)
+        await ticket_page(engine, board, body)
     assert (refused.value.code, refused.value.field) == ("invalid", field)

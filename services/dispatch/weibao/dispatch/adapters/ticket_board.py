@@ -213,7 +213,7 @@ def _urgency(t: Table) -> tuple[ColumnElement[Any], ...]:
     )
 
 
-async def tickets(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, Any],
+async def ticket_page(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, Any],
                   sites: Table | None = None) -> dict[str, Any]:
     """`weibao.dispatch.tickets`: a page of the board, filtered by status, technician, customer.
     With `sites` (the coverage book's), each row also says whose site it is and where, so a

@@ -25,7 +25,6 @@ Production (PostgreSQL, a NATS cluster) uses those systems' own tools: deploy/RE
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -36,6 +35,7 @@ from weibao.runtime.natsd import NatsServer, free_port
 from weibao.runtime.supervisor import LOCK, embedded_streams_setup, is_up, nats_keys
 from weibao.shared import identities
 from weibao.shared.clock import utc_now
+from weibao.shared.settings import environment
 from weibao.shared.streams import SERVICES
 
 MANIFEST = "manifest.json"
@@ -64,7 +64,7 @@ def _snapshot(source: Path, target: Path) -> int:
 
 
 def _embedded_only() -> None:
-    if "DATABASE_URL" in os.environ:
+    if environment().database_url is not None:
         raise BackupError("DATABASE_URL is set: this is a production system; back it up with pg_dump and restore "
                           "with pg_restore per schema (deploy/README.md, Backups)")
 

@@ -35,6 +35,7 @@ from weibao.runtime.supervisor import Supervisor, nats_keys, service_env, stream
 from weibao.shared import identities
 from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
+from weibao.shared.settings import Environment, environment, table
 from weibao.shared.streams import SERVICES
 
 ALL = (*SERVICES, "gateway")
@@ -57,7 +58,7 @@ def load_demo_command(data: Path, nats_url: str) -> int:
 
 
 def run_service_command(data: Path, service: str, args: Sequence[str]) -> int:
-    env = service_env(data, service, os.environ.get("NATS_URL") or _embedded_url(data))
+    env = service_env(data, service, environment().explicit("nats_url") or _embedded_url(data))
     return subprocess.call([sys.executable, "-m", f"weibao.{service}", *args], env=env)
 
 
@@ -87,20 +88,22 @@ def _embedded_url(data: Path) -> str:
     return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else "nats://127.0.0.1:4222"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="weibao", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def _parser(env: Environment) -> argparse.ArgumentParser:
+    """The command line, its defaults from the environment (weibao.shared.settings)."""
+    parser = argparse.ArgumentParser(prog="weibao", description=__doc__, formatter_class=argparse.RawTextHelpFormatter,
+                                     epilog="environment variables (every one Weibao reads):\n\n" + table())
     parser.add_argument("--data", type=Path, default=Path("var"), help="where the embedded system keeps its data")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole system on this machine")
-    up.add_argument("--host", default=os.environ.get("WEIBAO_HTTP_HOST", "127.0.0.1"))
-    up.add_argument("--port", type=int, default=int(os.environ.get("WEIBAO_HTTP_PORT", "8000")))
-    up.add_argument("--nats-port", type=int, default=int(os.environ.get("WEIBAO_NATS_PORT", "4250")),
+    up.add_argument("--host", default=env.http_host)
+    up.add_argument("--port", type=int, default=env.http_port)
+    up.add_argument("--nats-port", type=int, default=env.nats_port,
                     help="port of the embedded nats-server (4222 is often a system one)")
     demo_parser = sub.add_parser("demo", help="load the demo data into a running system (idempotent)")
-    demo_parser.add_argument("--nats", default=os.environ.get("NATS_URL"))
+    demo_parser.add_argument("--nats", default=env.explicit("nats_url"))
     streams = sub.add_parser("streams", help="JetStream stream administration")
     streams.add_argument("action", choices=["setup"])
-    streams.add_argument("--nats", default=os.environ.get("NATS_URL"))
+    streams.add_argument("--nats", default=env.explicit("nats_url"))
     streams.add_argument("--replicas", type=int, default=1)
     users_cli.register(sub)
     for name, text in (("backup", "snapshot the embedded system's databases, users and keys into DIR"),
@@ -122,8 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.add_argument("--retry", type=int, metavar="ID")
         if name == "verify":
             command.add_argument("--log-only", action="store_true", help="the log alone, without the broker")
-    args = parser.parse_args(argv)
-    if "WEIBAO_KEYS" not in os.environ and (args.data / "keys" / "signing" / "trusted.json").exists():
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    env = environment()
+    args = _parser(env).parse_args(argv)
+    if env.keys is None and (args.data / "keys" / "signing" / "trusted.json").exists():
         # The embedded system's signing keys: the demo signs as the cli with them, and the
         # service commands (verify, parked, replay) check signatures against them.
         os.environ["WEIBAO_KEYS"] = str((args.data / "keys").resolve())
@@ -141,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ[identities.SEED_ENV] = seed  # this process is the cli; demo's connect() reads it
         return load_demo_command(args.data, args.nats or _embedded_url(args.data))
     if args.command == "users":
-        return users_cli.run(args, os.environ.get("NATS_URL") or _embedded_url(args.data), _seed(args.data, "cli"))
+        return users_cli.run(args, env.explicit("nats_url") or _embedded_url(args.data), _seed(args.data, "cli"))
     if args.command == "backup":
         return backup.backup_command(args.data, args.dir)
     if args.command == "restore":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import tomllib
 from collections import Counter
@@ -52,6 +51,7 @@ from weibao.shared.dates import add_months
 from weibao.shared.errors import Rejected
 from weibao.shared.geo import distance_km
 from weibao.shared.service import connect
+from weibao.shared.settings import environment
 from weibao.shared.streams import SERVICES, stream_name
 from weibao.shared.users import Role, User, hash_password, load_users, save_users
 
@@ -732,7 +732,7 @@ async def assign(client: _Client, request: Request, command_id: str) -> str:
 
 def users_path(data: Path) -> Path:
     """The gateway's users file: WEIBAO_USERS when set, else beside the data."""
-    configured = os.environ.get("WEIBAO_USERS")
+    configured = environment().explicit("users")
     return Path(configured) if configured else data / "users.json"
 
 

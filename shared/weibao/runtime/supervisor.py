@@ -40,6 +40,7 @@ from weibao.shared import identities
 from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
 from weibao.shared.service import connect
+from weibao.shared.settings import environment
 from weibao.shared.streams import SERVICES, setup_streams
 
 LOCK = "up.lock"
@@ -117,7 +118,7 @@ def service_env(data: Path, service: str, nats_url: str) -> dict[str, str]:
     env = dict(os.environ, NATS_URL=nats_url)
     if (seed := identities.seed_path(nats_keys(data), service)).exists():
         env[identities.SEED_ENV] = str(seed.resolve())
-    if "DATABASE_URL" in os.environ:
+    if environment().database_url is not None:
         env.setdefault("WEIBAO_DB_SCHEMA", service)  # one PostgreSQL database, a schema each
     else:
         env["DATABASE_URL"] = f"sqlite:///{(data / f'{service}.db').resolve()}"
@@ -170,7 +171,7 @@ class Supervisor:
 
     @property
     def demo_enabled(self) -> bool:
-        return os.environ.get("WEIBAO_DEMO", "1") != "0"
+        return environment().demo
 
     def run(self) -> int:
         # The business's records and keys: the owner's alone.
@@ -181,13 +182,13 @@ class Supervisor:
         if self.demo_enabled and (written := demo.ensure_demo_users(self.data)) is not None:
             # Before the gateway starts: it signs people in from this file.
             print(f"users: wrote {len(written)} demo users to {demo.users_path(self.data)}", flush=True)
-        if "WEIBAO_KEYS" not in os.environ:
+        if environment().keys is None:
             # One machine, one trust domain: the signing keys of every process (made on the
             # first start, never replaced) in one folder, as the NATS seeds are.
             signing_keys.generate(self.data / "keys")
             os.environ["WEIBAO_KEYS"] = str((self.data / "keys").resolve())
         broker = None
-        nats_url = os.environ.get("NATS_URL")
+        nats_url = environment().explicit("nats_url")
         keys = nats_keys(self.data)
         if nats_url is None:
             # Loopback only and authenticated: every process as its own identity.
@@ -256,7 +257,7 @@ class Supervisor:
     def _start_pulse(self, nats_url: str) -> None:
         """The demo pulse, in its own thread, when the data holds the demo and
         WEIBAO_DEMO_PULSE is not "0"."""
-        seconds = pulse.interval(os.environ.get("WEIBAO_DEMO_PULSE"))
+        seconds = pulse.interval(environment().demo_pulse)
         if seconds is None or self.pulser is not None or not (self.data / demo.MARKER).exists():
             return
         print(f"Demo pulse: a new step every {seconds:g} s (WEIBAO_DEMO_PULSE=0 stops it)", flush=True)
@@ -288,7 +289,7 @@ class Supervisor:
         if name == "gateway":
             env.update(WEIBAO_HTTP_HOST=self.host, WEIBAO_HTTP_PORT=str(self.http_port),
                        WEIBAO_USERS=str(demo.users_path(self.data).resolve()))
-            if not (os.environ.get("WEIBAO_JWT_SECRET") or os.environ.get("WEIBAO_JWT_SECRET_FILE")):
+            if not (environment().jwt_secret or environment().jwt_secret_file):
                 # By file, not value: the secret stays out of the process table and environ dumps.
                 env["WEIBAO_JWT_SECRET_FILE"] = str(jwt_secret(self.data).resolve())
             return Child(name, [sys.executable, "-m", "weibao.gateway"], env)

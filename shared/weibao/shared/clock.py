@@ -5,18 +5,19 @@ zone. WEIBAO_TODAY and WEIBAO_NOW pin the clocks for demos and tests."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
+
+from weibao.shared.settings import pinned
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def china_today() -> date:
-    fixed = os.environ.get("WEIBAO_TODAY")
+    fixed = pinned("WEIBAO_TODAY")
     return date.fromisoformat(fixed) if fixed else datetime.now(CHINA).date()
 
 
 def utc_now() -> datetime:
-    fixed = os.environ.get("WEIBAO_NOW")
+    fixed = pinned("WEIBAO_NOW")
     return datetime.fromisoformat(fixed) if fixed else datetime.now(UTC)

@@ -24,6 +24,7 @@ from pathlib import Path
 import nkeys  # type: ignore[import-untyped]  # no type information shipped
 from nacl.signing import SigningKey
 
+from weibao.shared.settings import environment
 from weibao.shared.streams import BUCKETS, SERVICES, USERS_BUCKET, stream_name
 
 SEED_ENV = "WEIBAO_NATS_SEED"  # the path of this process's seed file
@@ -122,11 +123,11 @@ def seed_for(role: str, directory: Path | None = None) -> str | None:
     production each process is given its own), else the role's file in `directory`
     (default `<WEIBAO_KEYS>/nats`: one machine holding every key, as `weibao up` and the
     tests do) when there is one, else none (an open broker, which then refuses nothing)."""
-    if explicit := os.environ.get(SEED_ENV):
+    env = environment()
+    if explicit := env.nats_seed:
         return explicit
     if directory is None:
-        folder = os.environ.get("WEIBAO_KEYS")
-        directory = Path(folder) / "nats" if folder else None
+        directory = Path(env.keys) / "nats" if env.keys else None
     path = seed_path(directory, role) if directory is not None else None
     return str(path) if path is not None and path.exists() else None
 

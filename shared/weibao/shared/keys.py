@@ -26,6 +26,8 @@ from pathlib import Path
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from weibao.shared.settings import environment
+
 PREFIX = "ed25519:"
 EVENT = b"weibao-event-v1\n"
 COMMAND = b"weibao-command-v1\n"
@@ -148,7 +150,7 @@ class Keyring:
 
     @classmethod
     def from_env(cls) -> Keyring | None:
-        folder = os.environ.get("WEIBAO_KEYS")
+        folder = environment().keys
         return cls.load(Path(folder)) if folder else None
 
 

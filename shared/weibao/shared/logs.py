@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
 import structlog
 
+from weibao.shared.settings import environment
+
 
 def configure(*, json: bool | None = None, level: str | None = None) -> None:
     """WEIBAO_LOG_FORMAT=json|console decides; unset, JSON unless stderr is a terminal."""
     if json is None:
-        chosen = os.environ.get("WEIBAO_LOG_FORMAT", "").lower()
+        chosen = environment().log_format.lower()
         json = chosen == "json" if chosen in ("json", "console") else not sys.stderr.isatty()
-    level_name = (level or os.environ.get("WEIBAO_LOG_LEVEL", "INFO")).upper()
+    level_name = (level or environment().log_level).upper()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

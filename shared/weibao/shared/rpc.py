@@ -11,7 +11,6 @@ them, signs; `expose` checks)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import FINGERPRINT, ConcurrencyError
 from weibao.shared.keys import Keyring
+from weibao.shared.settings import environment
 
 log = structlog.get_logger("weibao.rpc")
 
@@ -35,7 +35,6 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], Awaitable[Any]]
 # one message of a subject at a time: eight phones checking in would queue behind one
 # another's database round trips, and the event store could never commit them together.
 # Commands on one aggregate stay safe: optimistic concurrency decides, and loses retry.
-WORKERS = int(os.environ.get("WEIBAO_RPC_WORKERS", "16"))
 
 
 # What a request answers while the service's database cannot be reached.
@@ -100,7 +99,7 @@ def expose(broker: NatsBroker, service: str, name: str, handler: Handler, *, key
     `keys` has no default: an endpoint that forgot it would believe any actor header."""
     endpoint_subject = subject(service, name)
 
-    @broker.subscriber(endpoint_subject, queue=queue_group(service), max_workers=WORKERS)
+    @broker.subscriber(endpoint_subject, queue=queue_group(service), max_workers=environment().rpc_workers)
     async def endpoint(message: NatsMessage) -> dict[str, Any]:
         headers = message.headers or {}
         try:

@@ -36,6 +36,7 @@ from weibao.shared.readmodels import ReadModel, create_tables
 from weibao.shared.relay import Relay
 from weibao.shared.replay import compare, discard, live_position, rebuild, rebuild_in_place, unfinished
 from weibao.shared.schema import drift, migrate
+from weibao.shared.settings import environment
 from weibao.shared.verification import verify_service
 
 M = TypeVar("M")
@@ -69,12 +70,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
-        return cls(
-            nats_url=os.environ.get("NATS_URL", "nats://127.0.0.1:4222"),
-            database_url=os.environ.get("DATABASE_URL", f"sqlite:///var/{service}.db"),
-            db_schema=os.environ.get("WEIBAO_DB_SCHEMA") or None,
-            nats_seed=os.environ.get(identities.SEED_ENV) or None,
-        )
+        env = environment()
+        return cls(nats_url=env.nats_url, database_url=env.database_url or f"sqlite:///var/{service}.db",
+                   db_schema=env.db_schema, nats_seed=env.nats_seed)
 
 
 @dataclass
@@ -149,7 +147,7 @@ def nats_servers(url: str) -> list[str]:
 def _tls(url: str) -> ssl.SSLContext | None:
     """TLS when a URL says tls:// or a CA is given (WEIBAO_NATS_CA: the CA that signed
     the broker's certificate; without it, the system's CAs)."""
-    ca = os.environ.get(identities.CA_ENV) or None
+    ca = environment().nats_ca
     if ca is None and not any(server.startswith("tls://") for server in nats_servers(url)):
         return None
     return ssl.create_default_context(cafile=ca)

@@ -6,12 +6,13 @@ first would silently rewrite a stream's settings."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+
+from weibao.shared.settings import environment
 
 SERVICES = ("contracts", "dispatch", "billing")
 
@@ -73,7 +74,7 @@ USERS_HISTORY = 10  # a user's last records stay readable (who was disabled, whe
 
 def token_ttl() -> int:
     """WEIBAO_TOKEN_TTL, as the gateway reads it: a revocation must outlive the token."""
-    return int(os.environ.get("WEIBAO_TOKEN_TTL", str(TOKEN_TTL_SECONDS)))
+    return environment().token_ttl
 
 
 def bucket_config(bucket: str, *, replicas: int = 1, token_seconds: int | None = None) -> KeyValueConfig:

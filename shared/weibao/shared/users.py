@@ -28,6 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from weibao.shared.settings import environment
 from weibao.shared.streams import USERS_BUCKET
 
 Role = Literal["dispatcher", "technician", "billing", "auditor", "admin"]
@@ -113,7 +114,7 @@ def dummy_hash() -> str:
 
 
 def default_path() -> Path:
-    return Path(os.environ.get("WEIBAO_USERS", "var/users.json"))
+    return Path(environment().users)
 
 
 def load_users(path: Path) -> dict[str, User]:

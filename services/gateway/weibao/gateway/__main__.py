@@ -6,7 +6,6 @@ restart. `weibao up` (the embedded mode) makes one on its first start and gives 
 a deployment gives every replica the same one (deploy/README.md). Users come from the
 users bucket (`weibao users add`); this process never creates one."""
 
-import os
 import sys
 
 import uvicorn
@@ -14,6 +13,7 @@ import uvicorn
 from weibao.gateway.app import create_app
 from weibao.gateway.auth import MIN_SECRET_LENGTH, configured_secret
 from weibao.shared.logs import configure
+from weibao.shared.settings import environment
 
 configure()
 secret = configured_secret()
@@ -21,11 +21,12 @@ if secret is None or len(secret) < MIN_SECRET_LENGTH:
     sys.exit("weibao.gateway: set WEIBAO_JWT_SECRET (or WEIBAO_JWT_SECRET_FILE, a file holding it) to one secret "
              f"of at least {MIN_SECRET_LENGTH} characters shared by every gateway replica, e.g. "
              "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`; see deploy/README.md")
+env = environment()
 uvicorn.run(
-    create_app(os.environ.get("NATS_URL", "nats://127.0.0.1:4222"), secret=secret),
-    host=os.environ.get("WEIBAO_HTTP_HOST", "127.0.0.1"),
-    port=int(os.environ.get("WEIBAO_HTTP_PORT", "8000")),
-    log_level=os.environ.get("WEIBAO_LOG_LEVEL", "info").lower(),
+    create_app(env.nats_url, secret=secret),
+    host=env.http_host,
+    port=env.http_port,
+    log_level=env.log_level.lower(),
     # the phone and console pages are same-origin; a proxy in front sets X-Forwarded-*
     proxy_headers=True,
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from weibao.gateway.security import BodyLimit, SecurityHeaders
 from weibao.gateway.services import Services
 from weibao.shared import identities
 from weibao.shared.service import connect
+from weibao.shared.settings import environment
 from weibao.shared.users import default_path
 
 SERVICES = ("contracts", "dispatch", "billing")
@@ -35,14 +35,17 @@ PAGES = {"/": "console.html", "/m/": "mobile.html", "/audit/": "audit.html"}
 
 def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: float = 2.0,
                users_path: Path | None = None, secret: str | None = None,
-               token_ttl: int = int(os.environ.get("WEIBAO_TOKEN_TTL", str(8 * 3600)))) -> FastAPI:
-    """An app bound to `nats_url`; nothing connects until the app starts."""
+               token_ttl: int | None = None) -> FastAPI:
+    """An app bound to `nats_url`; nothing connects until the app starts. What is not
+    given comes from the environment (weibao.shared.settings), read here once."""
+    env = environment()
+    token_ttl = token_ttl if token_ttl is not None else env.token_ttl
     users = UserBook(users_path or default_path())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.nc = await connect(nats_url, "gateway", seed=identities.seed_for("gateway"))
-        app.state.services = Services.connect(app.state.nc, float(os.environ.get("WEIBAO_GATEWAY_TIMEOUT", "10")))
+        app.state.services = Services.connect(app.state.nc, env.gateway_timeout)
         try:
             yield
         finally:

@@ -39,6 +39,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from weibao.gateway.errors import ApiError
+from weibao.shared.settings import environment
 from weibao.shared.streams import REVOKED_BUCKET, THROTTLE_BUCKET, THROTTLE_WINDOW_SECONDS
 from weibao.shared.users import User, UserStore, decode_user, dummy_hash, load_users, verify_password, watch_bucket
 
@@ -68,13 +69,10 @@ class Principal:
                 "technician_id": self.technician_id}
 
 
-def configured_secret(name: str = "WEIBAO_JWT_SECRET") -> str | None:
-    """`name` itself, else the file `<name>_FILE` names (a compose or k8s secret), else none."""
-    if value := os.environ.get(name, "").strip():
-        return value
-    if file := os.environ.get(f"{name}_FILE"):
-        return Path(file).read_text().strip() or None
-    return None
+def configured_secret(name: str = "jwt_secret") -> str | None:
+    """WEIBAO_JWT_SECRET (`name`: or the previous one), else the file WEIBAO_JWT_SECRET_FILE
+    names (a compose or k8s secret), else none."""
+    return environment().secret(name)
 
 
 def secret_from(path: Path) -> str:
@@ -287,10 +285,10 @@ class Tokens:
                  previous: str | None = None) -> None:
         self.secret, self.users, self.ttl = secret, users, ttl_seconds
         # During a rotation the previous secret still verifies (never signs) tokens.
-        self.previous = previous if previous is not None else configured_secret("WEIBAO_JWT_SECRET_PREVIOUS")
+        self.previous = previous if previous is not None else configured_secret("jwt_secret_previous")
         self.revocations = Revocations()
-        self.throttle = Throttle(int(os.environ.get("WEIBAO_LOGIN_MAX_PER_USER", "5")),
-                                 int(os.environ.get("WEIBAO_LOGIN_MAX_PER_ADDRESS", "20")))
+        env = environment()
+        self.throttle = Throttle(env.login_max_per_user, env.login_max_per_address)
         self._mirrors: list[Mirror] = []
         self._retry: asyncio.Task[None] | None = None
 

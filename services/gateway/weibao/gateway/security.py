@@ -7,7 +7,6 @@ server-sent events) pass through untouched and only their first message is amend
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -16,11 +15,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weibao.gateway.errors import ApiError
+from weibao.shared.settings import environment
 
 # A request body larger than this is refused with 413 before it reaches a service: the
 # largest legitimate body (a customer with 500 sites) is well under it, and NATS refuses
 # messages over its max_payload (8 MB), which the client would see as a 502.
-MAX_BODY = int(os.environ.get("WEIBAO_MAX_BODY", str(2**20)))
 
 # The pages are static files from /static (module scripts, one stylesheet, no inline
 # script or style, no CDN); the API answers JSON. One policy serves both: only this
@@ -76,8 +75,8 @@ class BodyLimit:
     """413 for a request body over `limit` bytes: at once by its Content-Length, else
     (a chunked body) as soon as the bytes read pass it."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int | None = None) -> None:
+        self.app, self.limit = app, limit if limit is not None else environment().max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +115,7 @@ def over_tls(request: Request) -> bool:
     (trusted --forwarded-allow-ips) already rewrites the scheme, which counts too."""
     if request.url.scheme == "https":
         return True
-    if os.environ.get("WEIBAO_TRUST_PROXY", "").lower() not in ("1", "true", "yes"):
+    if not environment().trust_proxy:
         return False
     forwarded = request.headers.get("x-forwarded-proto", "")
     return forwarded.split(",")[0].strip().lower() == "https"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, date
 from functools import partial
@@ -31,6 +30,7 @@ from weibao.shared.fields import instant
 from weibao.shared.readmodels import StreamIndex
 from weibao.shared.rpc import command, events_reply, expose, history_reply
 from weibao.shared.service import Runtime
+from weibao.shared.settings import environment
 
 log = structlog.get_logger("weibao.contracts")
 
@@ -128,7 +128,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
 async def assess_daily(runtime: Runtime, stop: asyncio.Event) -> None:
     """Lapse and fee-due checks for every agreement, on the service's own clock (C1, B4)."""
-    interval = float(os.environ.get("WEIBAO_ASSESS_INTERVAL", "3600"))
+    interval = environment().assess_interval
     agreements = application(runtime)
     index = StreamIndex("contracts").table
     while not stop.is_set():

@@ -15,7 +15,6 @@ entry, rather than half used."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,13 +22,15 @@ from typing import Any
 
 from weibao.dispatch.domain.deadlines import YearSchedule
 from weibao.shared.errors import Rejected, require
+from weibao.shared.settings import environment
 
 PACKAGED = Path(__file__).resolve().parent.parent / "official_calendar.toml"
 ENV = "WEIBAO_OFFICIAL_CALENDAR"
 
 
 def path() -> Path:
-    return Path(os.environ[ENV]) if os.environ.get(ENV) else PACKAGED
+    chosen = environment().official_calendar
+    return Path(chosen) if chosen else PACKAGED
 
 
 def load(source: Path) -> list[YearSchedule]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,12 +29,13 @@ from weibao.shared.eventstore import ConcurrencyError
 from weibao.shared.fields import instant
 from weibao.shared.rpc import command, expose, history_reply
 from weibao.shared.service import Runtime
+from weibao.shared.settings import environment
 
 log = structlog.get_logger("weibao.dispatch")
 
 def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Tickets:
     """The requests' commands over the read models this service runs (service.py builds them)."""
-    radius = float(os.environ.get("WEIBAO_GEOFENCE_M", "500"))
+    radius = environment().geofence_m
     return Tickets(runtime.store, runtime.engine, runtime.read_model(CoverageBook),
                    runtime.read_model(TechnicianBoard), now, radius)
 
@@ -106,7 +106,7 @@ async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
     service's work does not grow with the requests left open. A tick is idempotent (each
     fact is announced once), so a ticket ticked again before the board caught up, or by
     two replicas, stores nothing twice."""
-    interval = float(os.environ.get("WEIBAO_TICK_INTERVAL", "30"))
+    interval = environment().tick_interval
     tickets = application(runtime)
     board = runtime.read_model(TicketBoard).table
     while not stop.is_set():

@@ -30,7 +30,7 @@ from weibao.contracts.service import spec as contracts_spec
 from weibao.dispatch.domain import ticket as dispatch_ticket
 from weibao.dispatch.domain.skills import known as known_skill
 from weibao.dispatch.service import spec as dispatch_spec
-from weibao.runtime import demo
+from weibao.runtime import demo, pulse
 from weibao.runtime.natsd import NatsServer, free_port
 from weibao.runtime.supervisor import Supervisor
 from weibao.shared.geo import distance_km
@@ -131,13 +131,19 @@ def test_the_demo_signs_with_each_templates_example() -> None:
 # What each demo data file builds (demo_data/<name>.toml).
 BUILDERS = {"offices": lambda data: {key: demo.Office(**row) for key, row in data.items()},
             "customers": demo._customers_from, "agreements": demo._agreements_from,
-            "technicians": demo._technicians_from, "requests": demo._requests_from, "users": demo._staff_from}
+            "technicians": demo._technicians_from, "requests": demo._requests_from, "users": demo._staff_from,
+            "calls": pulse._calls}
 
 
 def test_the_demo_data_files_load_and_hold_together() -> None:
     # every file shipped is one the loader reads (a stray file would be silently left out)
     assert sorted(path.name for path in demo.DATA.iterdir()) == sorted(f"{name}.toml" for name in BUILDERS)
-    assert demo._load("requests", demo._requests_from) == demo.REQUESTS
+    assert demo.load_data("requests", demo._requests_from) == demo.REQUESTS
+    # the pulse's calls: at customers' sites, with skills and work kinds dispatch knows
+    known_sites = {site.site_id for c in demo.CUSTOMERS for site in c.sites} | {demo.LAST_SITE[1].site_id}
+    assert {call.site_id for call in pulse.CALLS} <= known_sites
+    assert all(known_skill(call.skill) for call in pulse.CALLS)
+    assert sum(call.remote for call in pulse.CALLS) == len(pulse.CALLS) // 3  # every third remote (D3)
 
     # customers and their sites: ids unique, real places in China, the last site a customer's
     customers = [c.customer_id for c in demo.CUSTOMERS]
@@ -215,7 +221,7 @@ def test_a_demo_data_file_that_does_not_fit_fails_on_load_naming_it(
     monkeypatch.setattr(demo, "DATA", tmp_path)
     build: Any = BUILDERS[name]
     with pytest.raises(demo.DemoError) as refused:
-        demo._load(name, build)
+        demo.load_data(name, build)
     assert str(path) in str(refused.value) and says in str(refused.value)
 
 

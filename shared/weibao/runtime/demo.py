@@ -20,7 +20,8 @@ The demo users (one per role, and one per technician) are written to the gateway
 users file with argon2 hashes; their passwords are printed at start.
 
 The world itself is data: demo_data/*.toml beside this module (offices, customers and
-their sites, agreements, technicians, requests, users), read once on import. This module
+their sites, agreements, technicians, requests, users, and the pulse's calls), read once
+on import. This module
 is what turns it into commands: dates relative to the day of loading, the fee paid, the
 order of the load, a request taken as far as its stage, the phone's story."""
 
@@ -189,7 +190,7 @@ DATA = Path(__file__).resolve().parent / "demo_data"
 _T = TypeVar("_T")
 
 
-def _load(name: str, build: Callable[[dict[str, Any]], _T]) -> _T:
+def load_data(name: str, build: Callable[[dict[str, Any]], _T]) -> _T:
     """Read demo_data/<name>.toml and build the demo's objects from it. Rows are passed to
     the dataclasses as keywords, so an unknown or missing key fails here, naming the file,
     not later as a command the services refuse."""
@@ -208,7 +209,7 @@ def _exactly(table: Mapping[str, Any], *keys: str) -> tuple[Any, ...]:
     return tuple(table[key] for key in keys)
 
 
-def _one_of(value: Any, choices: Any) -> Any:
+def one_of(value: Any, choices: Any) -> Any:
     """`value`, when the Literal type `choices` allows it (TOML gives plain strings)."""
     if value not in (allowed := get_args(choices)):
         raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
@@ -248,25 +249,25 @@ def _technicians_from(data: dict[str, Any]) -> tuple[Technician, ...]:
 def _requests_from(data: dict[str, Any]) -> tuple[Request, ...]:
     (rows,) = _exactly(data, "requests")
     return tuple(Request(**{
-        **row, "stage": _one_of(row["stage"], Stage),
-        "work": tuple(Work(**{**w, "kind": _one_of(w["kind"], WorkKind)}) for w in row.get("work", ())),
-        "expenses": tuple(Expense(**{**e, "kind": _one_of(e["kind"], ExpenseKind)}) for e in row.get("expenses", ())),
+        **row, "stage": one_of(row["stage"], Stage),
+        "work": tuple(Work(**{**w, "kind": one_of(w["kind"], WorkKind)}) for w in row.get("work", ())),
+        "expenses": tuple(Expense(**{**e, "kind": one_of(e["kind"], ExpenseKind)}) for e in row.get("expenses", ())),
     }) for row in rows)
 
 
 def _staff_from(data: dict[str, Any]) -> tuple[DemoUser, ...]:
     (rows,) = _exactly(data, "staff")
-    return tuple(DemoUser(**{**row, "role": _one_of(row["role"], Role)}) for row in rows)
+    return tuple(DemoUser(**{**row, "role": one_of(row["role"], Role)}) for row in rows)
 
 
-OFFICES: dict[str, Office] = _load("offices", lambda data: {key: Office(**row) for key, row in data.items()})
+OFFICES: dict[str, Office] = load_data("offices", lambda data: {key: Office(**row) for key, row in data.items()})
 # LAST_SITE is added after every agreement is signed: when dispatch knows this site, it has
 # read every coverage message before it (a consumer applies contracts' stream in order).
-CUSTOMERS, LAST_SITE = _load("customers", _customers_from)
-AGREEMENTS: tuple[Agreement, ...] = _load("agreements", _agreements_from)
-TECHNICIANS: tuple[Technician, ...] = _load("technicians", _technicians_from)
-REQUESTS: tuple[Request, ...] = _load("requests", _requests_from)
-STAFF: tuple[DemoUser, ...] = _load("users", _staff_from)
+CUSTOMERS, LAST_SITE = load_data("customers", _customers_from)
+AGREEMENTS: tuple[Agreement, ...] = load_data("agreements", _agreements_from)
+TECHNICIANS: tuple[Technician, ...] = load_data("technicians", _technicians_from)
+REQUESTS: tuple[Request, ...] = load_data("requests", _requests_from)
+STAFF: tuple[DemoUser, ...] = load_data("users", _staff_from)
 # Every technician signs in as themselves: their phone's reports carry their name.
 DEMO_USERS: tuple[DemoUser, ...] = (
     *STAFF,

@@ -14,7 +14,8 @@ states as dispatch holds them); `Pulse` reads those states and sends the command
 ids are `SR-L<yyyymmddHHMM><n>`, Beijing time, checked unused; command ids are
 `pulse:<ticket id>:<step>` and phone reports carry the key `<ticket id>-<step>-1`, so a
 step retried (after a silence) stores once. A refusal is logged; the ticket is retried
-next pulse (a concurrent change) or, refused three times, left as it is."""
+next pulse (a concurrent change) or, refused three times, left as it is. The calls are
+data: demo_data/calls.toml, read with the demo's loader."""
 
 from __future__ import annotations
 
@@ -65,25 +66,14 @@ class Call:
     resolution: str = ""
 
 
-# Every third call is resolved remotely (D3); the others become visits in six cities.
-CALLS: tuple[Call, ...] = (
-    Call("tianyu-hq", "CRM 登录页面报错，全员无法登录", "software:general", "远程查看服务器无响应，需上门",
-         work="software", expense=("transport", "32.00", "出租车"), resolution="重启应用服务并修复配置文件"),
-    Call("shenpu-jd", "仓库 PDA 扫码后库存不更新", "hardware", "电话排查为设备故障，需上门",
-         work="hardware", expense=("transport", "48.00", "地铁+出租车"), resolution="更换 PDA 电池并重新配对"),
-    Call("huanyu-zgc", "导出报表时提示权限不足", "software:general", "电话指导重新分配角色权限，已解决", remote=True),
-    Call("chutian-wc", "机房交换机指示灯异常，部分教室断网", "network", "远程无法登录交换机，需上门",
-         work="network", expense=("transport", "25.00", "出租车"), resolution="更换故障端口模块并恢复配置"),
-    Call("suihua-th", "收银电脑开机后无法进入系统", "hardware", "电话指导无效，需上门",
-         work="hardware", expense=("transport", "36.00", "出租车"), resolution="修复系统引导并恢复收银软件"),
-    Call("shujin-cxl", "会员卡充值记录查询不到", "software:general", "QQ 远程修复查询索引，已解决", remote=True),
-    Call("jiangcheng-hk", "ERP 打印模板错位，出库单无法打印", "software:general", "远程调整无效，需现场调试打印机",
-         work="software", expense=("meals", "30.00", "午餐"), resolution="重新安装打印驱动并校准模板"),
-    Call("shenpu-zj", "办公区无线网络频繁掉线", "network", "远程排查为无线 AP 故障，需上门",
-         work="network", expense=("transport", "45.00", "出租车"), resolution="更换无线 AP 并优化信道"),
-    Call("tianyu-lab", "新建用户收不到系统通知邮件", "software:general", "电话核对邮件服务器设置，已恢复",
-         remote=True),
-)
+def _calls(table: Mapping[str, Any]) -> tuple[Call, ...]:
+    """demo_data/calls.toml: the scripted calls (every third resolved remotely, D3)."""
+    return tuple(Call(**{**row, "work": demo.one_of(row.get("work", "software"), WorkKind),
+                         "expense": tuple(row.get("expense", Call.expense))})
+                 for row in table["calls"])
+
+
+CALLS: tuple[Call, ...] = demo.load_data("calls", _calls)
 
 
 def call_for(summary: str) -> Call:

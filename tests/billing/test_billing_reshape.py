@@ -46,6 +46,19 @@ async def state(engine: AsyncEngine) -> tuple[dict[str, object], list[tuple[obje
     return rows, [tuple(row) for row in checkpoints]
 
 
+async def caught_up(engine: AsyncEngine, published: dict[str, int]) -> None:
+    """Every consumer has applied all its upstream holds: what was published of contracts'
+    and dispatch's streams, and billing's own log (its relay publishes the invoices'
+    events a moment after the policies append them; `settled` alone can pass before)."""
+    async def done() -> bool:
+        upstreams = {**published, "billing": await EventStore(engine).last_position()}
+        async with engine.connect() as conn:
+            rows = list(await conn.execute(tracking_table.select()))
+        return len(rows) == 4 and all(row.position == upstreams[row.upstream] for row in rows)
+
+    await eventually(done)
+
+
 async def drifted(engine: AsyncEngine) -> list[str]:
     found: list[str] = []
     async with engine.connect() as conn:
@@ -77,6 +90,7 @@ async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice
         return await lines(nc, SUPPLEMENT) == ["dispatch:3:0"]
 
     await eventually(supplement)
+    await caught_up(engine, {"contracts": 2, "dispatch": 3})
     await settled(nc)
     await billing.stop()
     before, log_position = await state(engine), await EventStore(engine).last_position()
@@ -91,6 +105,7 @@ async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice
     assert {change.split()[0] for change in await drifted(engine)} == {"remove_column"}
 
     await billing.start()
+    await caught_up(engine, {"contracts": 2, "dispatch": 3})
     await settled(nc)
     assert await drifted(engine) == []
     rows, checkpoints = await state(engine)
@@ -119,6 +134,7 @@ async def test_a_rebuild_cut_short_is_done_again_at_the_next_start(
         return len(await lines(nc)) == 2
 
     await eventually(two_lines)
+    await caught_up(engine, {"contracts": 2, "dispatch": 2})
     await settled(nc)
     await billing.stop()
     before, log_position = await state(engine), await EventStore(engine).last_position()
@@ -133,6 +149,7 @@ async def test_a_rebuild_cut_short_is_done_again_at_the_next_start(
     assert await drifted(engine) == []  # the shape alone would not tell
 
     await billing.start()
+    await caught_up(engine, {"contracts": 2, "dispatch": 2})
     await settled(nc)
     rows, checkpoints = await state(engine)
     assert {name: rows[name] for name in rows if rows[name] != before[0][name]} == {}

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel
 
 from weibao.shared import codec, text
 from weibao.shared.client import CORRELATION, KEY, SIGNATURE, Replays, prove
@@ -67,8 +68,13 @@ def history_reply(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
              "recorded_at": e.recorded_at.isoformat()} for e in events]
 
 
-def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handler:
+def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]],
+            schema: type[BaseModel] | None = None) -> Handler:
     """A command endpoint: run `method(body, command_id=..., meta=...)`, answer its events.
+
+    With a `schema` (weibao.shared.commands, the gateway's schema too) the method gets
+    the body decoded into it, or the caller a refusal naming the first bad field: the
+    CLI's and the demo's commands pass the same checks as the HTTP API's.
 
     The body's `command_fingerprint` (a hash of the request's body, sent beside the
     command id) goes into the meta stored with every event, never to the method: a
@@ -82,7 +88,23 @@ def command(method: Callable[..., Awaitable[Sequence[RecordedEvent]]]) -> Handle
                 raise Rejected("invalid", FINGERPRINT, "a hash of the request's body, at most 100 characters")
             body = {k: v for k, v in body.items() if k != FINGERPRINT}
             meta = {**meta, FINGERPRINT: fingerprint}
-        return events_reply(await method(body, command_id=command_id, meta=meta))
+        if schema is None:
+            return events_reply(await method(body, command_id=command_id, meta=meta))
+        decoded = codec.parse(schema, {k: v for k, v in body.items() if k != "command_id"})
+        return events_reply(await method(decoded, command_id=command_id, meta=meta))
+
+    return handle
+
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+def query(method: Callable[[Q], Awaitable[Any]], schema: type[Q]) -> Handler:
+    """A query endpoint: `method` gets the body decoded into `schema`, or the caller a
+    refusal naming the first bad field."""
+
+    async def handle(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+        return await method(codec.parse(schema, body))
 
     return handle
 

@@ -8,8 +8,8 @@ a way to ask a service in the caller's name."""
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, Self, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Self
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +19,7 @@ from weibao.gateway.auth import COOKIE, Principal, Tokens, bearer
 from weibao.gateway.errors import ApiError
 from weibao.gateway.services import Services
 from weibao.shared import text
+from weibao.shared.commands import FIRST_YEAR, LAST_YEAR, in_years
 from weibao.shared.errors import Rejected
 from weibao.shared.events import canonical_json
 from weibao.shared.eventstore import FINGERPRINT
@@ -33,19 +34,6 @@ OFFICE = ("dispatcher", "billing", "auditor")  # everyone who works at the desk,
 EVERYONE = ("dispatcher", "billing", "auditor", "technician")
 
 MAX_PAGE = MAX_LIMIT  # the kit's paging convention, checked here before anything is sent
-# The years a date or time may fall in: the services add terms, warranties and SLA clocks
-# to the dates they are given (years and days), and Python's dates end at 9999-12-31 and
-# begin at 0001-01-01, so a date at either end overflows there; no agreement of this
-# business lies outside these years.
-FIRST_YEAR, LAST_YEAR = 1900, 2199
-When = TypeVar("When", bound=date)  # a datetime is a date too
-
-
-def in_years(value: When) -> When:
-    """A date or time within FIRST_YEAR..LAST_YEAR; pydantic names the field when refused."""
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"a year from {FIRST_YEAR} to {LAST_YEAR}")
-    return value
 
 
 def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:

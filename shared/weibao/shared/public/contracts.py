@@ -6,7 +6,9 @@ they need (SLA, rates, quotas, servicing office, calendar) as plain JSON data.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from weibao.shared.codec import Codec
 
 SERVICE = "contracts"
 
@@ -96,9 +98,6 @@ class FeeDue:
     clauses: tuple[str, ...] = ("C2", "B4")
 
 
-MESSAGES: tuple[type, ...] = (AgreementSigned, CoverageGranted, CoverageChanged, CoverageLapsed, CoverageEnded, FeeDue)
-
-
 @dataclass(frozen=True)
 class QuotaConsumed:
     """rules C7, C10, B5: units used, split into free, waived and billable."""
@@ -133,9 +132,6 @@ class WarrantyVerdict:
     warranty_until: str | None = None
 
 
-MESSAGES = (*MESSAGES, QuotaConsumed, WarrantyVerdict)
-
-
 @dataclass(frozen=True)
 class SiteLocated:
     """A customer's site was added or moved: where dispatch sends technicians (D4)."""
@@ -150,9 +146,6 @@ class SiteLocated:
     longitude: float
     city_code: str | None
     precision: str
-
-
-MESSAGES = (*MESSAGES, SiteLocated)
 
 
 @dataclass(frozen=True)
@@ -172,4 +165,9 @@ class ChangeRequestAssessed:
     clauses: tuple[str, ...]
 
 
-MESSAGES = (*MESSAGES, ChangeRequestAssessed)
+# Every message above, as the type a consumer matches on; a field renamed here fails
+# mypy wherever a consumer reads it.
+Published = (AgreementSigned | CoverageGranted | CoverageChanged | CoverageLapsed | CoverageEnded | FeeDue
+             | QuotaConsumed | WarrantyVerdict | SiteLocated | ChangeRequestAssessed)
+MESSAGES: tuple[type, ...] = get_args(Published)
+CODEC = Codec(MESSAGES, {kind.__name__: kind.SCHEMA for kind in MESSAGES})  # type: ignore[attr-defined]

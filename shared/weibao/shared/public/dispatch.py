@@ -6,9 +6,17 @@ agreement and the coverage verdict the visit ran under."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+from weibao.shared.codec import Codec
 
 SERVICE = "dispatch"
+
+# Dispatch's vocabulary, one list each: the commands' schemas accept these, the domain
+# decides with them and the messages below carry them.
+Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]  # rule C13
+WorkKind = Literal["hardware", "network", "software"]  # rule D6; C4 prices hardware and network by the day
+ExpenseKind = Literal["transport", "lodging", "meals", "travel"]  # rule C5, billed at cost (B1)
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class WorkLogged:
     agreement_id: str | None
     technician_id: str
     key: str
-    kind: str  # hardware | network | software
+    kind: WorkKind
     started: str
     ended: str
     verdict: str
@@ -94,7 +102,7 @@ class ExpenseRecorded:
     agreement_id: str | None
     technician_id: str
     key: str
-    kind: str  # transport | lodging | meals | travel
+    kind: ExpenseKind
     amount: str  # yuan, exact decimal text
     receipt_no: str
     receipt_date: str
@@ -130,5 +138,9 @@ class SlaAtRisk:
     at: str
 
 
-MESSAGES: tuple[type, ...] = (VisitRequested, VisitAssigned, VisitCheckedIn, VisitCompleted, WorkLogged,
-                              ExpenseRecorded, SlaMet, SlaBreached, SlaAtRisk)
+# Every message above, as the type a consumer matches on; a field renamed here fails
+# mypy wherever a consumer reads it.
+Published = (VisitRequested | VisitAssigned | VisitCheckedIn | VisitCompleted | WorkLogged | ExpenseRecorded
+             | SlaMet | SlaBreached | SlaAtRisk)
+MESSAGES: tuple[type, ...] = get_args(Published)
+CODEC = Codec(MESSAGES, {kind.__name__: kind.SCHEMA for kind in MESSAGES})  # type: ignore[attr-defined]

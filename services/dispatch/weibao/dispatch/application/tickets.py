@@ -25,7 +25,7 @@ from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
 
 TICKET = domain.EVENTS
-PUBLIC = codec.Codec(public.MESSAGES, {kind.__name__: kind.SCHEMA for kind in public.MESSAGES})  # type: ignore[attr-defined]
+PUBLIC = public.CODEC
 
 REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.CheckOut, "work": domain.LogWork,
                             "expense": domain.RecordExpense}
@@ -122,7 +122,7 @@ class Tickets:
         command = domain.OpenTicket(
             ticket_id=str(data.get("ticket_id", "")), customer_id=where.customer_id, site_id=where.site_id,
             site=domain.Position(where.latitude, where.longitude),
-            channel=codec.parse(domain.Channel, data.get("channel", "phone"), field="channel"),  # type: ignore[arg-type]
+            channel=codec.parse(public.Channel, data.get("channel", "phone"), field="channel"),  # type: ignore[arg-type]
             summary=str(data.get("summary", "")), opened_at=opened_at, coverage=coverage,
             skill=str(data.get("skill", "software:general")), entered_at=now if received is not None else None,
         )

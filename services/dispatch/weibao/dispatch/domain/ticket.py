@@ -20,10 +20,7 @@ from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
 from weibao.shared.codec import Codec
 from weibao.shared.errors import Rejected, require
 from weibao.shared.geo import distance_km
-
-Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]
-WorkKind = Literal["hardware", "network", "software"]
-ExpenseKind = Literal["transport", "lodging", "meals", "travel"]
+from weibao.shared.public.dispatch import Channel, ExpenseKind, WorkKind
 
 # A phone may be offline for hours, but its clock must not be ahead of ours by more.
 DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)

@@ -9,9 +9,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
-from weibao.gateway.models import Body, CreditNote, Issue, Payment
 from weibao.gateway.schemas import HTML, Page, Record
 from weibao.gateway.security import PRINT_CSP
+from weibao.shared.commands import Body
+from weibao.shared.commands.billing import CreditNote, Issue, Payment
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from weibao.gateway.deps import BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
-from weibao.gateway.models import (
+from weibao.gateway.schemas import Page, Record, Template
+from weibao.shared.commands import Body, Id
+from weibao.shared.commands.contracts import (
     Amendment,
     Assessment,
-    Body,
     CoverageQuestion,
     FeePayment,
-    Id,
     NewCustomer,
     NewSite,
     QuotaKind,
@@ -28,7 +28,6 @@ from weibao.gateway.models import (
     WarrantyQuestion,
     WarrantyRecord,
 )
-from weibao.gateway.schemas import Page, Record, Template
 
 
 class ChangeRequest(Body):  # extra="forbid", as every body

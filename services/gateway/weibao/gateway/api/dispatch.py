@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query
 
 from weibao.gateway.deps import AUDIT, BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
-from weibao.gateway.models import (
+from weibao.gateway.schemas import Page, Record
+from weibao.shared.commands.dispatch import (
     Assign,
     Completion,
     Decline,
@@ -27,7 +28,6 @@ from weibao.gateway.models import (
     Wait,
     Work,
 )
-from weibao.gateway.schemas import Page, Record
 
 router = APIRouter(tags=["dispatch"])
 Dispatcher = Annotated[Caller, caller(*DISPATCH)]

@@ -14,7 +14,7 @@ from pydantic import Field
 from weibao.gateway.auth import Principal, Tokens
 from weibao.gateway.deps import allow
 from weibao.gateway.errors import ApiError
-from weibao.gateway.models import Body
+from weibao.shared.commands import Body
 from weibao.shared.users import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,

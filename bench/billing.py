@@ -36,9 +36,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.report import Result, show, table
-from weibao.billing.adapters.invoices import INVOICE, InvoiceBook, invoice_stream
+from weibao.billing.adapters.invoices import INVOICE, InvoiceBook, invoice_stream, invoices_of
 from weibao.billing.adapters.terms import TermsBook
-from weibao.billing.application.billing import Billing, Config
+from weibao.billing.application.policy import BillingPolicy, Config
 from weibao.billing.application.queries import Queries
 from weibao.billing.domain import invoice as domain
 from weibao.billing.entrypoints.endpoints import Policy
@@ -105,7 +105,7 @@ def visit_messages(visits: int) -> list[Message]:
 async def visits_into_lines(engine: AsyncEngine, visits: int, *, batch: int = BATCH) -> VisitFigures:
     store = EventStore(engine)
     await store.create_tables()
-    billing = Billing(store, TermsBook(), Config.load(), lambda: date(2026, 6, 30))
+    billing = BillingPolicy(store, TermsBook(), Config.load(), lambda: date(2026, 6, 30), invoices_of(store))
     await create_tables(engine, Policy(billing, "dispatch"))
     customers = (visits + VISITS_PER_CUSTOMER - 1) // VISITS_PER_CUSTOMER
     async with begin_write(engine) as conn:  # the agreements' terms, as contracts publishes them
@@ -197,7 +197,8 @@ async def fill(engine: AsyncEngine, lines: int) -> tuple[InvoiceBook, float]:
     terms = TermsBook()
     book = InvoiceBook(names=terms.customers)
     await create_tables(engine, book)
-    await create_tables(engine, Policy(Billing(EventStore(engine), terms, Config.load(), date.today), "x"))
+    store = EventStore(engine)
+    await create_tables(engine, Policy(BillingPolicy(store, terms, Config.load(), date.today, invoices_of(store)), "x"))
     async with begin_write(engine) as conn:
         for n in range(400):
             await terms(conn, message("contracts", n + 1, SiteLocated(
@@ -242,7 +243,7 @@ def size_of(path: Path) -> int:
 
 async def export_lines(engine: AsyncEngine, lines: int, folder: Path, *, page: int = 1000) -> ExportFigures:
     book, fill_seconds = await fill(engine, lines)
-    queries = Queries(engine, book)
+    queries = Queries(engine, book, invoices_of(EventStore(engine)), TermsBook())
     csv_path, xlsx_path, raw_path = folder / "export.csv", folder / "export.xlsx", folder / "baseline.csv"
 
     async def to_csv() -> int:

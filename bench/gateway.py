@@ -53,11 +53,11 @@ from bench.report import Result, table
 from weibao.gateway import errors
 from weibao.gateway.auth import Principal, Tokens, UserBook, secret_from
 from weibao.gateway.deps import DISPATCH, IdempotencyKey, allow
-from weibao.gateway.models import Presence
 from weibao.runtime.natsd import NatsServer, free_port, server_binary
 from weibao.runtime.supervisor import streams_setup
 from weibao.shared import keys
 from weibao.shared.clock import CHINA
+from weibao.shared.commands.dispatch import Presence
 from weibao.shared.db import make_engine
 from weibao.shared.logs import configure
 from weibao.shared.streams import SERVICES

@@ -1,8 +1,10 @@
 """Billing in-process on a real event store: public messages in, invoices out.
 
-No broker: each message goes through `Billing.handle` in its own write transaction, as
-the tracking consumer would hand it over. Terms come from the shipped contract templates,
-resolved and serialised exactly as contracts publishes them in `CoverageGranted`."""
+No broker: each message goes through `BillingPolicy.handle` in its own write
+transaction, as the tracking consumer would hand it over; the clerk's commands and the
+queries share the policy's repository, as the service wires them (entrypoints). Terms
+come from the shipped contract templates, resolved and serialised exactly as contracts
+publishes them in `CoverageGranted`."""
 
 from __future__ import annotations
 
@@ -14,14 +16,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.billing.adapters.invoices import InvoiceBook
+from weibao.billing.adapters.invoices import InvoiceBook, invoices_of
 from weibao.billing.adapters.terms import TermsBook
-from weibao.billing.application.billing import Billing, Config
+from weibao.billing.application.invoicing import Invoicing
+from weibao.billing.application.policy import BillingPolicy, Config
+from weibao.billing.application.queries import Queries
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain.pricing import RATE_TO_BE_AGREED
 from weibao.billing.entrypoints.endpoints import Policy, invoice_book
 from weibao.contracts.adapters.templates import load_templates
 from weibao.shared import codec
+from weibao.shared.commands.billing import InvoiceAsOf, IssueInvoice, PriceLine
 from weibao.shared.db import begin_write
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import Message
@@ -56,12 +61,17 @@ class Ledger:
         self.engine = engine
         self.now = RECORDED  # the log's clock: set it to record events at a known time
         self.store = EventStore(engine, clock=lambda: self.now)
-        self.billing = Billing(self.store, TermsBook(), Config.load(), lambda: today)
+        self.policy = BillingPolicy(self.store, TermsBook(), Config.load(), lambda: today, invoices_of(self.store))
+        self.invoicing = Invoicing(self.store, self.policy.invoices, self.policy.today)
         self.positions: dict[str, int] = {}
+
+    def queries(self, book: InvoiceBook | None = None) -> Queries:
+        """The queries: one invoice from the log; lists and exports from `book`."""
+        return Queries(self.engine, book or invoice_book(self.policy), self.policy.invoices, self.policy.book)
 
     async def start(self) -> Ledger:
         await self.store.create_tables()
-        await create_tables(self.engine, Policy(self.billing, "any"))
+        await create_tables(self.engine, Policy(self.policy, "any"))
         return self
 
     async def send(self, service: str, *messages: Any) -> list[int]:
@@ -75,7 +85,7 @@ class Ledger:
 
     async def deliver(self, message: Message) -> None:
         async with begin_write(self.engine) as conn:
-            await self.billing.handle(conn, message)
+            await self.policy.handle(conn, message)
 
     async def agreement(self, agreement_id: str, customer_id: str, customer_name: str, template_id: str,
                         parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -89,7 +99,7 @@ class Ledger:
         return terms
 
     async def invoice(self, invoice_id: str) -> domain.Invoice:
-        return await self.billing.invoice(invoice_id)
+        return await self.queries().invoice(InvoiceAsOf(invoice_id=invoice_id))
 
     async def issue(self, invoice_id: str, on: str = "2026-06-30") -> domain.Invoice:
         """Issue the draft. A line still waiting for its negotiated price would refuse the
@@ -98,14 +108,15 @@ class Ledger:
         draft = await self.invoice(invoice_id)
         for line in draft.lines:
             if RATE_TO_BE_AGREED in line.clauses:
-                await self.billing.price_line({"invoice_id": invoice_id, "item_id": line.item_id, "unit_price": "0",
-                                               "reason": "left at 0.00 in this test"}, meta={"actor": "billing:test"})
-        await self.billing.issue({"invoice_id": invoice_id, "issued_on": on})
+                await self.invoicing.price_line(PriceLine(invoice_id=invoice_id, item_id=line.item_id, unit_price="0",
+                                                          reason="left at 0.00 in this test"),
+                                                meta={"actor": "billing:test"})
+        await self.invoicing.issue(IssueInvoice(invoice_id=invoice_id, issued_on=date.fromisoformat(on)))
         return await self.invoice(invoice_id)
 
     async def book(self, *, batch: int = 500, suffix: str = "") -> InvoiceBook:
         """The invoice read model built from the log, `batch` messages per transaction."""
-        model = invoice_book(self.billing)
+        model = invoice_book(self.policy)
         if suffix:
             model = model.fresh(suffix)
         await create_tables(self.engine, model)

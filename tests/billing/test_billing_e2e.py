@@ -41,17 +41,17 @@ async def technician_on_site(nc: NATS) -> None:
                                           "skill": "hardware"})
     await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-1", "outcome": "escalate", "note": ""})
     await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-1", "technician_id": "near", "reason": "硬件专长"})
-    await report(nc, "check_in", "in-1", position=SITE, accuracy_m=10)
+    await report(nc, "check_in", "check-in-1", position=SITE, accuracy_m=10)
 
 
 async def test_b1_b2_c4_visit_costs_become_invoice_lines_with_provenance(system: None, nc: NATS) -> None:
     await technician_on_site(nc)
     # 25 hours of hardware work: part of a day counts as a whole day (C4): 2 days at 800
-    await report(nc, "work", "w-1", kind="hardware", started="2026-06-01T09:00:00+08:00",
+    await report(nc, "work", "work-1-1", kind="hardware", started="2026-06-01T09:00:00+08:00",
                  ended="2026-06-02T10:00:00+08:00")
-    await report(nc, "expense", "e-1", kind="lodging", amount="268.00", receipt_no="FP-1",
+    await report(nc, "expense", "expense-1", kind="lodging", amount="268.00", receipt_no="FP-1",
                  receipt_date="2026-06-01", nights=1)
-    await report(nc, "expense", "e-1", kind="lodging", amount="268.00", receipt_no="FP-1",
+    await report(nc, "expense", "expense-1", kind="lodging", amount="268.00", receipt_no="FP-1",
                  receipt_date="2026-06-01", nights=1)  # the phone's retry: one effect
 
     invoice = await invoice_lines(nc, "c-1-2026-06", 2)
@@ -67,7 +67,7 @@ async def test_b1_b2_c4_visit_costs_become_invoice_lines_with_provenance(system:
     assert number == "INV-2026-000001"
 
     # A late upload after the invoice was issued: onto a supplementary invoice (B8).
-    await report(nc, "expense", "e-2", kind="meals", amount="45.50", receipt_no="FP-2", receipt_date="2026-06-01")
+    await report(nc, "expense", "expense-2", kind="meals", amount="45.50", receipt_no="FP-2", receipt_date="2026-06-01")
     supplement = await invoice_lines(nc, "c-1-2026-06-S1", 1)
     assert [line["kind"] for line in supplement["lines"]] == ["expense"]
     frozen = await ask(nc, "billing.invoice", {"invoice_id": "c-1-2026-06"})

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.billing.ledger import HEFEI, Ledger, as_message, terms_of
 from tests.dispatch.test_dispatch_e2e import ask, ok
 from tests.helpers import eventually, services_answer, upstream_events
-from weibao.billing.application.billing import TermsNotYetKnown
+from weibao.billing.application.policy import TermsNotYetKnown
 from weibao.billing.service import spec
 from weibao.runtime.natsd import NatsServer
 from weibao.shared.consumer import tracking_table

@@ -113,7 +113,7 @@ async def test_b3_c1_software_service_outside_coverage_at_the_agreements_hourly_
     ledger = await Ledger(engine).start()
     await ledger.agreement("a-c", "c-1", "超人客户", "chaoren-software-sale", {"service.hourly_rate": "138.55"})
     async with engine.connect() as conn:  # billing's copy of the terms, as CoverageGranted carried them
-        assert (await ledger.billing.book.terms(conn, "a-c"))["service"] == codec.dump(terms)["service"]
+        assert (await ledger.policy.book.terms(conn, "a-c"))["service"] == codec.dump(terms)["service"]
     # 09:10 to 11:40: 2 h 30 min, 3 started hours, after the free year (C1, B3)
     await ledger.send("dispatch", WorkLogged("t-1", "c-1", "a-c", "tech-1", "w-1", "software",
                                              "2026-06-09T09:10:00+08:00", "2026-06-09T11:40:00+08:00", "billable",

@@ -38,7 +38,7 @@ def forgery_after(last: dict[str, Any], template: dict[str, Any], signer: keys.S
 
 async def test_b1_a_forged_expense_never_reaches_the_invoice(system: None, nc: NATS) -> None:
     await technician_on_site(nc)
-    await report(nc, "expense", "e-1", kind="lodging", amount="268.00", receipt_no="FP-1",
+    await report(nc, "expense", "expense-1", kind="lodging", amount="268.00", receipt_no="FP-1",
                  receipt_date="2026-06-01", nights=1)
     await invoice_lines(nc, "c-1-2026-06", 1)
 
@@ -57,7 +57,7 @@ async def test_b1_a_forged_expense_never_reaches_the_invoice(system: None, nc: N
 
     await eventually(billing_refused_both)
     # The real event at that position still arrives and is billed once.
-    await report(nc, "expense", "e-2", kind="meals", amount="60.00", receipt_no="FP-2",
+    await report(nc, "expense", "expense-2", kind="meals", amount="60.00", receipt_no="FP-2",
                  receipt_date="2026-06-01")
     invoice = await invoice_lines(nc, "c-1-2026-06", 2)
     assert sorted(Decimal(line["amount"]) for line in invoice["lines"]) == [Decimal("60.00"), Decimal("268.00")]

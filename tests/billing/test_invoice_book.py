@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.billing.ledger import HEFEI, Ledger
 from weibao.billing.adapters.exports import lines_of
 from weibao.billing.adapters.invoices import InvoiceBook, invoice_stream
-from weibao.billing.application.queries import Queries, moment
+from weibao.billing.application.queries import Queries
 from weibao.billing.domain import invoice as domain
 from weibao.shared import codec
+from weibao.shared.commands.billing import CreditInvoice, InvoiceAsOf, InvoiceRef, PayInvoice
 from weibao.shared.errors import Rejected
 from weibao.shared.paging import Page
 from weibao.shared.public.billing import COLUMNS, line_of
@@ -58,17 +59,17 @@ async def history(engine: AsyncEngine) -> Ledger:
                       WarrantyVerdict("K-1", "c", "dongle", "replacement", "2026-06-12", False, ("C18",), None,
                                       "200.00"))
     # a draft loses a line (the receipt was the technician's own)
-    await ledger.billing.invoices.execute(invoice_stream("a-2026-06"), lambda s: domain.decide(
+    await ledger.policy.invoices.execute(invoice_stream("a-2026-06"), lambda s: domain.decide(
         domain.RemoveLine("dispatch:3:0", "个人消费，非客户费用"), s))
     ledger.now = datetime(2026, 6, 30, 5, 0, tzinfo=UTC)  # 13:00 in Beijing
     await ledger.issue("a-2026-06")
     await ledger.issue("b-visit:t-9")
     await ledger.issue("c-2026-06")
     await ledger.send("dispatch", expense("a", "e-7", "66.00"))  # late: a supplementary draft (B8)
-    await ledger.billing.pay({"invoice_id": "a-2026-06", "payment_id": "p-1", "amount": "1000.00"})
-    await ledger.billing.credit({"invoice_id": "a-2026-06", "lines": ["dispatch:4:0"], "reason": "重复报销"})
-    await ledger.billing.pay({"invoice_id": "b-visit:t-9", "payment_id": "p-2", "amount": "105.99"})
-    await ledger.billing.credit({"invoice_id": "c-2026-06", "reason": "客户未收到加密狗"})
+    await ledger.invoicing.pay(PayInvoice(invoice_id="a-2026-06", payment_id="p-1", amount=D("1000.00")))
+    await ledger.invoicing.credit(CreditInvoice(invoice_id="a-2026-06", lines=["dispatch:4:0"], reason="重复报销"))
+    await ledger.invoicing.pay(PayInvoice(invoice_id="b-visit:t-9", payment_id="p-2", amount=D("105.99")))
+    await ledger.invoicing.credit(CreditInvoice(invoice_id="c-2026-06", reason="客户未收到加密狗"))
     return ledger
 
 
@@ -124,7 +125,7 @@ async def test_replay_builds_the_same_rows_however_the_stream_is_batched(engine:
 
 async def queries_on(engine: AsyncEngine) -> Queries:
     ledger = await history(engine)
-    return Queries(engine, await ledger.book())
+    return ledger.queries(await ledger.book())
 
 
 async def test_invoices_filter_and_page(engine: AsyncEngine) -> None:
@@ -156,7 +157,7 @@ async def test_invoices_filter_and_page(engine: AsyncEngine) -> None:
     ({"period": "visit:"}, "period"), ({"customer_id": 7}, "customer_id"), ({"customer_id": ""}, "customer_id"),
 ])
 async def test_invoices_refusals_name_the_field(engine: AsyncEngine, body: dict[str, Any], field: str) -> None:
-    queries = Queries(engine, InvoiceBook())
+    queries = Ledger(engine).queries(InvoiceBook())
     with pytest.raises(Rejected) as refused:
         await queries.invoices(body)
     assert (refused.value.code, refused.value.field) == ("invalid", field)
@@ -207,7 +208,7 @@ async def test_a_page_stops_short_of_an_oversized_reply(engine: AsyncEngine, mon
     ({"period_from": "2026-07", "period_to": "2026-06"}, "period_to"), ({"invoice_id": 3}, "invoice_id"),
 ])
 async def test_export_lines_refusals_name_the_field(engine: AsyncEngine, body: dict[str, Any], field: str) -> None:
-    queries = Queries(engine, InvoiceBook())
+    queries = Ledger(engine).queries(InvoiceBook())
     with pytest.raises(Rejected) as refused:
         await queries.export_lines(body)
     assert (refused.value.code, refused.value.field) == ("invalid", field)
@@ -218,30 +219,34 @@ async def test_export_lines_refusals_name_the_field(engine: AsyncEngine, body: d
 
 async def test_an_invoice_as_it_stood_at_a_time(engine: AsyncEngine) -> None:
     ledger = await history(engine)
-    billing = ledger.billing
+    queries = ledger.queries()
+
+    async def as_of(moment: object) -> domain.Invoice:
+        return await queries.invoice(codec.parse(InvoiceAsOf, {"invoice_id": "a-2026-06", "as_of": moment}))
+
     # lines recorded 09:00 Beijing time, issued 13:00 (see `history`)
-    before = await billing.invoice("a-2026-06", moment({"as_of": "2026-06-30T12:00:00+08:00"}, "as_of"))
-    naive = await billing.invoice("a-2026-06", moment({"as_of": "2026-06-30T12:00:00"}, "as_of"))  # Beijing time
-    after = await billing.invoice("a-2026-06", moment({"as_of": "2026-06-30T05:00:00+00:00"}, "as_of"))
+    before = await as_of("2026-06-30T12:00:00+08:00")
+    naive = await as_of("2026-06-30T12:00:00")  # Beijing time
+    after = await as_of("2026-06-30T05:00:00+00:00")
     assert (before.status, naive.status, after.status) == ("draft", "draft", "partially_paid")
     assert before.number is None and len(before.lines) == 4
     with pytest.raises(Rejected) as refused:
-        await billing.invoice("a-2026-06", moment({"as_of": "2026-06-28T12:00:00+08:00"}, "as_of"))
+        await as_of("2026-06-28T12:00:00+08:00")
     assert (refused.value.code, refused.value.field) == ("not_found", "invoice_id")
     for bad in ("yesterday", 20260630, "2026-06-31T00:00:00"):
         with pytest.raises(Rejected) as refused:
-            moment({"as_of": bad}, "as_of")
+            await as_of(bad)
         assert (refused.value.code, refused.value.field) == ("invalid", "as_of")
 
 
 async def test_the_a4_statement_is_titled_as_a_statement_of_charges(engine: AsyncEngine) -> None:
     ledger = await history(engine)
-    page = await ledger.billing.statement("a-2026-06")
+    page = await ledger.queries().statement(InvoiceRef(invoice_id="a-2026-06"))
     assert "<h1>结算单</h1>" in page and "INV-2026-000001" in page and "天宇贸易" in page
     assert "不是增值税发票" in page  # 发票 comes from the tax system; this page says it is not one
     issued = await ledger.invoice("a-2026-06")
     assert f"¥{issued.totals.gross:,.2f}" in page  # as issued: a credit note is a document of its own (B8)
     assert "45.75" in page and "-45.75" not in page
     with pytest.raises(Rejected) as refused:
-        await ledger.billing.statement("a-2026-07")
+        await ledger.queries().statement(InvoiceRef(invoice_id="a-2026-07"))
     assert (refused.value.code, refused.value.field) == ("draft", "invoice_id")

@@ -35,6 +35,7 @@ from weibao.billing.domain.invoice import (
 )
 from weibao.billing.domain.pricing import RATE_TO_BE_AGREED
 from weibao.shared import codec
+from weibao.shared.commands import billing as commands
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
 from weibao.shared.paging import Page
@@ -185,12 +186,17 @@ async def rows(ledger: Ledger, suffix: str) -> dict[str, dict[str, Any]]:
 
 async def test_c10_b8_the_clerk_prices_a_line_and_lists_explanation_and_export_follow(engine: AsyncEngine) -> None:
     ledger, item_id = await a_draft_with_a_line_to_be_agreed(engine)
-    billing = ledger.billing
     before = (await rows(ledger, "_before"))["c-2026-06"]
     assert before["totals"]["gross"] == "10.60"  # the expense only; the dongle waits at 0.00
 
     body = {"invoice_id": "c-2026-06", "item_id": item_id, "unit_price": "350.005", "reason": "<与客户议定> 含运费"}
-    stored = await billing.price_line(body, meta={"actor": CLERK, "correlation_id": "c-1"})
+
+    async def price_line(request: dict[str, Any]) -> list[RecordedEvent]:
+        """As the endpoint does: the request decoded with the shared schema, then the command."""
+        return await ledger.invoicing.price_line(codec.parse(commands.PriceLine, request), meta={"actor": CLERK})
+
+    stored = await ledger.invoicing.price_line(codec.parse(commands.PriceLine, body),
+                                               meta={"actor": CLERK, "correlation_id": "c-1"})
 
     assert [e.type for e in stored] == ["private.LinePriced"] and stored[0].meta["actor"] == CLERK
     state = await ledger.invoice("c-2026-06")
@@ -201,19 +207,19 @@ async def test_c10_b8_the_clerk_prices_a_line_and_lists_explanation_and_export_f
     assert after["totals"] == codec.dump(state.totals) and after["totals"]["gross"] == "406.11"
     assert D(after["outstanding"]) == state.outstanding == D("406.11")
 
-    why = await billing.explain("c-2026-06", item_id)
+    why = await ledger.queries().explain(commands.LineRef(invoice_id="c-2026-06", item_id=item_id))
     assert why["pricing"] == {"unit_price": "350.005", "amount": "350.01", "reason": "<与客户议定> 含运费", "by": CLERK,
                               "on": "2026-06-30"}
     assert RATE_AGREED in why["clauses"] and "B7" in why["clauses"] and why["unit_price"] == "350.005"
     assert why["sources"] and why["sources"][0]["service"] == "contracts"  # B8: still named
 
     with pytest.raises(Rejected) as refused_line:  # B1: an expense is at cost, not priced by hand
-        await billing.price_line({**body, "item_id": "dispatch:1:0"}, meta={"actor": CLERK})
+        await price_line({**body, "item_id": "dispatch:1:0"})
     assert (refused_line.value.code, refused_line.value.field) == ("not_negotiable", "item_id")
     for bad, field in (({"unit_price": 350.005}, "unit_price"), ({"unit_price": "abc"}, "unit_price"),
                        ({"unit_price": "-1"}, "unit_price"), ({"reason": ""}, "reason")):
         with pytest.raises(Rejected) as refused_body:
-            await billing.price_line({**body, **bad}, meta={"actor": CLERK})
+            await price_line({**body, **bad})
         assert (refused_body.value.code, refused_body.value.field)[1] == field
 
     issued = await ledger.issue("c-2026-06")
@@ -221,7 +227,7 @@ async def test_c10_b8_the_clerk_prices_a_line_and_lists_explanation_and_export_f
     assert (exported.unit_price, exported.net, exported.gross) == (D("350.005"), D("350.01"), D("395.51"))
     assert RATE_AGREED in exported.clauses
     with pytest.raises(Rejected) as refused_issued:  # B8: issued never changes
-        await billing.price_line({**body, "unit_price": "400"}, meta={"actor": CLERK})
+        await price_line({**body, "unit_price": "400"})
     assert (refused_issued.value.code, refused_issued.value.field) == ("issued", "invoice_id")
 
 
@@ -229,9 +235,10 @@ async def test_c10_b8_the_clerk_prices_a_line_and_lists_explanation_and_export_f
 async def test_the_read_model_of_a_priced_line_agrees_with_the_log_however_batched(
         engine: AsyncEngine, batch: int) -> None:
     ledger, item_id = await a_draft_with_a_line_to_be_agreed(engine)
-    body = {"invoice_id": "c-2026-06", "item_id": item_id, "reason": "议定"}
-    await ledger.billing.price_line({**body, "unit_price": "100.005"}, meta={"actor": CLERK})
-    await ledger.billing.price_line({**body, "unit_price": "120"}, meta={"actor": CLERK})  # renegotiated
+    for price_agreed in ("100.005", "120"):  # renegotiated
+        await ledger.invoicing.price_line(commands.PriceLine(invoice_id="c-2026-06", item_id=item_id,
+                                                             unit_price=price_agreed, reason="议定"),
+                                          meta={"actor": CLERK})
     issued = await ledger.issue("c-2026-06")
     whole = await ledger.book()
     async with engine.connect() as conn:
@@ -247,15 +254,15 @@ async def test_b8_the_a4_statement_shows_the_credit_notes_and_the_balance(engine
     await ledger.send("dispatch", expense("e-1", "10.00"))
     [position] = await ledger.send("contracts", dongle("200.00"))
     await ledger.issue("c-2026-06")
-    billing = ledger.billing
     # dongle 200.00 + VAT 13 % 26.00 = 226.00; travel 10.00 + 0.60 = 10.60; gross 236.60
-    await billing.credit({"invoice_id": "c-2026-06", "lines": [f"contracts:{position}:0"],
-                          "reason": "客户未收到加密狗 <退回>"})
-    await billing.pay({"invoice_id": "c-2026-06", "payment_id": "p-1", "amount": "5.00", "paid_on": "2026-07-02"})
+    await ledger.invoicing.credit(commands.CreditInvoice(invoice_id="c-2026-06", lines=[f"contracts:{position}:0"],
+                                                         reason="客户未收到加密狗 <退回>"))
+    await ledger.invoicing.pay(commands.PayInvoice(invoice_id="c-2026-06", payment_id="p-1", amount=D("5.00"),
+                                                   paid_on=date(2026, 7, 2)))
     state = await ledger.invoice("c-2026-06")
     assert (state.credited, state.paid, state.outstanding) == (D("226.00"), D("5.00"), D("5.60"))
 
-    page = await billing.statement("c-2026-06")
+    page = await ledger.queries().statement(commands.InvoiceRef(invoice_id="c-2026-06"))
 
     assert "¥236.60" in page  # the invoice as issued (B8: it never changes)
     credit = page[page.index("红字冲销"):]
@@ -273,12 +280,12 @@ async def test_a_statement_without_credit_notes_shows_what_is_left_to_pay(engine
     await ledger.agreement("ag-c", "c", "超人客户", "chaoren-software-sale")
     await ledger.send("dispatch", expense("e-1", "10.00"))
     await ledger.issue("c-2026-06")
-    page = await ledger.billing.statement("c-2026-06")
+    page = await ledger.queries().statement(commands.InvoiceRef(invoice_id="c-2026-06"))
     assert "<h2>红字冲销</h2>" not in page and "应付余额（未收）</td><td class=\"num\">¥10.60" in page
     # a credit note that leaves a refund due says so, as a positive amount
-    await ledger.billing.pay({"invoice_id": "c-2026-06", "payment_id": "p-1", "amount": "10.60"})
-    await ledger.billing.credit({"invoice_id": "c-2026-06", "reason": "重复报销"})
-    refund = await ledger.billing.statement("c-2026-06")
+    await ledger.invoicing.pay(commands.PayInvoice(invoice_id="c-2026-06", payment_id="p-1", amount=D("10.60")))
+    await ledger.invoicing.credit(commands.CreditInvoice(invoice_id="c-2026-06", reason="重复报销"))
+    refund = await ledger.queries().statement(commands.InvoiceRef(invoice_id="c-2026-06"))
     assert "应退金额</td><td class=\"num\">¥10.60" in refund
 
 

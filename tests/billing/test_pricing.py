@@ -3,11 +3,10 @@ message makes the customer owe, built from the real public message dataclasses."
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -24,8 +23,8 @@ from weibao.billing.domain.pricing import (
 )
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen
-from weibao.shared.public.contracts import FeeDue, QuotaConsumed, WarrantyVerdict
-from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
+from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.dispatch import ExpenseKind, ExpenseRecorded, WorkKind, WorkLogged
 
 # The yizhuo seed's terms as contracts publishes them (JSON: decimals as text)
 TERMS: dict[str, Any] = {
@@ -39,29 +38,24 @@ PRICES = {"installation": Decimal("300"), "training_seat": Decimal("500"),
           "onsite_training_session": Decimal("1200")}
 
 
-def data(message: Any) -> dict[str, Any]:
-    """What a consumer decodes: the message through JSON (tuples become lists)."""
-    decoded: dict[str, Any] = json.loads(json.dumps(asdict(message)))
-    return decoded
-
-
 def source(message_type: str, position: int = 41, service: str = "dispatch") -> Source:
     return Source(service, position, message_type)
 
 
-def work(kind: str = "hardware", started: str = "2026-03-02T01:00:00+00:00", ended: str = "2026-03-02T02:00:00+00:00",
-         verdict: str = "billable", clauses: tuple[str, ...] = ("C3", "C4", "C5")) -> dict[str, Any]:
-    return data(WorkLogged("T-1", "cust-1", "agr-1", "tech-1", "w1", kind, started, ended, verdict, clauses))
+def work(kind: WorkKind = "hardware", started: str = "2026-03-02T01:00:00+00:00",
+         ended: str = "2026-03-02T02:00:00+00:00", verdict: str = "billable",
+         clauses: tuple[str, ...] = ("C3", "C4", "C5")) -> WorkLogged:
+    return WorkLogged("T-1", "cust-1", "agr-1", "tech-1", "w1", kind, started, ended, verdict, clauses)
 
 
-def expense(kind: str = "lodging", amount: str = "268.50") -> dict[str, Any]:
-    return data(ExpenseRecorded("T-1", "cust-1", "agr-1", "tech-1", "e1", kind, amount, "R-0091", "2026-03-02",
-                                1 if kind == "lodging" else None, "如家"))
+def expense(kind: ExpenseKind = "lodging", amount: str = "268.50") -> ExpenseRecorded:
+    return ExpenseRecorded("T-1", "cust-1", "agr-1", "tech-1", "e1", kind, amount, "R-0091", "2026-03-02",
+                           1 if kind == "lodging" else None, "如家")
 
 
-def quota(kind: str, billable: int, discount: str | None = None, free: int = 1) -> dict[str, Any]:
-    return data(QuotaConsumed("agr-1", "cust-1", kind, "ref-7", "2026-04-01", free, 0, billable,
-                              ("C7",) if "training" in kind else ("C10",), discount))
+def quota(kind: str, billable: int, discount: str | None = None, free: int = 1) -> QuotaConsumed:
+    return QuotaConsumed("agr-1", "cust-1", kind, "ref-7", "2026-04-01", free, 0, billable,
+                         ("C7",) if "training" in kind else ("C10",), discount)
 
 
 def only(items: list[BillableItem]) -> BillableItem:
@@ -104,7 +98,7 @@ def test_b1_every_expense_kind_is_billed(kind: str) -> None:
 def test_b1_unknown_expense_kind_or_float_amount_is_rejected() -> None:
     with pytest.raises(Rejected):
         for_expense(expense("souvenirs"), TERMS, source("ExpenseRecorded"))
-    float_amount = {**expense(), "amount": 12.3}
+    float_amount = replace(expense(), amount=12.3)
     with pytest.raises(Rejected):
         for_expense(float_amount, TERMS, source("ExpenseRecorded"))
 
@@ -194,7 +188,7 @@ def test_b3_c1_software_work_outside_coverage_at_the_agreements_rates() -> None:
 
 
 def test_b4_c2_annual_fee_item() -> None:
-    fee = data(FeeDue("agr-1", "cust-1", "2026-06-01", "2027-05-31", "12000.00", "2026-05-02"))
+    fee = FeeDue("agr-1", "cust-1", "2026-06-01", "2027-05-31", "12000.00", "2026-05-02")
     item = only(for_fee_due(fee, source("FeeDue", 7, "contracts")))
     assert item.kind == "annual_fee" and item.amount == Decimal("12000.00")
     assert item.clauses == ("B4", "C2") and item.occurred_on == date(2026, 5, 2)
@@ -254,9 +248,10 @@ def test_b5_a_float_price_is_refused() -> None:
 # B6, C8: large change requests by workload
 
 
-def change(workload: str, verdict: str | None = None) -> dict[str, Any]:
-    return {"customer_id": "cust-1", "agreement_id": "agr-1", "ref": "CR-12", "on": "2026-05-10",
-            "workload_days": workload, **({"verdict": verdict} if verdict else {})}
+def change(workload: str, verdict: Literal["covered", "billable", "excluded"] = "excluded") -> ChangeRequestAssessed:
+    """A change request as contracts assessed it; neither "covered" nor "billable" leaves
+    the size to the agreement's threshold (C8)."""
+    return ChangeRequestAssessed("agr-1", "cust-1", "CR-12", "", "2026-05-10", workload, verdict, ("C8",))
 
 
 def test_b6_c8_large_change_billed_by_actual_workload() -> None:
@@ -280,9 +275,9 @@ def test_b6_a_billable_verdict_bills_even_a_small_change_and_no_rate_is_to_be_ag
 # B7, C18: dongles after their warranty
 
 
-def dongle(covered: bool, fee: str | None, clauses: tuple[str, ...] = ("C18",)) -> dict[str, Any]:
-    return data(WarrantyVerdict("SN-9", "cust-1", "dongle", "replacement", "2026-07-01", covered, clauses,
-                                "paid_replacement" if not covered else "free_replacement", fee))
+def dongle(covered: bool, fee: str | None, clauses: tuple[str, ...] = ("C18",)) -> WarrantyVerdict:
+    return WarrantyVerdict("SN-9", "cust-1", "dongle", "replacement", "2026-07-01", covered, clauses,
+                           "paid_replacement" if not covered else "free_replacement", fee)
 
 
 def test_b7_c18_dongle_replaced_after_its_warranty_costs_its_fee() -> None:
@@ -294,7 +289,7 @@ def test_b7_c18_dongle_replaced_after_its_warranty_costs_its_fee() -> None:
 
 def test_c18_dongle_under_warranty_or_other_verdicts_cost_nothing() -> None:
     assert for_dongle(dongle(True, "0.00"), TERMS, source("WarrantyVerdict")) == []
-    machine = {**dongle(False, None), "kind": "machine"}
+    machine = replace(dongle(False, None), kind="machine")
     assert for_dongle(machine, TERMS, source("WarrantyVerdict")) == []
 
 

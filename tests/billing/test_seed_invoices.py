@@ -24,10 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.billing.ledger import Ledger
 from tests.dispatch.test_dispatch_e2e import SITE, ask, ok, set_up_customer_and_crew
 from tests.helpers import eventually
-from weibao.billing.domain import pricing
 from weibao.billing.domain.invoice import RATE_AGREED, Invoice, RateTotal, Totals
-from weibao.shared.db import begin_write
-from weibao.shared.public.contracts import FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
 
 D = Decimal
@@ -224,7 +222,7 @@ async def test_seed_3_chaoren_dongle_out_of_warranty_at_goods_vat(engine: AsyncE
 
 async def test_seed_4_quansousuo_remote_service_reinstallation_and_large_change(engine: AsyncEngine) -> None:
     ledger = await Ledger(engine).start()
-    terms = await ledger.agreement("a-q", "q-in", "全搜索客户甲", "quansousuo-purchasing")
+    await ledger.agreement("a-q", "q-in", "全搜索客户甲", "quansousuo-purchasing")
     await ledger.agreement("a-q2", "q-out", "全搜索客户乙", "quansousuo-purchasing")
     remote = "2026-06-09T09:00:00+08:00", "2026-06-09T14:00:00+08:00"  # 5 hours, over QQ and remote desktop
     await ledger.send("dispatch", WorkLogged("q-t1", "q-in", "a-q", "tech-1", "w-1", "software", *remote, "covered",
@@ -232,15 +230,10 @@ async def test_seed_4_quansousuo_remote_service_reinstallation_and_large_change(
     await ledger.send("contracts",
                       quota("q-in", "a-q", "training_seat", free=1, billable=2),  # 3 trainees, 1 free (C7 [4])
                       quota("q-in", "a-q", "installation", free=0, billable=1))  # re-installation: charged (C10 [4])
-    # No service publishes change requests yet: price them as the policy would (B6, C8).
-    for position, days in ((901, "5"), (902, "2")):
-        data = {"customer_id": "q-in", "agreement_id": "a-q", "ref": f"CR-{days}", "on": "2026-06-20",
-                "workload_days": days}
-        items = pricing.for_change_request(data, terms, ledger.billing.config.change_request_day_rate,
-                                           pricing.Source("contracts", position, "ChangeRequested"))
-        async with begin_write(engine) as conn:
-            for item in items:
-                await ledger.billing.add(conn, item, terms, ticket_id=None)
+    # C8 [4]: more than 3 working days is a large change, billable (B6); contracts assessed both
+    await ledger.send("contracts", *(ChangeRequestAssessed("a-q", "q-in", f"CR-{days}", "", "2026-06-20", days,
+                                                           verdict, ("C8",))
+                                     for days, verdict in (("5", "billable"), ("2", "covered"))))
     await ledger.send("dispatch", WorkLogged("q-t2", "q-out", "a-q2", "tech-1", "w-2", "software", *remote,
                                              "billable", ("C1", "B3")))
     await ledger.send("contracts", quota("q-out", "a-q2", "installation", free=0, billable=1))
@@ -313,15 +306,15 @@ async def test_seed_1_end_to_end_visit_annual_fee_and_paid_up_training(system: N
     await ok(nc, "dispatch.ticket.triage", {"ticket_id": "t-1", "outcome": "escalate", "note": ""})
     await ok(nc, "dispatch.ticket.assign", {"ticket_id": "t-1", "technician_id": "near", "reason": "硬件专长"})
     technician = {"ticket_id": "t-1", "technician_id": "near", "device_time": "2026-06-08T08:30:00+08:00"}
-    await ok(nc, "dispatch.ticket.check_in", {**technician, "key": "in-1", "position": SITE, "accuracy_m": 10},
+    await ok(nc, "dispatch.ticket.check_in", {**technician, "key": "check-in-1", "position": SITE, "accuracy_m": 10},
              actor="technician:near")
-    await ok(nc, "dispatch.ticket.work", {**technician, "key": "w-1", "kind": "hardware",
+    await ok(nc, "dispatch.ticket.work", {**technician, "key": "work-1-1", "kind": "hardware",
                                           "started": "2026-06-08T09:00:00+08:00",
                                           "ended": "2026-06-10T21:00:00+08:00"}, actor="technician:near")
-    for key, kind, amount, receipt, extra in (("e-1", "lodging", "536.00", "HT-0608", {"nights": 2}),
-                                               ("e-2", "meals", "45.75", "CY-0608", {}),
-                                               ("e-3", "transport", "224.50", "G7205", {}),
-                                               ("e-4", "transport", "198.00", "G7216", {})):
+    for key, kind, amount, receipt, extra in (("expense-1", "lodging", "536.00", "HT-0608", {"nights": 2}),
+                                               ("expense-2", "meals", "45.75", "CY-0608", {}),
+                                               ("expense-3", "transport", "224.50", "G7205", {}),
+                                               ("expense-4", "transport", "198.00", "G7216", {})):
         await ok(nc, "dispatch.ticket.expense", {**technician, "key": key, "kind": kind, "amount": amount,
                                                  "receipt_no": receipt, "receipt_date": "2026-06-08", **extra},
                  actor="technician:near")

@@ -34,7 +34,7 @@ async def test_d1_d4_d5_a_request_from_coverage_to_completion(services: None, nc
     assert [c["technician_id"] for c in event["explanation"]["candidates"]] == ["near", "far"]
 
     await ok(nc, "dispatch.ticket.accept", {"ticket_id": "t-1", "technician_id": "near"}, actor="technician:near")
-    check_in = {"ticket_id": "t-1", "technician_id": "near", "key": "phone-1", "device_time":
+    check_in = {"ticket_id": "t-1", "technician_id": "near", "key": "phone-0001", "device_time":
                 "2026-06-01T08:59:00+08:00", "position": SITE, "accuracy_m": 15}
     first = await ok(nc, "dispatch.ticket.check_in", check_in, actor="technician:near")
     again = await ok(nc, "dispatch.ticket.check_in", check_in, actor="technician:near")  # offline retry
@@ -62,13 +62,13 @@ async def test_bad_input_gets_a_structured_error_and_stores_nothing(services: No
     # position would also count what the deadline clock (D1) records meanwhile.
     before = {ticket: (await ok(nc, "dispatch.history", {"ticket_id": ticket}))["result"] for ticket in ("t-2", "nope")}
     cases = [
-        ({"ticket_id": "nope", "technician_id": "near", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
+        ({"ticket_id": "nope", "technician_id": "near", "key": "phone-k1", "device_time": "2026-06-01T09:00:00+08:00",
           "position": SITE, "accuracy_m": 5}, "ticket_id"),
-        ({"ticket_id": "t-2", "technician_id": "far", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
+        ({"ticket_id": "t-2", "technician_id": "far", "key": "phone-k1", "device_time": "2026-06-01T09:00:00+08:00",
           "position": SITE, "accuracy_m": 5}, "technician_id"),
-        ({"ticket_id": "t-2", "technician_id": "near", "key": "k", "device_time": "2026-06-01T09:00:00+08:00",
-          "position": {"latitude": 123, "longitude": 117}, "accuracy_m": 5}, "latitude"),
-        ({"ticket_id": "t-2", "technician_id": "near", "key": "k", "device_time": "2026-06-02T09:00:00+08:00",
+        ({"ticket_id": "t-2", "technician_id": "near", "key": "phone-k1", "device_time": "2026-06-01T09:00:00+08:00",
+          "position": {"latitude": 123, "longitude": 117}, "accuracy_m": 5}, "position.latitude"),
+        ({"ticket_id": "t-2", "technician_id": "near", "key": "phone-k1", "device_time": "2026-06-02T09:00:00+08:00",
           "position": SITE, "accuracy_m": 5}, "device_time"),
     ]
     for body, field in cases:

@@ -30,6 +30,8 @@ from weibao.dispatch.domain.ticket import (
     decide,
     evolve,
 )
+from weibao.shared import codec
+from weibao.shared.commands.dispatch import TicketList
 from weibao.shared.db import begin_write
 from weibao.shared.errors import Rejected
 from weibao.shared.messages import Message
@@ -42,6 +44,11 @@ C9_LOCAL = Coverage("a-1", "covered", ("C1", "C9"), True, {"kind": "local_or_out
 C15 = Coverage("a-2", "covered", ("C1", "C15"), True, {"kind": "respond_resolve", "respond_hours": 4,
                                                        "resolve_hours": 24})
 OUTSIDE = Coverage(None, "billable", ("B3",), True, {})
+
+
+def listed(body: dict[str, Any]) -> TicketList:
+    """A list request as `weibao.dispatch.tickets` decodes it (a shape refused names its field)."""
+    return codec.parse(TicketList, body)
 
 
 def hours(n: float) -> datetime:
@@ -93,7 +100,7 @@ async def feed(engine: AsyncEngine, board: TicketBoard, log: Log) -> None:
 
 
 async def row(engine: AsyncEngine, board: TicketBoard, ticket_id: str) -> dict[str, Any]:
-    found = [item for item in (await ticket_page(engine, board, {"status": "all"}))["items"]
+    found = [item for item in (await ticket_page(engine, board, listed({"status": "all"})))["items"]
              if item["ticket_id"] == ticket_id]
     assert len(found) == 1
     first: dict[str, Any] = found[0]
@@ -118,15 +125,15 @@ async def test_d1_open_tickets_by_the_earliest_running_deadline_closed_by_the_la
     def ids(page: dict[str, Any]) -> list[str]:
         return [item["ticket_id"] for item in page["items"]]
 
-    assert ids(await ticket_page(engine, board, {})) == ["sooner", "later", "tie", "no-sla"]
-    assert ids(await ticket_page(engine, board, {"status": "closed"})) == ["done-last", "done-first"]
-    assert ids(await ticket_page(engine, board, {"status": "all"})) == [
+    assert ids(await ticket_page(engine, board, listed({}))) == ["sooner", "later", "tie", "no-sla"]
+    assert ids(await ticket_page(engine, board, listed({"status": "closed"}))) == ["done-last", "done-first"]
+    assert ids(await ticket_page(engine, board, listed({"status": "all"}))) == [
         "sooner", "later", "tie", "no-sla", "done-last", "done-first"]
-    assert ids(await ticket_page(engine, board, {"status": "all", "technician_id": "near"})) == ["done-last"]
-    assert ids(await ticket_page(engine, board, {"status": "all", "customer_id": "c-2"})) == ["done-first"]
+    assert ids(await ticket_page(engine, board, listed({"status": "all", "technician_id": "near"}))) == ["done-last"]
+    assert ids(await ticket_page(engine, board, listed({"status": "all", "customer_id": "c-2"}))) == ["done-first"]
 
-    first = await ticket_page(engine, board, {"limit": 3})
-    rest = await ticket_page(engine, board, {"limit": 3, "offset": first["next_offset"]})
+    first = await ticket_page(engine, board, listed({"limit": 3}))
+    rest = await ticket_page(engine, board, listed({"limit": 3, "offset": first["next_offset"]}))
     assert (ids(first), first["total"], first["next_offset"]) == (["sooner", "later", "tie"], 4, 3)
     assert (ids(rest), rest["total"], rest["next_offset"]) == (["no-sla"], 4, None)
 
@@ -188,5 +195,5 @@ async def test_a_row_changes_only_with_private_events(engine: AsyncEngine, board
 async def test_a_bad_list_request_is_refused_by_field(engine: AsyncEngine, board: TicketBoard,
                                                       body: dict[str, Any], field: str) -> None:
     with pytest.raises(Rejected) as refused:
-        await ticket_page(engine, board, body)
+        await ticket_page(engine, board, listed(body))
     assert (refused.value.code, refused.value.field) == ("invalid", field)

@@ -20,7 +20,7 @@ from tests.gateway.backends import any_gateway
 from tests.gateway.conftest import SITE, Gateway
 from tests.gateway.test_api import PHONE_TIME, post, set_up
 from tests.helpers import eventually, request, request_raw
-from weibao.gateway import models
+from weibao.shared.commands import contracts, dispatch
 
 __all__ = ["any_gateway"]  # the fixture, imported for pytest to find
 
@@ -37,16 +37,16 @@ REPORT = {"key": "phone-key-0801", "device_time": PHONE_TIME, "technician_id": "
 EXPENSE = {**REPORT, "kind": "meals", "amount": "30.00", "receipt_no": "R-1", "note": "午饭"}
 WORK = {**REPORT, "kind": "software", "started": "2026-06-01T09:10:00+08:00", "ended": "2026-06-01T10:00:00+08:00"}
 BODIES: list[tuple[type[BaseModel], str, dict[str, Any]]] = [
-    (models.NewTicket, "/tickets", TICKET),
-    (models.NewCustomer, "/customers", CUSTOMER),
-    (models.NewTechnician, "/technicians", TECHNICIAN),
-    (models.Expense, "/tickets/t-1/expenses", EXPENSE),
-    (models.Work, "/tickets/t-1/work", WORK),
-    (models.Triage, "/tickets/t-1/triage", {"outcome": "escalate", "note": "需要上门"}),
-    (models.Assign, "/tickets/t-1/assignment", {"technician_id": "near", "reason": "客户点名"}),
-    (models.Decline, "/tickets/t-1/decline", {"technician_id": "near", "reason": "生病"}),
-    (models.Wait, "/tickets/t-1/wait", {"reason": "等客户"}),
-    (models.Completion, "/tickets/t-1/completion", {"technician_id": "near", "resolution": "已修复"}),
+    (dispatch.NewTicket, "/tickets", TICKET),
+    (contracts.NewCustomer, "/customers", CUSTOMER),
+    (dispatch.NewTechnician, "/technicians", TECHNICIAN),
+    (dispatch.Expense, "/tickets/t-1/expenses", EXPENSE),
+    (dispatch.Work, "/tickets/t-1/work", WORK),
+    (dispatch.Triage, "/tickets/t-1/triage", {"outcome": "escalate", "note": "需要上门"}),
+    (dispatch.Assign, "/tickets/t-1/assignment", {"technician_id": "near", "reason": "客户点名"}),
+    (dispatch.Decline, "/tickets/t-1/decline", {"technician_id": "near", "reason": "生病"}),
+    (dispatch.Wait, "/tickets/t-1/wait", {"reason": "等客户"}),
+    (dispatch.Completion, "/tickets/t-1/completion", {"technician_id": "near", "resolution": "已修复"}),
 ]
 
 

@@ -535,7 +535,11 @@ async def _wait_for_dispatch(client: _Client, timeout: float) -> None:
     until the last site added is known there (so is every agreement before it) and the
     board lists every technician."""
     await wait_settled(client.nc, timeout=timeout)
-    probe = {"ticket_id": "", "site_id": LAST_SITE[1].site_id, "summary": ""}  # refused whatever: stores nothing
+    # Refused whatever, so it stores nothing: a well-formed request (dispatch decodes the
+    # shape first) for the last site, received in the future, which rule D1 refuses only
+    # after the site is looked up; while dispatch does not know the site, it names site_id.
+    probe = {"ticket_id": "demo-probe", "site_id": LAST_SITE[1].site_id, "summary": "probe",
+             "received_at": "2100-01-01T00:00:00+08:00"}
     wanted = {t.technician_id for t in TECHNICIANS}
     deadline = time.monotonic() + timeout
     while True:

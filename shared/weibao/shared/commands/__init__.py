@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from weibao.shared.paging import DEFAULT_LIMIT
 
 Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
 Text = Field(default="", max_length=2000)
@@ -58,4 +60,23 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-__all__ = ["FIRST_YEAR", "LAST_YEAR", "Body", "Decimal", "Id", "Money", "Point", "Text", "aware", "in_years"]
+def _no_bool(value: object) -> object:
+    # pydantic reads JSON's true as 1: a page size of "true" is a mistake to name, not a 1.
+    if isinstance(value, bool):
+        raise ValueError("a whole number")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_no_bool)]
+
+
+class Paging(Body):
+    """A query's page: the ranges of `limit` and `offset` are the kit's paging convention
+    (weibao.shared.paging.Page.of checks them where the query pages, with its refusals)."""
+
+    limit: Whole = DEFAULT_LIMIT
+    offset: Whole = 0
+
+
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "Body", "Decimal", "Id", "Money", "Paging", "Point", "Text", "Whole", "aware",
+           "in_years"]

@@ -1,21 +1,35 @@
-"""The billing service's command and query bodies (`weibao.billing.<name>`)."""
+"""The billing service's command and query bodies (`weibao.billing.<name>`).
+
+Two kinds per command: the HTTP body a clerk posts (`Issue`, `CreditNote`, `Payment`,
+`LinePrice`, which the gateway validates and documents), and what billing decodes from
+NATS: that body with the fields the gateway takes from the path (`IssueInvoice`, ...).
+The gateway sends exactly the second; a field renamed here fails both sides at once."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
+from datetime import date, datetime
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from weibao.shared.commands import Body, Id, Money
+from weibao.shared.clock import CHINA
+from weibao.shared.commands import Body, Decimal, Id, Money
+
+# An invoice is named after its customer and period (`<customer>-2026-06`,
+# `<customer>-visit:<ticket>-S1`): longer than an id of its own, as long as billing stores.
+InvoiceId = Field(min_length=1, max_length=250)
+ItemId = Field(min_length=1, max_length=250)  # `<service>:<position>:<n>`
+EXAMPLE = "2026-06-30T18:00:00+08:00"
+
+
+# -- the HTTP bodies -------------------------------------------------------------------
 
 
 class Issue(Body):
-    issued_on: date | None = None
+    issued_on: date | None = None  # none: today
 
 
 class CreditNote(Body):
-    credit_id: str | None = Field(default=None, max_length=100)
+    credit_id: str | None = Field(default=None, max_length=100)  # none: `<invoice_id>-CN<n>`
     lines: list[str] = Field(default_factory=list, max_length=1000)  # item ids; empty: the whole invoice
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -23,4 +37,67 @@ class CreditNote(Body):
 class Payment(Body):
     payment_id: str = Id
     amount: Decimal = Money
-    paid_on: date | None = None
+    paid_on: date | None = None  # none: today
+
+
+class LinePrice(Body):
+    """The negotiated price of a line whose rate is to be agreed (C10 [4]). Unknown fields
+    are refused (`Body`); the price is decimal text, never a JSON number (B8: exact)."""
+
+    unit_price: str = Field(pattern=r"^\d{1,10}(\.\d{1,6})?$", examples=["333.335"],
+                            description="yuan per unit, exact decimal text, up to 6 decimal places")
+    reason: str = Field(min_length=1, max_length=2000, description="how the price was agreed")
+
+
+# -- what billing decodes: the body and the path's fields ------------------------------
+
+
+class InvoiceRef(Body):
+    """`weibao.billing.invoice.page` and `.history`: one invoice."""
+
+    invoice_id: str = InvoiceId
+
+
+class InvoiceAsOf(InvoiceRef):
+    """`weibao.billing.invoice`: the invoice now, or as it stood at `as_of`."""
+
+    as_of: datetime | None = None
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        # ISO text only: pydantic would read a number as a Unix time, a typo as a moment.
+        # Without an offset, Beijing time: where the vendors' offices are (the log records UTC).
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"an ISO datetime such as {EXAMPLE}") from None
+        elif value is not None and not isinstance(value, datetime):
+            raise ValueError(f"an ISO datetime such as {EXAMPLE}")
+        return value.replace(tzinfo=CHINA) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+class LineRef(InvoiceRef):
+    """`weibao.billing.invoice.explain`: one line of an invoice."""
+
+    item_id: str = ItemId
+
+
+class IssueInvoice(InvoiceRef, Issue):
+    """`weibao.billing.invoice.issue`."""
+
+
+class CreditInvoice(InvoiceRef, CreditNote):
+    """`weibao.billing.invoice.credit`."""
+
+
+class PayInvoice(InvoiceRef, Payment):
+    """`weibao.billing.invoice.pay`."""
+
+
+class PriceLine(LineRef, LinePrice):
+    """`weibao.billing.invoice.price_line`. Who priced it is the request's actor; `by`
+    names them only for a caller that has none (a script on the service's own identity)."""
+
+    by: str | None = Field(default=None, max_length=200)

@@ -1,14 +1,16 @@
-"""The contracts service's command and query bodies (`weibao.contracts.<name>`)."""
+"""The contracts service's command and query bodies (`weibao.contracts.<name>`): the
+HTTP bodies the gateway validates, then the requests the service decodes, each an HTTP
+body plus the fields the gateway takes from the path."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
-from weibao.shared.commands import Body, Id, Money
+from weibao.shared.commands import Body, Id, Money, Paging, aware
 
 
 class Contact(Body):
@@ -127,3 +129,151 @@ class WarrantyQuestion(Body):
     fault: str = "performance"
     cause: str | None = None
     part: str | None = None
+
+
+class ChangeRequest(Body):  # extra="forbid", as every body
+    """rule C8: a change request of the agreement; contracts decides free or billable (B6)."""
+
+    ref: str = Id
+    description: str = Field(min_length=1, max_length=2000)
+    on: date | None = None  # default: contracts' today
+    workload_days: Decimal = Field(gt=0, max_digits=8, decimal_places=2)  # working days, exact
+
+
+# -- what the contracts service decodes off NATS ---------------------------------------
+# The gateway sends an HTTP body with the path's fields beside it (`call.ask(..., body,
+# agreement_id=...)`), the CLI and the demo the same object: a command's schema is its
+# HTTP body's plus those fields, so both ends refuse the same things by the same names.
+
+
+def exact(value: object) -> object:
+    """A decimal sent straight over NATS is text or a whole number: a JSON float is already
+    inexact (0.1 is not a tenth) and a boolean is no number. The gateway sends its decimals
+    as text, so this refuses only what a hand-written request might carry."""
+    if isinstance(value, float | bool):
+        raise ValueError("an exact decimal as text, e.g. '12000.00'")
+    return value
+
+
+class AgreementRef(Body):
+    agreement_id: str = Id
+
+
+class CustomerRef(Body):
+    customer_id: str = Id
+
+
+class SiteRef(CustomerRef):
+    site_id: str = Id
+
+
+class AddSite(NewSite, CustomerRef):
+    pass
+
+
+class MoveSite(SiteMove, SiteRef):
+    pass
+
+
+class PayFee(FeePayment, AgreementRef):
+    _amount = field_validator("amount", mode="before")(exact)  # rule B8: money in exact decimals
+
+
+class AmendAgreement(Amendment, AgreementRef):
+    pass
+
+
+class TerminateAgreement(Termination, AgreementRef):
+    pass
+
+
+class AssessAgreement(Assessment, AgreementRef):
+    pass
+
+
+class RecordChangeRequest(ChangeRequest, AgreementRef):
+    _workload = field_validator("workload_days", mode="before")(exact)  # rule C8: the workload, exact
+
+
+class UseQuota(QuotaUse, AgreementRef):
+    pass
+
+
+class QuotaRef(AgreementRef):
+    kind: QuotaKind
+
+
+class AgreementAsOf(AgreementRef):
+    as_of: datetime | None = None  # the agreement as it stood then
+
+    _as_of = field_validator("as_of")(aware)
+
+
+class NoFields(Body):
+    """A query that takes nothing: any field sent is a mistake, named."""
+
+
+class CustomerSearch(Paging):
+    q: str | None = Field(default=None, max_length=100)  # a part of the name or id
+
+
+class AgreementSearch(Paging):
+    customer_id: str | None = Field(default=None, max_length=100)
+    status: str | None = Field(default=None, max_length=20)  # the register knows its standings
+
+
+# Vendor hardware's warranty (rules C11, C18, C19, C21-C24): one schema per action, the
+# fields of the domain's command of that action (over HTTP they arrive as a WarrantyRecord).
+# A field left out takes the domain's default; what a value means (empty, negative, in
+# order) is the domain's rule, as for every command.
+HardwareKind = Literal["machine", "dongle", "part"]
+FaultKind = Literal["performance", "preinstalled_software"]
+
+
+class HardwareRegistration(Body):
+    serial: str = Id
+    kind: HardwareKind
+    model: str = Field(max_length=200)
+    customer_id: str = Id
+    supplied_by_vendor: bool  # rule C3
+    purchased_on: date | None
+    invoice: bool  # rule C22
+    produced_on: date | None
+    # The agreement's terms, defaulting to the seeds' values; their ranges are the domain's rule.
+    warranty_months: int = 12  # rule C11, C18
+    three_guarantees: bool = True  # rule C19
+    preinstalled_software_months: int | None = 3  # rule C21
+    dongle_replacement_fee: Decimal = Field(default=Decimal("200.00"), max_digits=14, decimal_places=2)  # rule C18
+
+
+class RepairRecord(Body):
+    serial: str = Id
+    repaired_on: date
+    part: str | None = Field(max_length=200)  # None: the unit as a whole; said either way
+    fault: str = Field(max_length=2000)  # what the shop found, in words
+    fault_kind: FaultKind = "performance"
+    cause: str | None = Field(default=None, max_length=60)  # a C24 cause, or none for a quality defect
+    fault_on: date | None = None
+
+
+class ReturnRecord(Body):
+    serial: str = Id
+    returned_on: date
+    fault_on: date
+    fault: FaultKind
+    cause: str | None = Field(default=None, max_length=60)
+
+
+class ReplacementRecord(Body):
+    serial: str = Id
+    replaced_on: date
+    fault_on: date
+    fault: FaultKind
+    replacement_serial: str = Field(max_length=100)
+    replacement_model: str = Field(max_length=200)
+    cause: str | None = Field(default=None, max_length=60)
+
+
+WARRANTY_ACTIONS: dict[str, type[Body]] = {
+    "register": HardwareRegistration, "repair": RepairRecord, "return": ReturnRecord, "replace": ReplacementRecord,
+}

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from weibao.shared.commands import Body, Id, Money, Point, Text, aware
+from weibao.shared.commands import Body, Id, Money, Paging, Point, Text, aware
 from weibao.shared.public.dispatch import Channel, ExpenseKind, WorkKind
 
 
@@ -36,9 +36,20 @@ class Assign(Body):
     reason: str | None = Field(default=None, max_length=2000)  # required by dispatch for an override
 
 
-class Decline(Body):
+class Named(Body):
+    """Who a technician's action is by, in an HTTP body: the token says it for a technician;
+    a dispatcher acting for one names them (or the visit's technician is meant). On
+    dispatch's side the name is required (VisitReport below)."""
+
     technician_id: str | None = None
+
+
+class DeclineReason(Body):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class Decline(Named, DeclineReason):
+    pass
 
 
 class Wait(Body):
@@ -51,17 +62,22 @@ class PhoneReport(Body):
 
     key: str = Field(min_length=8, max_length=100)
     device_time: datetime
-    technician_id: str | None = None  # a dispatcher reporting for a technician names them
 
     _device = field_validator("device_time")(aware)
 
 
-class Presence(PhoneReport):
+class Fix(PhoneReport):
+    """Where the phone was (D5: the geofence widens with its stated accuracy)."""
+
     position: Point
     accuracy_m: float = Field(ge=0, le=100000)
 
 
-class Work(PhoneReport):
+class Presence(Named, Fix):
+    pass
+
+
+class WorkTime(PhoneReport):
     kind: WorkKind
     started: datetime
     ended: datetime
@@ -69,7 +85,11 @@ class Work(PhoneReport):
     _times = field_validator("started", "ended")(aware)
 
 
-class Expense(PhoneReport):
+class Work(Named, WorkTime):
+    pass
+
+
+class Receipt(PhoneReport):
     kind: ExpenseKind
     amount: Decimal = Money
     receipt_no: str = Field(default="", max_length=100)
@@ -78,9 +98,16 @@ class Expense(PhoneReport):
     note: str = Text
 
 
-class Completion(Body):
-    technician_id: str | None = None
+class Expense(Named, Receipt):
+    pass
+
+
+class Resolution(Body):
     resolution: str = Field(min_length=1, max_length=4000)
+
+
+class Completion(Named, Resolution):
+    pass
 
 
 class Shift(Body):
@@ -118,3 +145,98 @@ class TimeOff(Body):
     first_day: date
     last_day: date
     reason: str = Field(min_length=1, max_length=500)
+
+
+# -- what dispatch's NATS requests carry -------------------------------------------------
+# The gateway sends an HTTP body with what the path and the caller's token said beside it
+# (api/dispatch.py: `call.ask(..., ticket_id=..., technician_id=...)`); the CLI and the
+# demo loader send the same. So each request's schema is its HTTP body's plus those fields,
+# defined here once; `weibao.shared.rpc.command` decodes into them before the service runs.
+# A reference to a ticket or a technician is an id of the shape they are created with.
+
+
+class TicketRef(Body):
+    """`weibao.dispatch.ticket.find_coverage` and `.history`: which request."""
+
+    ticket_id: str = Id
+
+
+class TicketQuery(TicketRef):
+    """`weibao.dispatch.ticket`: the request now, or as it stood at `as_of` (D1's clocks too)."""
+
+    as_of: datetime | None = None
+
+    _as_of = field_validator("as_of")(aware)
+
+
+class TriageTicket(TicketRef, Triage):
+    """rule D3"""
+
+
+class AssignTicket(TicketRef, Assign):
+    """rule D4, or the dispatcher's override with its reason"""
+
+
+class WaitTicket(TicketRef, Wait):
+    """rule D1: the clocks pause while waiting on the customer"""
+
+
+class VisitReport(TicketRef):
+    """A technician's word on their visit (`ticket.accept`): who, always named. The
+    gateway names the token's technician (or the dispatcher's choice); dispatch checks
+    the visit is assigned to them."""
+
+    technician_id: str = Id
+
+
+# The HTTP bodies' parts without their optional `Named`: here the name is required.
+class DeclineVisit(VisitReport, DeclineReason):
+    """rule D4: dispatch assigns again"""
+
+
+class PresenceReport(VisitReport, Fix):
+    """`ticket.check_in` and `ticket.check_out`, rule D5"""
+
+
+class WorkReport(VisitReport, WorkTime):
+    """rule D6"""
+
+
+class ExpenseReport(VisitReport, Receipt):
+    """rules D6, C5"""
+
+
+class CompleteVisit(VisitReport, Resolution):
+    pass
+
+
+class TechnicianRef(Body):
+    """`weibao.dispatch.technician`: which technician."""
+
+    technician_id: str = Id
+
+
+class TechnicianPatch(TechnicianRef, TechnicianChange):
+    pass
+
+
+class TechnicianRetirement(TechnicianRef, Retirement):
+    pass
+
+
+class TechnicianTimeOff(TechnicianRef, TimeOff):
+    pass
+
+
+class TicketList(Paging):
+    """`weibao.dispatch.tickets`: a page of the board."""
+
+    status: Literal["open", "closed", "all"] = "open"
+    technician_id: str | None = None  # a filter: an unknown id lists nothing
+    customer_id: str | None = None
+
+
+class PlanQuery(Body):
+    """`weibao.dispatch.plan`: how long the solver may search (at most a minute, whatever is asked)."""
+
+    seconds: float = Field(default=5.0, gt=0, allow_inf_nan=False)

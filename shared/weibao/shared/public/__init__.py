@@ -22,13 +22,17 @@ Published = contracts.Published | dispatch.Published
 _PRODUCERS = {contracts.SERVICE: contracts.CODEC, dispatch.SERVICE: dispatch.CODEC}
 
 
-def read(message: Message) -> Published | None:
-    """The public message `message` carries, decoded; None for what is not one (a
-    producer's private events, which travel on the same stream)."""
+def read(message: Message, *wanted: type) -> Published | None:
+    """The public message `message` carries, decoded, if it is one of the `wanted` kinds
+    (any kind when none are named); None otherwise (a producer's private events, which
+    travel on the same stream, and messages this reader does not use: a new schema of
+    one of those is no reason to park it)."""
     known = _PRODUCERS.get(message.service)
     if known is None or not known.knows(message.type):
         return None
     kind, version = known.kinds[message.type], known.versions[message.type]
+    if wanted and kind not in wanted:
+        return None
     if message.schema_version != version:
         raise BadMessage(f"{message.type} schema {message.schema_version} is unknown here (we read {version})")
     try:

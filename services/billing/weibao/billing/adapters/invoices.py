@@ -39,11 +39,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from weibao.billing.adapters.folded import FoldedRepository
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain import series as numbering
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
-from weibao.shared.eventstore import events_table
+from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import Message
 from weibao.shared.money import to_fen
 from weibao.shared.paging import Page
@@ -54,19 +55,19 @@ INVOICE = codec.Codec([domain.DraftOpened, domain.LineAdded, domain.LineRemoved,
 SERIES = codec.Codec([numbering.NumberAllocated], prefix="private.")
 STREAM_PREFIX = "invoice-"
 ZERO = Decimal("0.00")
+FOLDED = 1024  # invoices whose folded state is kept between messages (a month's draft: a line each)
+
+Invoices = FoldedRepository[domain.Invoice, domain.Event]
 
 
 def invoice_stream(invoice_id: str) -> str:
     return f"{STREAM_PREFIX}{invoice_id}"
 
 
-async def head(conn: AsyncConnection, stream_id: str) -> tuple[int, str] | None:
-    """The version and hash of a stream's last event: what a folded state is valid for
-    (the hash tells apart two events that took the same version, one rolled back)."""
-    e = events_table
-    row = (await conn.execute(select(e.c.version, e.c.hash).where(e.c.stream_id == stream_id)
-                              .order_by(e.c.version.desc()).limit(1))).first()
-    return (int(row.version), str(row.hash)) if row is not None else None
+def invoices_of(store: EventStore) -> Invoices:
+    """Load, decide, append on an invoice's stream; the service's policy, commands and
+    queries share one, and so its folded states."""
+    return FoldedRepository(store, INVOICE, domain.evolve, domain.Invoice(), size=FOLDED)
 
 
 # -- export cursors ---------------------------------------------------------------------

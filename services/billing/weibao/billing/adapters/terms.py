@@ -10,10 +10,13 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from weibao.shared.messages import BadMessage, Message
+from weibao.shared import public
+from weibao.shared.messages import Message
+from weibao.shared.public import contracts
 from weibao.shared.readmodels import upsert
 
-READS = {"CoverageGranted": 1, "CoverageChanged": 1, "SiteLocated": 1}
+# What the book reads of contracts' messages (the policy prices others).
+READS = (contracts.SiteLocated, contracts.CoverageGranted, contracts.CoverageChanged)
 
 
 @dataclass
@@ -42,17 +45,19 @@ class TermsBook:
         return TermsBook(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        version = READS.get(message.type)
-        if version is None:
-            return
-        if message.schema_version != version:
-            raise BadMessage(f"{message.type} schema {message.schema_version} is unknown here (we read {version})")
-        data = message.data
-        if message.type == "SiteLocated":
-            await upsert(conn, self.customers, "customer_id", data["customer_id"], {"name": data["customer_name"]})
-        else:
-            await upsert(conn, self.agreements, "agreement_id", data["agreement_id"],
-                          {"customer_id": data["customer_id"], "terms": json.dumps(data["terms"])})
+        await self.apply(conn, public.read(message, *READS))
+
+    async def apply(self, conn: AsyncConnection, found: public.Published | None) -> None:
+        """A message already decoded (the policy decodes each once, for this book and its
+        pricing alike)."""
+        match found:
+            case contracts.SiteLocated() as site:
+                await upsert(conn, self.customers, "customer_id", site.customer_id, {"name": site.customer_name})
+            case contracts.CoverageGranted() | contracts.CoverageChanged() as coverage:
+                await upsert(conn, self.agreements, "agreement_id", coverage.agreement_id,
+                             {"customer_id": coverage.customer_id, "terms": json.dumps(coverage.terms)})
+            case _:
+                pass  # what billing prices (the policy), and what it does not read
 
     async def terms(self, conn: AsyncConnection, agreement_id: str | None) -> dict[str, Any]:
         if agreement_id is None:

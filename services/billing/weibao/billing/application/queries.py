@@ -1,22 +1,31 @@
-"""Queries over the invoice read model: the list of invoices and the export's pages.
+"""What billing answers: the invoice from its log (now or as of a time), a line's
+explanation, the A4 statement; and, from the invoice read model, the list of invoices
+and the export's pages.
 
-Requests are plain JSON; every refusal names the field at fault. Pages are small and
-bounded: the gateway pages through `export_lines` and streams the file, so an export of
-100,000 lines never sits whole in memory on either side."""
+The invoice, its explanation and its statement read the log through the repository the
+commands use (always current); lists and exports read `InvoiceBook`, which follows the
+log within a relay hop. Requests arrive decoded where a schema says their shape
+(`weibao.shared.commands.billing`); the list's and the export's filters are checked here,
+every refusal naming its field. Pages are small and bounded: the gateway pages through
+`export_lines` and streams the file, so an export of 100,000 lines never sits whole in
+memory on either side."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weibao.billing.adapters.invoices import InvoiceBook, decode_cursor, encode_cursor
-from weibao.billing.domain.pricing import CHINA
+from weibao.billing.adapters.exports import CreditView, InvoiceView, Settlement, invoice_html, lines_of
+from weibao.billing.adapters.invoices import InvoiceBook, Invoices, decode_cursor, encode_cursor, invoice_stream
+from weibao.billing.adapters.terms import TermsBook
+from weibao.billing.domain import invoice as domain
+from weibao.shared.commands.billing import InvoiceAsOf, InvoiceRef, LineRef
 from weibao.shared.errors import Rejected, require
 from weibao.shared.paging import Page
 from weibao.shared.public.billing import ExportLine, row_of
@@ -55,21 +64,6 @@ def month(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def moment(body: Mapping[str, Any], name: str) -> datetime | None:
-    """An ISO datetime; without an offset it is read as Beijing time, where the vendors'
-    offices are (the log itself records UTC)."""
-    value = body.get(name)
-    if value is None:
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        found = datetime.fromisoformat(value)
-    except ValueError:
-        raise Rejected("invalid", name, "an ISO datetime such as 2026-06-30T18:00:00+08:00") from None
-    return found if found.tzinfo is not None else found.replace(tzinfo=CHINA)
-
-
 def _estimate(line: ExportLine) -> int:
     """A row's JSON size, from above: the free texts at 3 bytes a character (CJK in
     UTF-8), the bounded fields at most 600 bytes."""
@@ -80,7 +74,53 @@ def _estimate(line: ExportLine) -> int:
 @dataclass
 class Queries:
     engine: AsyncEngine
-    book: InvoiceBook
+    book: InvoiceBook  # the invoice read model: lists and exports
+    log: Invoices  # one invoice from its stream, always current
+    terms: TermsBook  # customers' names for the statement
+
+    async def invoice(self, query: InvoiceAsOf) -> domain.Invoice:
+        """`weibao.billing.invoice`: the invoice from its events; with `as_of`, as it stood
+        then (events recorded by then)."""
+        # The log records UTC; SQLite compares the stored text, so the bound must be UTC too.
+        moment = query.as_of.astimezone(UTC) if query.as_of is not None else None
+        state, _ = await self.log.load(invoice_stream(query.invoice_id), as_of=moment)
+        require(state.status != "none", "not_found", "invoice_id",
+                "no such invoice" if moment is None else "no such invoice at that time")
+        return state
+
+    async def statement(self, query: InvoiceRef) -> str:
+        """`weibao.billing.invoice.page`: the printable A4 statement of charges (结算单) of
+        an issued invoice: its lines and totals as issued, frozen (B8); then each credit
+        note (red-letter lines) and what is left to pay after the credit notes and the
+        payments."""
+        state = await self.invoice(InvoiceAsOf(invoice_id=query.invoice_id))
+        require(state.status != "draft", "draft", "invoice_id", "a draft has no statement yet; issue it first")
+        async with self.engine.connect() as conn:
+            name = await self.terms.customer_name(conn, state.customer_id)
+        rows = lines_of(state, name)
+        credits = tuple(CreditView(note.credit_id, note.on, note.reason,
+                                   tuple(row for row in rows if row.credit_id == note.credit_id), note.totals)
+                        for note in state.credits)
+        return invoice_html(InvoiceView.of([row for row in rows if not row.credit_id]),
+                            Settlement(credits, state.credited, state.paid, state.outstanding))
+
+    async def explain(self, query: LineRef) -> Mapping[str, Any]:
+        """`weibao.billing.invoice.explain`: for an invoice line, the clauses that made it
+        billable and the events it came from (service and position, which
+        `weibao.<service>.history` and the stream hold)."""
+        state = await self.invoice(InvoiceAsOf(invoice_id=query.invoice_id))
+        line = next((ln for ln in state.lines if ln.item_id == query.item_id), None)
+        if line is None:
+            raise Rejected("not_found", "item_id", "no such line on this invoice")
+        pricings = [{"unit_price": str(p.unit_price), "amount": str(p.amount), "reason": p.reason, "by": p.by,
+                     "on": p.on.isoformat()} for p in state.pricings_of(line.item_id)]
+        sources = [{"service": s, "position": p, "type": t} for s, p, t in line.sources]
+        return {"invoice_id": query.invoice_id, "number": state.number, "item_id": line.item_id,
+                "clauses": line.clauses, "sources": sources,
+                "description": line.description, "amount": str(line.amount), "vat_rate": str(line.vat_rate),
+                "unit_price": str(line.unit_price),
+                # C10 [4]: a price set by hand says who set it and why; the last one holds
+                "pricing": pricings[-1] if pricings else None, "pricings": pricings}
 
     async def invoices(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`weibao.billing.invoices`: {customer_id?, period?, status?, limit?, offset?} ->

@@ -1,10 +1,13 @@
 """Pricing: what a public message from contracts or dispatch makes the customer owe.
 
-One pure function per billing rule of DOMAIN.md (B1-B7). Each takes the decoded
-message data (a Mapping, as `weibao.shared.messages` decodes it), the agreement's
-`terms` as published by the latest `CoverageGranted`/`CoverageChanged` when the rule
-needs them, and the `Source` (service, position, message type) the message came from.
-Each returns a list of `BillableItem`, empty when nothing is owed.
+One pure function per billing rule of DOMAIN.md (B1-B7). Each takes the public message
+as its dataclass (`weibao.shared.public.read` decodes it: a field renamed upstream fails
+mypy here), the agreement's `terms` as published by the latest
+`CoverageGranted`/`CoverageChanged` when the rule needs them, and the `Source` (service,
+position, message type) the message came from. Each returns a list of `BillableItem`,
+empty when nothing is owed. The values are still checked (an amount is exact decimal
+text, a kind one this module prices): the schema says a field is text, not that it is
+an amount.
 
 Choices made here, so invoices can be explained:
 
@@ -41,6 +44,8 @@ from typing import Any, Literal
 
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen, yuan
+from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
 
 ItemKind = Literal[
     "expense",  # B1, C5
@@ -104,28 +109,31 @@ def item_id(source: Source, n: int = 0) -> str:
 # rule B1 (C5)
 
 
-def for_expense(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+def for_expense(expense: ExpenseRecorded, terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
     """rules B1, C5: travel, transport, lodging and meals at cost, inside coverage too,
-    when the agreement says the customer bears them (an explicit `true`: no terms, no bill)."""
+    when the agreement says the customer bears them (an explicit `true`: no terms, no bill).
+    Dated by its receipt: one without a date is dated by the caller (the policy: the day
+    it was recorded), never parked."""
     if terms.get("customer_pays_expenses") is not True:
         return []
-    kind = str(data["kind"])
+    kind = str(expense.kind)
     if kind not in EXPENSE_LABELS:
         raise Rejected("invalid", "kind", f"not an expense kind: {kind!r}; one of {', '.join(EXPENSE_LABELS)}")
-    amount = _money(data["amount"], "amount")
+    amount = _money(expense.amount, "amount")
     if amount == 0:
         return []
-    receipt = data.get("receipt_no") or "无票号"
-    nights = data.get("nights")
+    receipt = expense.receipt_no or "无票号"
+    nights = expense.nights
     detail = f", {nights}晚" if kind == "lodging" and nights else ""
-    return [_priced(source, data, "expense", f"{EXPENSE_LABELS[kind]}（票据 {receipt}{detail}）", Decimal(1),
-                    unit="项", rate=amount, clauses=("B1", "C5"), on=_date(data.get("receipt_date"), "receipt_date"))]
+    return [_priced(source, (expense.customer_id, expense.agreement_id), "expense",
+                    f"{EXPENSE_LABELS[kind]}（票据 {receipt}{detail}）", Decimal(1), unit="项", rate=amount,
+                    clauses=("B1", "C5"), on=_date(expense.receipt_date, "receipt_date"))]
 
 
 # rules B2 (C4, C11, C19) and B3 (C1)
 
 
-def for_work(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
     """Hardware and network days (B2, C4); software work outside coverage (B3).
 
     Hardware or network work is billed per started day at `terms["hardware"]["day_rate"]`,
@@ -134,11 +142,11 @@ def for_work(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) 
     Software work inside coverage is free; outside it (any other verdict, e.g. C1, C17)
     it is billed at `terms["service"]["hourly_rate"]` per started hour, else
     `terms["service"]["day_rate"]` per started day, else at a rate to be agreed."""
-    kind = str(data["kind"])
-    verdict = str(data.get("verdict", ""))
-    clauses = tuple(str(c) for c in data.get("clauses", ()))
-    started = _moment(data["started"], "started")
-    elapsed = _moment(data["ended"], "ended") - started
+    kind = str(work.kind)
+    verdict = work.verdict
+    clauses = work.clauses
+    started = _moment(work.started, "started")
+    elapsed = _moment(work.ended, "ended") - started
     if elapsed < timedelta(0):
         raise Rejected("invalid", "ended", "work ends before it starts")
     if elapsed == timedelta(0):
@@ -152,50 +160,51 @@ def for_work(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) 
             hardware = terms.get("hardware") or {}
             rate = hardware.get("day_rate")
             label = "硬件维护" if kind == "hardware" else "网络维护"
-            return [_priced(source, data, "hardware_days" if kind == "hardware" else "network_days",
-                            f"{label}（工单 {data.get('ticket_id', '')}）", days, unit="天", rate=rate,
+            return [_priced(source, (work.customer_id, work.agreement_id),
+                            "hardware_days" if kind == "hardware" else "network_days",
+                            f"{label}（工单 {work.ticket_id}）", days, unit="天", rate=rate,
                             clauses=("B2", "C4"), on=on)]
         case "software":
             if verdict == "covered":
                 return []
             reasons = tuple(c for c in _SERVICE_REASONS if c in clauses)
             service = terms.get("service") or {}
-            description = f"服务范围外的软件服务（工单 {data.get('ticket_id', '')}）"
+            description = f"服务范围外的软件服务（工单 {work.ticket_id}）"
             if service.get("hourly_rate") is not None:
                 hours = Decimal(_ceil(elapsed, _HOUR))
-                return [_priced(source, data, "service", description, hours, unit="小时",
-                                rate=service["hourly_rate"], clauses=("B3", *reasons), on=on)]
+                return [_priced(source, (work.customer_id, work.agreement_id), "service", description, hours,
+                                unit="小时", rate=service["hourly_rate"], clauses=("B3", *reasons), on=on)]
             days = Decimal(_ceil(elapsed, _DAY))
-            return [_priced(source, data, "service", description, days, unit="天", rate=service.get("day_rate"),
-                            clauses=("B3", *reasons), on=on)]
+            return [_priced(source, (work.customer_id, work.agreement_id), "service", description, days, unit="天",
+                            rate=service.get("day_rate"), clauses=("B3", *reasons), on=on)]
     raise Rejected("invalid", "kind", f"not a kind of work: {kind!r}; one of hardware, network, software")
 
 
 # rule B4 (C2)
 
 
-def for_fee_due(data: Mapping[str, Any], source: Source) -> list[BillableItem]:
+def for_fee_due(fee: FeeDue, source: Source) -> list[BillableItem]:
     """rules B4, C2: the annual maintenance fee for the period, as contracts computed it."""
-    amount = _money(data["amount"], "amount")
+    amount = _money(fee.amount, "amount")
     if amount == 0:
         return []
-    period = f"{data['period_from']} 至 {data['period_to']}"
-    return [_priced(source, data, "annual_fee", f"年度维护费（{period}）", Decimal(1), unit="项", rate=amount,
-                    clauses=("B4", "C2"), on=_date(data["due_on"], "due_on"))]
+    period = f"{fee.period_from} 至 {fee.period_to}"
+    return [_priced(source, (fee.customer_id, fee.agreement_id), "annual_fee", f"年度维护费（{period}）", Decimal(1),
+                    unit="项", rate=amount, clauses=("B4", "C2"), on=_date(fee.due_on, "due_on"))]
 
 
 # rule B5 (C7, C10)
 
 
-def for_quota(data: Mapping[str, Any], prices: Mapping[str, Decimal], source: Source) -> list[BillableItem]:
+def for_quota(quota: QuotaConsumed, prices: Mapping[str, Decimal], source: Source) -> list[BillableItem]:
     """rules B5, C7, C10: the billable units beyond the free quota (free and waived units
     cost nothing), at `prices[kind]` (keyed by the message's kind). Training carries the
     paid-up customer's discount (C7 [1]) when the message gives `discount_percent`: the
     unit price is discounted exactly, then the amount is rounded once."""
-    kind = str(data["kind"])
+    kind = quota.kind
     if kind not in QUOTA_KINDS:
         raise Rejected("invalid", "kind", f"not a quota kind: {kind!r}; one of {', '.join(QUOTA_KINDS)}")
-    units = data["billable_units"]
+    units = quota.billable_units
     if isinstance(units, bool) or not isinstance(units, int) or units < 0:
         raise Rejected("invalid", "billable_units", f"a count of units, not {units!r}")
     if units == 0:
@@ -203,76 +212,75 @@ def for_quota(data: Mapping[str, Any], prices: Mapping[str, Decimal], source: So
     item_kind, unit, label = QUOTA_KINDS[kind]
     rule = "C7" if item_kind == "training" else "C10"
     price = prices.get(kind)
-    description = f"{label}（{data.get('ref', '')}）"
-    discount = data.get("discount_percent")
+    description = f"{label}（{quota.ref}）"
+    discount = quota.discount_percent
     if item_kind == "training" and discount is not None and price is not None:
         percent = _decimal(discount, "discount_percent")
         if not Decimal(0) <= percent <= Decimal(100):
             raise Rejected("invalid", "discount_percent", f"a percentage from 0 to 100, not {discount!r}")
         price = _money(price, "price") * (Decimal(100) - percent) / Decimal(100)  # exact: a division by 100
         description += f"，已缴年费优惠 {percent}%"
-    return [_priced(source, data, item_kind, description, Decimal(units), unit=unit, rate=price,
-                    clauses=("B5", rule), on=_date(data["on"], "on"))]
+    return [_priced(source, (quota.customer_id, quota.agreement_id), item_kind, description, Decimal(units), unit=unit,
+                    rate=price, clauses=("B5", rule), on=_date(quota.on, "on"))]
 
 
 # rule B6 (C8)
 
 
-def for_change_request(data: Mapping[str, Any], terms: Mapping[str, Any], day_rate: Decimal | None,
+def for_change_request(change: ChangeRequestAssessed, terms: Mapping[str, Any], day_rate: Decimal | None,
                        source: Source) -> list[BillableItem]:
     """rules B6, C8: a large change request, billed by its actual workload.
 
-    `data`: customer_id, agreement_id, ref, on (ISO date), workload_days (decimal text),
-    optionally verdict and description. A "covered" verdict is free, a "billable" one is
-    billed; without a verdict, the change is billed when it is larger than
+    A "covered" verdict is free, a "billable" one is billed; any other (neither said),
+    the change is billed when it is larger than
     `terms["changes"]["free_up_to_working_days"]`. The whole workload is billed (C8:
     "按实际工作量收费"), in exact days, not rounded up."""
-    workload = _decimal(data["workload_days"], "workload_days")
+    workload = _decimal(change.workload_days, "workload_days")
     if workload < 0:
         raise Rejected("invalid", "workload_days", "a workload is not negative")
-    verdict = data.get("verdict")
+    verdict = change.verdict
     if verdict == "covered" or workload == 0:
         return []
     if verdict != "billable":
         limit = (terms.get("changes") or {}).get("free_up_to_working_days")
         if limit is None or workload <= _decimal(limit, "free_up_to_working_days"):
             return []  # rule C8: small changes are free
-    description = str(data.get("description") or f"需求变更（{data.get('ref', '')}）")
-    return [_priced(source, data, "change_request", description, workload, unit="天", rate=day_rate,
-                    clauses=("B6", "C8"), on=_date(data["on"], "on"))]
+    description = change.description or f"需求变更（{change.ref}）"
+    return [_priced(source, (change.customer_id, change.agreement_id), "change_request", description, workload,
+                    unit="天", rate=day_rate, clauses=("B6", "C8"), on=_date(change.on, "on"))]
 
 
 # rule B7 (C18)
 
 
-def for_dongle(data: Mapping[str, Any], terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+def for_dongle(verdict: WarrantyVerdict, terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
     """rules B7, C18: a dongle replaced outside its warranty costs the verdict's fee
-    (200 yuan in [3]); without one, `terms["warranty"]["dongle_replacement_fee"]`."""
-    if data.get("kind") != "dongle" or data.get("action") != "replacement" or data.get("covered") is not False:
+    (200 yuan in [3]); without one, `terms["warranty"]["dongle_replacement_fee"]`. A
+    verdict names no agreement: the item names none either."""
+    if verdict.kind != "dongle" or verdict.action != "replacement" or verdict.covered is not False:
         return []
-    fee = data.get("fee")
+    fee: object = verdict.fee
     if fee is None:
         fee = (terms.get("warranty") or {}).get("dongle_replacement_fee")
     if fee is not None and _money(fee, "fee") == 0:
         return []
-    reasons = ("C24",) if "C24" in tuple(data.get("clauses", ())) else ()
-    return [_priced(source, data, "dongle", f"加密狗更换（序列号 {data.get('serial', '')}）", Decimal(1), unit="个",
-                    rate=fee, clauses=("B7", "C18", *reasons), on=_date(data["on"], "on"))]
+    reasons = ("C24",) if "C24" in verdict.clauses else ()
+    return [_priced(source, (verdict.customer_id, None), "dongle", f"加密狗更换（序列号 {verdict.serial}）", Decimal(1),
+                    unit="个", rate=fee, clauses=("B7", "C18", *reasons), on=_date(verdict.on, "on"))]
 
 
 # Helpers
 
 
-def _priced(source: Source, data: Mapping[str, Any], kind: ItemKind, description: str, quantity: Decimal, *,
+def _priced(source: Source, owner: tuple[str, str | None], kind: ItemKind, description: str, quantity: Decimal, *,
             unit: str, rate: object, clauses: tuple[str, ...], on: date) -> BillableItem:
     """The one place an item is made: `amount` is always `to_fen(quantity * unit_price)`."""
     unit_price = Decimal("0.00") if rate is None else _price(rate)
     if rate is None:  # no known rate: an operator prices it, we do not guess
         description, clauses = f"{description}（单价待议）", (*clauses, RATE_TO_BE_AGREED)
-    agreement = data.get("agreement_id")
-    return BillableItem(item_id(source), str(data["customer_id"]), None if agreement is None else str(agreement),
-                        kind, description, quantity, unit, unit_price, to_fen(quantity * unit_price), clauses,
-                        (source,), on)
+    customer_id, agreement_id = owner  # who owes it, under which agreement (none: a dongle's verdict)
+    return BillableItem(item_id(source), customer_id, agreement_id, kind, description, quantity, unit, unit_price,
+                        to_fen(quantity * unit_price), clauses, (source,), on)
 
 
 def _price(value: object) -> Decimal:

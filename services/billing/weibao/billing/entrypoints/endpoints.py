@@ -7,70 +7,85 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
-from weibao.billing.adapters.invoices import InvoiceBook, invoice_stream
+from weibao.billing.adapters.invoices import InvoiceBook, invoice_stream, invoices_of
 from weibao.billing.adapters.terms import TermsBook
-from weibao.billing.application.billing import Billing, Config
-from weibao.billing.application.queries import Queries, moment
+from weibao.billing.application.invoicing import Invoicing
+from weibao.billing.application.policy import BillingPolicy, Config
+from weibao.billing.application.queries import Queries
 from weibao.shared.clock import china_today
+from weibao.shared.commands.billing import (
+    CreditInvoice,
+    InvoiceAsOf,
+    InvoiceRef,
+    IssueInvoice,
+    LineRef,
+    PayInvoice,
+    PriceLine,
+)
+from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import Message
-from weibao.shared.rpc import command, expose, history_reply
+from weibao.shared.rpc import command, expose, history_reply, query
 from weibao.shared.service import Runtime
 
 
 class Policy:
-    """A tracking consumer's handler: one per upstream, all sharing one Billing."""
+    """A tracking consumer's handler: one per upstream, all sharing one BillingPolicy."""
 
-    def __init__(self, billing: Billing, upstream: str) -> None:
-        self.billing, self.upstream = billing, upstream
+    def __init__(self, policy: BillingPolicy, upstream: str) -> None:
+        self.policy, self.upstream = policy, upstream
         self.name = f"policy_{upstream}"
-        self.metadata = billing.book.metadata
-        self.suffix = billing.book.suffix
+        self.metadata = policy.book.metadata
+        self.suffix = policy.book.suffix
 
     def tables(self) -> list[Any]:
-        return [*self.billing.book.tables(), self.billing.drafts, self.billing.items]
+        return self.policy.tables()
 
     def fresh(self, suffix: str) -> Policy:
-        """Its replay copy: rebuilds the policy's tables, appends nothing (application/billing.py)."""
-        return Policy(self.billing.fresh(suffix), self.upstream)
+        """Its replay copy: rebuilds the policy's tables, appends nothing (application/policy.py)."""
+        return Policy(self.policy.fresh(suffix), self.upstream)
 
     def replay_scope(self, rows: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
-        return self.billing.replay_scope(self.upstream, rows)
+        return self.policy.replay_scope(self.upstream, rows)
 
     async def rebuilt(self, conn: Any) -> None:
         """After a rebuild in place: the open drafts, which no stream replay restores."""
-        await self.billing.drafts_from_log(conn)
+        await self.policy.drafts_from_log(conn)
 
     async def __call__(self, conn: Any, message: Message) -> None:
-        await self.billing.handle(conn, message)
+        await self.policy.handle(conn, message)
 
 
-def billing_for(store: Any) -> Billing:
-    return Billing(store, TermsBook(), Config.load(), china_today)
+def policy_for(store: EventStore) -> BillingPolicy:
+    return BillingPolicy(store, TermsBook(), Config.load(), china_today, invoices_of(store))
 
 
-def invoice_book(billing: Billing) -> InvoiceBook:
-    """The read model of invoices, naming customers from the billing's terms book."""
-    return InvoiceBook(names=billing.book.customers)
+def invoice_book(policy: BillingPolicy) -> InvoiceBook:
+    """The read model of invoices, naming customers from the policy's terms book."""
+    return InvoiceBook(names=policy.book.customers)
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
-    # The one Billing the policies run (service.py builds it): commands and queries share
-    # its terms book and its cache of folded invoices.
-    billing = runtime.read_model(Policy).billing
-    queries = Queries(runtime.engine, runtime.read_model(InvoiceBook))
-    expose(broker, "billing", "invoice.issue", command(billing.issue), keys=runtime.keys)
-    expose(broker, "billing", "invoice.credit", command(billing.credit), keys=runtime.keys)
-    expose(broker, "billing", "invoice.pay", command(billing.pay), keys=runtime.keys)
-    expose(broker, "billing", "invoice.price_line", command(billing.price_line), keys=runtime.keys)
+    # The one BillingPolicy the consumers run (service.py builds it): the commands and
+    # queries share its repository (and its cache of folded invoices) and its terms book.
+    policy = runtime.read_model(Policy).policy
+    invoicing = Invoicing(runtime.store, policy.invoices, policy.today)
+    queries = Queries(runtime.engine, runtime.read_model(InvoiceBook), policy.invoices, policy.book)
+    expose(broker, "billing", "invoice.issue", command(invoicing.issue, IssueInvoice), keys=runtime.keys)
+    expose(broker, "billing", "invoice.credit", command(invoicing.credit, CreditInvoice), keys=runtime.keys)
+    expose(broker, "billing", "invoice.pay", command(invoicing.pay, PayInvoice), keys=runtime.keys)
+    expose(broker, "billing", "invoice.price_line", command(invoicing.price_line, PriceLine), keys=runtime.keys)
 
-    async def invoice(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        state = await billing.invoice(str(body.get("invoice_id", "")), moment(body, "as_of"))
+    async def invoice(found: InvoiceAsOf) -> Any:
+        state = await queries.invoice(found)
         return {"invoice_id": state.invoice_id, "customer_id": state.customer_id, "period": state.period,
                 "status": state.status, "number": state.number, "issued_on": state.issued_on,
                 "lines": state.lines, "totals": state.totals, "outstanding": state.outstanding}
 
-    async def page(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return {"html": await billing.statement(str(body.get("invoice_id", "")))}
+    async def page(found: InvoiceRef) -> Any:
+        return {"html": await queries.statement(found)}
+
+    async def history(found: InvoiceRef) -> Any:
+        return history_reply(await runtime.store.load(invoice_stream(found.invoice_id)))
 
     async def invoices(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await queries.invoices(body)
@@ -78,15 +93,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def export_lines(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
         return await queries.export_lines(body)
 
-    async def explain(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await billing.explain(str(body.get("invoice_id", "")), str(body.get("item_id", "")))
-
-    async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return history_reply(await runtime.store.load(invoice_stream(str(body.get("invoice_id", "")))))
-
-    expose(broker, "billing", "invoice", invoice, keys=runtime.keys)
-    expose(broker, "billing", "invoice.page", page, keys=runtime.keys)
+    expose(broker, "billing", "invoice", query(invoice, InvoiceAsOf), keys=runtime.keys)
+    expose(broker, "billing", "invoice.page", query(page, InvoiceRef), keys=runtime.keys)
+    expose(broker, "billing", "invoice.explain", query(queries.explain, LineRef), keys=runtime.keys)
+    expose(broker, "billing", "history", query(history, InvoiceRef), keys=runtime.keys)
     expose(broker, "billing", "invoices", invoices, keys=runtime.keys)
     expose(broker, "billing", "export.lines", export_lines, keys=runtime.keys)
-    expose(broker, "billing", "invoice.explain", explain, keys=runtime.keys)
-    expose(broker, "billing", "history", history, keys=runtime.keys)

@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weibao.contracts.domain import agreement
 from weibao.shared.errors import require
 from weibao.shared.messages import Message
 from weibao.shared.paging import Page
 
-PREFIX = "private."
 STREAM = "agreement-"
 STATUSES = ("active", "terminated")
 
@@ -49,28 +50,33 @@ class AgreementRegister:
         return AgreementRegister(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        if not (message.type.startswith(PREFIX) and message.stream_id.startswith(STREAM)):
+        if not (agreement.EVENTS.knows(message.type) and message.stream_id.startswith(STREAM)):
             return  # public messages, customers, quotas, warranties
         agreement_id = message.stream_id.removeprefix(STREAM)
-        data, t = message.data, self.table
+        event: agreement.Event = agreement.EVENTS.decode(message)
+        t = self.table
         changes: dict[str, Any]
-        match message.type.removeprefix(PREFIX):
-            case "AgreementSigned":
+        match event:
+            case agreement.AgreementSigned():
                 await conn.execute(t.insert().values(
-                    agreement_id=agreement_id, customer_id=data["customer_id"], template_id=data["template_id"],
-                    status="active", go_live=data["go_live"], free_until=data["free_until"],
-                    covered_until=data["free_until"], lapsed_on=None, terminated_on=None,
-                    site_ids=json.dumps(data["site_ids"])))
+                    agreement_id=agreement_id, customer_id=event.customer_id, template_id=event.template_id,
+                    status="active", go_live=_day(event.go_live), free_until=_day(event.free_until),
+                    covered_until=_day(event.free_until), lapsed_on=None, terminated_on=None,
+                    site_ids=json.dumps(list(event.site_ids))))
                 return
-            case "FeePaid":  # rule C2: a payment opens or extends coverage, and ends a lapse
-                changes = {"covered_until": data["covered_until"], "lapsed_on": None}
-            case "CoverageLapsed":  # rule C1
-                changes = {"lapsed_on": data["lapsed_on"]}
-            case "AgreementTerminated":
-                changes = {"status": "terminated", "terminated_on": data["on"]}
+            case agreement.FeePaid():  # rule C2: a payment opens or extends coverage, and ends a lapse
+                changes = {"covered_until": _day(event.covered_until), "lapsed_on": None}
+            case agreement.CoverageLapsed():  # rule C1
+                changes = {"lapsed_on": _day(event.lapsed_on)}
+            case agreement.AgreementTerminated():
+                changes = {"status": "terminated", "terminated_on": _day(event.on)}
             case _:
                 return  # amendments change terms, not standing; fees falling due are billing's
         await conn.execute(t.update().where(t.c.agreement_id == agreement_id).values(changes))
+
+
+def _day(day: date) -> str:
+    return day.isoformat()  # ISO text, as the log stores a date: sorts as the days do
 
 
 def as_item(row: Mapping[Any, Any], template_name: Callable[[str], str]) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weibao.contracts.domain import customer
 from weibao.shared.messages import Message
 from weibao.shared.paging import Page
 from weibao.shared.readmodels import upsert
 
-PREFIX = "private."
 STREAM = "customer-"
 SITE_FIELDS = ("site_id", "name", "address", "latitude", "longitude", "city", "city_code")
 
@@ -54,27 +54,30 @@ class CustomerDirectory:
         return CustomerDirectory(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        if not (message.type.startswith(PREFIX) and message.stream_id.startswith(STREAM)):
+        if not (customer.EVENTS.knows(message.type) and message.stream_id.startswith(STREAM)):
             return  # public messages, agreements, quotas, warranties
         customer_id = message.stream_id.removeprefix(STREAM)
-        data, sites = message.data, self.sites
-        match message.type.removeprefix(PREFIX):
-            case "CustomerRegistered":
-                await upsert(conn, self.customers, "customer_id", customer_id, {"name": data["name"]})
-            case "SiteAdded":
+        event: customer.Event = customer.EVENTS.decode(message)
+        sites = self.sites
+        match event:
+            case customer.CustomerRegistered():
+                await upsert(conn, self.customers, "customer_id", customer_id, {"name": event.name})
+            case customer.SiteAdded():
                 seq = await conn.scalar(select(func.count()).where(sites.c.customer_id == customer_id))
-                await conn.execute(sites.insert().values(customer_id=customer_id, site_id=data["site_id"],
-                                                         seq=int(seq or 0), name=data["name"],
-                                                         **_where(data["location"])))
-            case "SiteMoved":
+                await conn.execute(sites.insert().values(customer_id=customer_id, site_id=event.site_id,
+                                                         seq=int(seq or 0), name=event.name,
+                                                         **_where(event.location)))
+            case customer.SiteMoved():
                 await conn.execute(sites.update().where(sites.c.customer_id == customer_id,
-                                                        sites.c.site_id == data["site_id"])
-                                   .values(_where(data["location"])))
+                                                        sites.c.site_id == event.site_id)
+                                   .values(_where(event.location)))
+            case customer.ContactsChanged():
+                pass  # the directory lists names and sites; contacts are on the customer itself
 
 
-def _where(location: Mapping[str, Any]) -> dict[str, Any]:
-    return {"address": location["address"], "latitude": location["latitude"], "longitude": location["longitude"],
-            "city": location.get("city"), "city_code": location.get("city_code")}
+def _where(location: customer.Location) -> dict[str, Any]:
+    return {"address": location.address, "latitude": location.latitude, "longitude": location.longitude,
+            "city": location.city, "city_code": location.city_code}
 
 
 async def customers(engine: AsyncEngine, directory: CustomerDirectory, body: Mapping[str, Any]) -> dict[str, Any]:

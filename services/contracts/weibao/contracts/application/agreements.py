@@ -8,9 +8,8 @@ committed. Command ids make retries harmless."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from weibao.contracts.adapters.templates import TemplateFile
@@ -23,16 +22,14 @@ from weibao.contracts.domain.coverage import Decision, Question, decide_coverage
 from weibao.contracts.domain.terms import Terms
 from weibao.shared import codec, geo
 from weibao.shared.aggregates import Repository
-from weibao.shared.errors import Rejected, require
+from weibao.shared.commands import contracts as commands
+from weibao.shared.errors import require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
-from weibao.shared.fields import exact
 from weibao.shared.public import contracts as public
 
-PRIVATE = codec.Codec([
-    domain.AgreementSigned, domain.FeePaid, domain.FeeFallenDue, domain.CoverageLapsed,
-    domain.AgreementAmended, domain.AgreementTerminated, domain.ChangeRequestRecorded,
-], prefix="private.")
+PRIVATE = domain.EVENTS
+QUESTION_FIELDS = tuple(f.name for f in fields(Question))  # what a coverage question tells the domain
 
 
 def stream_of(agreement_id: str) -> str:
@@ -103,67 +100,71 @@ class Agreements:
         return await self.repository.execute(stream_of(agreement_id), lambda state: domain.decide(command, state),
                                              command_id=command_id, meta=meta)
 
-    # -- commands from the outside world, as plain data ------------------------------
+    # -- commands from the outside world, decoded by their schemas ------------------
+    # The schemas (weibao.shared.commands.contracts) checked the shape: ids, dates within
+    # the years, exact amounts. What is left here is meaning: the template exists, its
+    # parameters are valid per the domain (C2, C9...), the agreement exists.
 
-    async def sign(self, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def sign(self, request: commands.Signature, *, command_id: str | None = None,
                    meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
-        template_id = str(data.get("template_id", ""))
-        require(template_id in self.templates, "unknown", "template_id",
-                f"no template {template_id!r}; known: {', '.join(sorted(self.templates))}")
-        terms: Terms = self.templates[template_id].resolve(data.get("parameters") or {})
-        office = codec.parse(domain.Office, data.get("office"), field="office")
+        require(request.template_id in self.templates, "unknown", "template_id",
+                f"no template {request.template_id!r}; known: {', '.join(sorted(self.templates))}")
+        terms: Terms = self.templates[request.template_id].resolve(request.parameters)
+        office = request.office
         command = domain.SignAgreement(
-            agreement_id=_text(data, "agreement_id"), customer_id=_text(data, "customer_id"),
-            template_id=template_id, terms=terms, go_live=_date(data, "go_live"),
-            signed_on=_date(data, "signed_on", self.today()), office=office,
-            site_ids=tuple(str(s) for s in data.get("site_ids") or ()),
+            agreement_id=request.agreement_id, customer_id=request.customer_id, template_id=request.template_id,
+            terms=terms, go_live=request.go_live, signed_on=request.signed_on or self.today(),
+            office=domain.Office(office.name, office.city_code, office.latitude, office.longitude),
+            site_ids=tuple(request.site_ids),
         )
         return await self.execute(command.agreement_id, command, command_id=command_id, meta=meta)
 
-    async def pay(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+    async def pay(self, request: commands.PayFee, **kw: Any) -> list[RecordedEvent]:
         command = domain.RecordFeePayment(
-            payment_id=_text(data, "payment_id"), amount=_amount(data, "amount"),
-            period_from=_date(data, "period_from"), period_to=_date(data, "period_to"),
-            paid_on=_date(data, "paid_on", self.today()),
+            payment_id=request.payment_id, amount=request.amount, period_from=request.period_from,
+            period_to=request.period_to, paid_on=request.paid_on or self.today(),
         )
-        return await self.execute(_text(data, "agreement_id"), command, **kw)
+        return await self.execute(request.agreement_id, command, **kw)
 
     async def assess(self, agreement_id: str, today: date | None = None, **kw: Any) -> list[RecordedEvent]:
         return await self.execute(agreement_id, domain.AssessCoverage(today or self.today()), **kw)
 
-    async def amend(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        state, _ = await self.load(_text(data, "agreement_id"))
+    async def amend(self, request: commands.AmendAgreement, **kw: Any) -> list[RecordedEvent]:
+        state, _ = await self.load(request.agreement_id)
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
-        terms = self.templates[state.template_id].resolve(data.get("parameters") or {})
-        command = domain.AmendAgreement(terms, _date(data, "effective_on"), str(data.get("reason", "")))
+        terms = self.templates[state.template_id].resolve(request.parameters)
+        command = domain.AmendAgreement(terms, request.effective_on, request.reason)
         return await self.execute(state.agreement_id, command, **kw)
 
-    async def terminate(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = domain.TerminateAgreement(_date(data, "on", self.today()), str(data.get("reason", "")))
-        return await self.execute(_text(data, "agreement_id"), command, **kw)
+    async def terminate(self, request: commands.TerminateAgreement, **kw: Any) -> list[RecordedEvent]:
+        command = domain.TerminateAgreement(request.on or self.today(), request.reason)
+        return await self.execute(request.agreement_id, command, **kw)
 
-    async def change_request(self, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def change_request(self, request: commands.RecordChangeRequest, *, command_id: str | None = None,
                              meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """rule C8: record a change request; coverage decides covered or billable (B6)."""
-        command = changes.RecordChangeRequest(
-            ref=_text(data, "ref"), description=_text(data, "description"),
-            on=_date(data, "on", self.today()), workload_days=_workload(data, "workload_days"),
-        )
-        return await self.repository.execute(stream_of(_text(data, "agreement_id")),
+        command = changes.RecordChangeRequest(ref=request.ref, description=request.description,
+                                              on=request.on or self.today(), workload_days=request.workload_days)
+        return await self.repository.execute(stream_of(request.agreement_id),
                                              lambda state: changes.decide(command, state),
                                              command_id=command_id, meta=meta)
 
-    async def coverage(self, data: Mapping[str, Any]) -> Decision:
-        if data.get("serial"):
+    async def coverage(self, question: commands.CoverageQuestion) -> Decision:
+        if question.serial:
             # Vendor-supplied hardware: its warranty answers, not the maintenance period.
-            return from_warranty(await Warranties(self.store).verdict(data))
-        state, _ = await self.load(_text(data, "agreement_id"))
+            asked = question.model_dump(include={"serial", "fault_on", "fault", "cause", "part"}, exclude_none=True)
+            return from_warranty(await Warranties(self.store).verdict(codec.parse(commands.WarrantyQuestion, asked)))
+        require(bool(question.agreement_id), "missing", "agreement_id", "a non-empty text is required")
+        state, _ = await self.load(str(question.agreement_id))
         require(state.status != "none", "not_found", "agreement_id", "no such agreement")
-        fields = {k: v for k, v in data.items() if k not in ("agreement_id", "site_id")}
-        fields.setdefault("on", self.today().isoformat())
-        if data.get("site_id") and "local" not in data:
-            fields["local"] = await self._is_local(state, str(data["site_id"]))
-        return decide_coverage(state, codec.parse(Question, fields))
+        local = question.local
+        if local is None:
+            # rule C9: an answer about a site says whether it is local; without one, local
+            local = await self._is_local(state, question.site_id) if question.site_id else True
+        # The domain's vocabulary (services, phases) decides what a question may ask.
+        asked = question.model_dump(include=set(QUESTION_FIELDS), exclude_none=True)
+        return decide_coverage(state, codec.parse(Question, {**asked, "on": question.on or self.today(),
+                                                             "local": local}))
 
     async def _is_local(self, state: domain.Agreement, site_id: str) -> bool:
         """rule C9 / D1: the site is in the servicing office's city, or within its radius."""
@@ -175,31 +176,3 @@ class Agreements:
         assert state.terms is not None
         return geo.is_local(site.location, state.office, radius_km=state.terms.onsite.local_radius_km)
 
-
-def _text(data: Mapping[str, Any], name: str) -> str:
-    value = data.get(name)
-    require(isinstance(value, str) and bool(value.strip()), "missing", name, "a non-empty text is required")
-    return str(value)
-
-
-def _date(data: Mapping[str, Any], name: str, default: date | None = None) -> date:
-    value = data.get(name)
-    if value is None and default is not None:
-        return default
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as error:
-        raise Rejected("invalid", name, "a date as YYYY-MM-DD is required") from error
-
-
-def _amount(data: Mapping[str, Any], name: str) -> Decimal:
-    amount = exact(data, name, "an amount of yuan", "12000.00")
-    require(amount > 0, "invalid", name, "must be a positive amount")
-    return amount
-
-
-def _workload(data: Mapping[str, Any], name: str) -> Decimal:
-    """rule C8: working days of workload, exact."""
-    days = exact(data, name, "working days of workload", "4.5")
-    require(days > 0, "invalid", name, "working days of workload, more than 0")
-    return days

@@ -11,13 +11,12 @@ from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.domain import customer as domain
 from weibao.shared import codec, geo
 from weibao.shared.aggregates import Repository
-from weibao.shared.errors import require
+from weibao.shared.commands import contracts as commands
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.public import contracts as public
 
-PRIVATE = codec.Codec([domain.CustomerRegistered, domain.SiteAdded, domain.SiteMoved, domain.ContactsChanged],
-                      prefix="private.")
+PRIVATE = domain.EVENTS
 
 
 def stream_of(customer_id: str) -> str:
@@ -44,10 +43,9 @@ def customer_view(state: domain.Customer) -> dict[str, Any]:
     }
 
 
-def locate(data: Mapping[str, Any]) -> domain.Location:
+def locate(site: commands.NewSite | commands.SiteMove) -> domain.Location:
     """rule C9 needs the city: the gazetteer reads it from the address, coordinates win."""
-    place = geo.locate(str(data.get("address", "")), latitude=data.get("latitude"),
-                       longitude=data.get("longitude"), datum=data.get("datum", "wgs84"))
+    place = geo.locate(site.address, latitude=site.latitude, longitude=site.longitude, datum=site.datum)
     return domain.Location(place.address, place.latitude, place.longitude, place.city_code, place.province,
                            place.city, place.district, place.precision)
 
@@ -69,31 +67,28 @@ class Customers:
         return await self.repository.execute(stream_of(customer_id), lambda s: domain.decide(command, s),
                                              command_id=command_id, meta=meta)
 
-    async def register(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        contacts = codec.parse(tuple[domain.Contact, ...], data.get("contacts") or (), field="contacts")
-        commands: list[domain.Command] = [
-            domain.RegisterCustomer(str(data.get("customer_id", "")), str(data.get("name", "")), contacts)
-        ]
-        for n, site in enumerate(data.get("sites") or ()):
-            require(isinstance(site, dict), "invalid", f"sites.{n}", "a site is an object")
-            commands.append(domain.AddSite(str(site.get("site_id", "")), str(site.get("name", "")), locate(site)))
+    async def register(self, request: commands.NewCustomer, **kw: Any) -> list[RecordedEvent]:
+        # A contact's role is the desk's note for the person; the domain keeps name and phone.
+        contacts = tuple(domain.Contact(contact.name, contact.phone) for contact in request.contacts)
+        commands_: list[domain.Command] = [domain.RegisterCustomer(request.customer_id, request.name, contacts)]
+        commands_ += [domain.AddSite(site.site_id, site.name, locate(site)) for site in request.sites]
 
         def decide(state: domain.Customer) -> list[domain.Event]:
             # The customer and its sites in one append: all stored, or none.
             events: list[domain.Event] = []
-            for command in commands:
+            for command in commands_:
                 new = domain.decide(command, state)
                 for event in new:
                     state = domain.evolve(state, event)
                 events += new
             return events
 
-        return await self.repository.execute(stream_of(str(data.get("customer_id", ""))), decide, **kw)
+        return await self.repository.execute(stream_of(request.customer_id), decide, **kw)
 
-    async def add_site(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = domain.AddSite(str(data.get("site_id", "")), str(data.get("name", "")), locate(data))
-        return await self.execute(str(data.get("customer_id", "")), command, **kw)
+    async def add_site(self, request: commands.AddSite, **kw: Any) -> list[RecordedEvent]:
+        command = domain.AddSite(request.site_id, request.name, locate(request))
+        return await self.execute(request.customer_id, command, **kw)
 
-    async def move_site(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = domain.MoveSite(str(data.get("site_id", "")), locate(data))
-        return await self.execute(str(data.get("customer_id", "")), command, **kw)
+    async def move_site(self, request: commands.MoveSite, **kw: Any) -> list[RecordedEvent]:
+        command = domain.MoveSite(request.site_id, locate(request))
+        return await self.execute(request.customer_id, command, **kw)

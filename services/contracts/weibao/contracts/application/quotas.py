@@ -15,6 +15,7 @@ from weibao.contracts.domain import agreement as agreements_domain
 from weibao.contracts.domain import quota as domain
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
+from weibao.shared.commands import contracts as commands
 from weibao.shared.errors import require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.public import contracts as public
@@ -60,14 +61,17 @@ class Quotas:
 
         return Repository(self.agreements.store, PRIVATE, domain.evolve, None, PUBLIC, translate)
 
-    async def use(self, action: str, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def use(self, action: str, request: commands.UseQuota, *, command_id: str | None = None,
                   meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
-        agreement, kind = await self._agreement(data)
-        fields = {k: v for k, v in data.items() if k not in ("agreement_id", "kind", "command_id")}
-        fields.setdefault("on", self.agreements.today().isoformat())
-        if action == "consume" and "annual_fee_paid" not in fields:
+        agreement = await self._agreement(request.agreement_id)
+        kind: domain.QuotaKind = request.kind
+        # Each action takes its own fields of the request (a release has no units); the
+        # domain's command says which it needs, refusing a missing one by name.
+        fields: dict[str, Any] = request.model_dump(exclude_none=True, exclude={"agreement_id", "kind"})
+        fields.setdefault("on", self.agreements.today())
+        if action == "consume":
             # rule C7 [1]: the discount follows whether this year's fee is paid
-            fields["annual_fee_paid"] = agreement.covered_on(codec.load(domain.Consume, fields).on) == "paid"
+            fields["annual_fee_paid"] = agreement.covered_on(fields["on"]) == "paid"
         command: Any = codec.parse(ACTIONS[action], fields)
         assert agreement.terms is not None
         discount = str(agreement.terms.training.paid_up_discount_percent)
@@ -82,9 +86,8 @@ class Quotas:
         repo = self.repository(agreement.customer_id, kind, discount)
         return await repo.execute(stream_of(agreement.agreement_id, kind), decide, command_id=command_id, meta=meta)
 
-    async def balance(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        agreement, kind = await self._agreement(data)
-        return await self.balance_of(agreement, kind)
+    async def balance(self, request: commands.QuotaRef) -> Mapping[str, Any]:
+        return await self.balance_of(await self._agreement(request.agreement_id), request.kind)
 
     async def balance_of(self, agreement: agreements_domain.Agreement, kind: domain.QuotaKind) -> Mapping[str, Any]:
         """A ledger not used yet holds what the agreement grants (C7, C10)."""
@@ -93,9 +96,7 @@ class Quotas:
             ledger = domain.replay(domain.decide(opening(agreement, kind), None))
         return {"agreement_id": agreement.agreement_id, "kind": kind, **codec.dump(domain.balance(ledger))}
 
-    async def _agreement(self, data: Mapping[str, Any]) -> tuple[agreements_domain.Agreement, domain.QuotaKind]:
-        state, _ = await self.agreements.load(str(data.get("agreement_id", "")))
+    async def _agreement(self, agreement_id: str) -> agreements_domain.Agreement:
+        state, _ = await self.agreements.load(agreement_id)
         require(state.status == "active", "not_found", "agreement_id", "no active agreement")
-        kind = str(data.get("kind", ""))
-        require(kind in KINDS, "invalid", "kind", "installation, training_seat or onsite_training_session")
-        return state, kind  # type: ignore[return-value]
+        return state

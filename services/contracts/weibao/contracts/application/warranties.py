@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from weibao.contracts.application.published import PUBLIC
 from weibao.contracts.domain import warranty as domain
 from weibao.shared import codec
 from weibao.shared.aggregates import Repository
+from weibao.shared.commands import Body
+from weibao.shared.commands import contracts as commands
 from weibao.shared.errors import require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
@@ -57,16 +58,18 @@ class Warranties:
     def repository(self) -> Repository[Any, Any]:
         return Repository(self.store, PRIVATE, domain.evolve, None, PUBLIC, translate)
 
-    async def record(self, action: str, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def record(self, action: str, request: Body, *, command_id: str | None = None,
                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
-        fields = {k: v for k, v in data.items() if k != "command_id"}
-        command: Any = codec.parse(ACTIONS[action], fields)
+        """`request` is the action's schema (commands.WARRANTY_ACTIONS), whose fields are
+        its domain command's: a field not sent takes the domain's default."""
+        command: Any = ACTIONS[action](**request.model_dump(exclude_unset=True))
         return await self.repository.execute(stream_of(command.serial), lambda unit: domain.decide(command, unit),
                                              command_id=command_id, meta=meta)
 
-    async def verdict(self, data: Mapping[str, Any]) -> domain.Verdict:
-        serial = str(data.get("serial", ""))
-        unit, _ = await self.repository.load(stream_of(serial))
+    async def verdict(self, question: commands.WarrantyQuestion) -> domain.Verdict:
+        unit, _ = await self.repository.load(stream_of(question.serial))
         require(unit is not None, "not_found", "serial", "no hardware registered with this serial")
-        return domain.verdict(unit, fault_on=codec.parse(date, data.get("fault_on"), field="fault_on"),
-                              fault=data.get("fault", "performance"), cause=data.get("cause"), part=data.get("part"))
+        # The fault's kind and cause are the domain's vocabulary: it refuses an unknown one by
+        # name ("unknown"), so the question's text goes in as it came.
+        return domain.verdict(unit, fault_on=question.fault_on, fault=cast(domain.Fault, question.fault),
+                              cause=question.cause, part=question.part)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from weibao.contracts.domain.terms import Terms
+from weibao.shared.codec import Codec
 from weibao.shared.dates import add_months
 from weibao.shared.errors import require
 from weibao.shared.money import percent_of, to_fen
@@ -152,6 +153,9 @@ class ChangeRequestRecorded:
 
 Event = (AgreementSigned | FeePaid | FeeFallenDue | CoverageLapsed | AgreementAmended | AgreementTerminated
          | ChangeRequestRecorded)
+# The events as stored: `private.<Name>` (the commands append them, the register reads them back).
+EVENTS = Codec([AgreementSigned, FeePaid, FeeFallenDue, CoverageLapsed, AgreementAmended, AgreementTerminated,
+                ChangeRequestRecorded], prefix="private.")
 
 
 # -- state -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from weibao.shared.codec import Codec
 from weibao.shared.errors import require
 
 
@@ -83,6 +84,8 @@ class ContactsChanged:
 
 
 Event = CustomerRegistered | SiteAdded | SiteMoved | ContactsChanged
+# The events as stored: `private.<Name>` (the commands append them, the directory reads them back).
+EVENTS = Codec([CustomerRegistered, SiteAdded, SiteMoved, ContactsChanged], prefix="private.")
 
 
 @dataclass(frozen=True)

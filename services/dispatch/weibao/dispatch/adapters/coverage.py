@@ -1,25 +1,28 @@
 """Dispatch's copy of what contracts published: agreements, coverage periods, sites.
 
-Fed by a tracking consumer on `contracts.>` (public messages only; private ones are
-skipped), so a request carries the latest coverage verdict and SLA without a
-synchronous call to contracts."""
+Fed by a tracking consumer on `contracts.>` (public messages only, each decoded into
+its dataclass by weibao.shared.public.read; private ones are skipped), so a request
+carries the latest coverage verdict and SLA without a synchronous call to contracts."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weibao.shared import geo
-from weibao.shared.messages import BadMessage, Message
+from weibao.shared import geo, public
+from weibao.shared.messages import Message
+from weibao.shared.public import contracts
 from weibao.shared.readmodels import upsert
 
-READS = {"CoverageGranted": 1, "CoverageChanged": 1, "CoverageLapsed": 1, "CoverageEnded": 1, "SiteLocated": 1}
+# What dispatch reads of contracts' messages. Not CoverageLapsed: periods already end on
+# their last day (the lapse is kept for the record upstream).
+READS = (contracts.CoverageGranted, contracts.CoverageChanged, contracts.CoverageEnded, contracts.SiteLocated)
 
 
 @dataclass
@@ -66,39 +69,35 @@ class CoverageBook:
         return CoverageBook(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        version = READS.get(message.type)
-        if version is None:
-            return  # private events and messages dispatch does not need
-        if message.schema_version != version:
-            raise BadMessage(f"{message.type} schema {message.schema_version} is unknown here (we read {version})")
-        data = message.data
-        match message.type:
-            case "CoverageGranted":
-                await upsert(conn, self.agreements, "agreement_id", data["agreement_id"], {
-                    "customer_id": data["customer_id"], "site_ids": json.dumps(data["site_ids"]),
-                    "office": json.dumps(data["office"]), "terms": json.dumps(data["terms"]), "ended_on": None,
+        match public.read(message, *READS):
+            case contracts.CoverageGranted() as granted:
+                await upsert(conn, self.agreements, "agreement_id", granted.agreement_id, {
+                    "customer_id": granted.customer_id, "site_ids": json.dumps(granted.site_ids),
+                    "office": json.dumps(asdict(granted.office), sort_keys=True),
+                    "terms": json.dumps(granted.terms, sort_keys=True),
+                    "ended_on": None,
                 })
                 await conn.execute(self.periods.delete().where(
-                    (self.periods.c.agreement_id == data["agreement_id"])
-                    & (self.periods.c.period_from == data["period_from"])))
+                    (self.periods.c.agreement_id == granted.agreement_id)
+                    & (self.periods.c.period_from == granted.period_from)))
                 await conn.execute(self.periods.insert().values(
-                    agreement_id=data["agreement_id"], period_from=data["period_from"], period_to=data["period_to"],
-                    basis=data["basis"], clauses=json.dumps(data["clauses"])))
-            case "CoverageChanged":
+                    agreement_id=granted.agreement_id, period_from=granted.period_from,
+                    period_to=granted.period_to, basis=granted.basis, clauses=json.dumps(granted.clauses)))
+            case contracts.CoverageChanged() as changed:
                 await conn.execute(self.agreements.update().where(
-                    self.agreements.c.agreement_id == data["agreement_id"]).values(terms=json.dumps(data["terms"])))
-            case "CoverageEnded":
+                    self.agreements.c.agreement_id == changed.agreement_id).values(
+                        terms=json.dumps(changed.terms, sort_keys=True)))
+            case contracts.CoverageEnded() as ended:
                 await conn.execute(self.agreements.update().where(
-                    self.agreements.c.agreement_id == data["agreement_id"]).values(ended_on=data["on"]))
-            case "CoverageLapsed":
-                pass  # periods already end on their last day; kept for the record upstream
-            case "SiteLocated":
-                await upsert(conn, self.sites, "site_id", data["site_id"], {
-                    "customer_id": data["customer_id"], "customer_name": data["customer_name"],
-                    "name": data["name"], "address": data["address"], "latitude": data["latitude"],
-                    "longitude": data["longitude"], "city_code": data["city_code"],
+                    self.agreements.c.agreement_id == ended.agreement_id).values(ended_on=ended.on))
+            case contracts.SiteLocated() as located:
+                await upsert(conn, self.sites, "site_id", located.site_id, {
+                    "customer_id": located.customer_id, "customer_name": located.customer_name,
+                    "name": located.name, "address": located.address, "latitude": located.latitude,
+                    "longitude": located.longitude, "city_code": located.city_code,
                 })
-
+            case _:
+                pass  # what dispatch does not read (READS)
 
 
 @dataclass(frozen=True)

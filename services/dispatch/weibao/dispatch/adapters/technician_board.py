@@ -21,10 +21,11 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, se
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.dispatch.domain import technician as crew
+from weibao.dispatch.domain import ticket
 from weibao.dispatch.domain.ticket import Position
+from weibao.shared import codec
 from weibao.shared.messages import Message
 
-PREFIX = "private."
 log = structlog.get_logger("weibao.dispatch.board")
 
 
@@ -66,54 +67,52 @@ class TechnicianBoard:
         return TechnicianBoard(suffix)
 
     async def __call__(self, conn: AsyncConnection, message: Message) -> None:
-        kind = message.type.removeprefix(PREFIX)
-        if not message.type.startswith(PREFIX):
-            return
-        data, t = message.data, self.table
-        if kind == "TechnicianRegistered":
-            home = data["home"]
+        event = _event_of(message)
+        t = self.table
+        if isinstance(event, crew.TechnicianRegistered):
+            home = event.home
             await conn.execute(t.insert().values(
-                technician_id=data["technician_id"], name=data["name"], skills=json.dumps(data["skills"]),
-                home_latitude=home["latitude"], home_longitude=home["longitude"], latitude=home["latitude"],
-                longitude=home["longitude"], last_seen=None, shift=json.dumps(data["shift"]),
-                capacity_per_day=data["capacity_per_day"], time_off="[]", open_visits="[]"))
+                technician_id=event.technician_id, name=event.name, skills=json.dumps(list(event.skills)),
+                home_latitude=home.latitude, home_longitude=home.longitude, latitude=home.latitude,
+                longitude=home.longitude, last_seen=None, shift=_json(event.shift),
+                capacity_per_day=event.capacity_per_day, time_off="[]", open_visits="[]"))
             return
-        technician = _technician_of(message)
-        if technician is None:
+        technician = _technician_of(message, event)
+        if event is None or technician is None:
             return
         row = (await conn.execute(select(t).where(t.c.technician_id == technician))).first()
         if row is None:
             return
         changes: dict[str, Any] = {}
-        match kind:
-            case "TechnicianChanged":
-                home = data["home"]
-                changes.update(name=data["name"], skills=json.dumps(data["skills"]), shift=json.dumps(data["shift"]),
-                               capacity_per_day=data["capacity_per_day"], home_latitude=home["latitude"],
-                               home_longitude=home["longitude"])
+        match event:
+            case crew.TechnicianChanged(home=home):
+                changes.update(name=event.name, skills=json.dumps(list(event.skills)), shift=_json(event.shift),
+                               capacity_per_day=event.capacity_per_day, home_latitude=home.latitude,
+                               home_longitude=home.longitude)
                 if row.last_seen is None:  # never seen on site: they are where their home is
-                    changes.update(latitude=home["latitude"], longitude=home["longitude"])
-            case "TechnicianRetired":
-                await conn.execute(self.retired.insert().values(technician_id=technician, retired_at=data["at"],
-                                                                reason=data["reason"]))
-            case "SkillsChanged":
-                changes["skills"] = json.dumps(data["skills"])
-            case "TimeOffTaken":
-                changes["time_off"] = json.dumps([*json.loads(row.time_off), [data["first_day"], data["last_day"]]])
-            case "ShiftChanged":
-                changes.update(shift=json.dumps(data["shift"]), capacity_per_day=data["capacity_per_day"])
-            case "CheckedIn" if data["within_geofence"]:
-                if row.last_seen is None or data["server_time"] >= row.last_seen:
-                    changes.update(latitude=data["position"]["latitude"], longitude=data["position"]["longitude"],
-                                   last_seen=data["server_time"])
-            case "VisitAssigned":
+                    changes.update(latitude=home.latitude, longitude=home.longitude)
+            case crew.TechnicianRetired():
+                await conn.execute(self.retired.insert().values(technician_id=technician, retired_at=_text(event.at),
+                                                                reason=event.reason))
+            case crew.SkillsChanged():
+                changes["skills"] = json.dumps(list(event.skills))
+            case crew.TimeOffTaken():
+                days = [_text(event.first_day), _text(event.last_day)]
+                changes["time_off"] = json.dumps([*json.loads(row.time_off), days])
+            case crew.ShiftChanged():
+                changes.update(shift=_json(event.shift), capacity_per_day=event.capacity_per_day)
+            case ticket.CheckedIn() if event.within_geofence:
+                seen = _text(event.server_time)
+                if row.last_seen is None or seen >= row.last_seen:
+                    changes.update(latitude=event.position.latitude, longitude=event.position.longitude,
+                                   last_seen=seen)
+            case ticket.VisitAssigned():
                 changes["open_visits"] = json.dumps(sorted({*json.loads(row.open_visits), _ticket(message)}))
                 await self._release(conn, _ticket(message), keep=technician)
-            case "VisitDeclined" | "VisitCompleted":
+            case ticket.VisitDeclined() | ticket.VisitCompleted():
                 changes["open_visits"] = json.dumps(sorted(set(json.loads(row.open_visits)) - {_ticket(message)}))
         if changes:
             await conn.execute(t.update().where(t.c.technician_id == technician).values(changes))
-
 
     async def _release(self, conn: AsyncConnection, ticket: str, *, keep: str) -> None:
         """A reassignment takes the visit off whoever had it (a retired technician's
@@ -127,15 +126,38 @@ class TechnicianBoard:
                                .values(open_visits=json.dumps(left)))
 
 
+def _event_of(message: Message) -> crew.Event | ticket.Event | None:
+    """The technician's or the ticket's private event `message` carries (decoded with the
+    domain's own codec, as the commands encoded it); None for anything else."""
+    if message.stream_id.startswith("technician-") and crew.EVENTS.knows(message.type):
+        found: crew.Event = crew.EVENTS.decode(message)
+        return found
+    if message.stream_id.startswith("ticket-") and ticket.EVENTS.knows(message.type):
+        decoded: ticket.Event = ticket.EVENTS.decode(message)
+        return decoded
+    return None
+
+
+def _text(value: object) -> str:
+    """A date or time as the log stores it (the codec's JSON text): what the rows held
+    when they were read from the events' JSON, so a rebuild matches the live table."""
+    return str(codec.dump(value))
+
+
+def _json(value: object) -> str:
+    # Keys sorted, as in the log's canonical JSON the rows were first written from.
+    return json.dumps(codec.dump(value), sort_keys=True)
+
+
 def _ticket(message: Message) -> str:
     return message.stream_id.removeprefix("ticket-")
 
 
-def _technician_of(message: Message) -> str | None:
+def _technician_of(message: Message, event: object) -> str | None:
     if message.stream_id.startswith("technician-"):
         return message.stream_id.removeprefix("technician-")
-    value = message.data.get("technician_id")
-    return str(value) if value else None
+    return getattr(event, "technician_id", None)
+
 
 
 def _rows(board: TechnicianBoard) -> Any:

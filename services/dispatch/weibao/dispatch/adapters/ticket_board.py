@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain import ticket as domain
-from weibao.shared.errors import require
+from weibao.shared.commands.dispatch import TicketList
 from weibao.shared.eventstore import events_table
 from weibao.shared.messages import Message
 from weibao.shared.paging import Page
@@ -213,26 +213,25 @@ def _urgency(t: Table) -> tuple[ColumnElement[Any], ...]:
     )
 
 
-async def ticket_page(engine: AsyncEngine, board: TicketBoard, body: Mapping[str, Any],
-                  sites: Table | None = None) -> dict[str, Any]:
+async def ticket_page(engine: AsyncEngine, board: TicketBoard, asked: TicketList,
+                      sites: Table | None = None) -> dict[str, Any]:
     """`weibao.dispatch.tickets`: a page of the board, filtered by status, technician, customer.
     With `sites` (the coverage book's), each row also says whose site it is and where, so a
     technician's phone can tell them where to go without reading the customer records."""
-    status = body.get("status", "open")
-    require(status in ("open", "closed", "all"), "invalid", "status", "open, closed or all")
-    page = Page.of(body)
+    page = Page.of(asked.model_dump(include={"limit", "offset"}))  # the kit's ranges, its refusals
     t = board.table
     query = select(t).order_by(*_urgency(t))
     if sites is not None:
         query = query.add_columns(sites.c.customer_name, sites.c.name.label("site_name"),
                                   sites.c.address.label("site_address")
                                   ).outerjoin(sites, sites.c.site_id == t.c.site_id)
-    if status != "all":
+    if asked.status != "all":
         closed = t.c.status.in_(sorted(domain.CLOSED))
-        query = query.where(closed if status == "closed" else ~closed)
-    for name in ("technician_id", "customer_id"):
-        if body.get(name) is not None:
-            query = query.where(t.c[name] == str(body[name]))
+        query = query.where(closed if asked.status == "closed" else ~closed)
+    if asked.technician_id is not None:
+        query = query.where(t.c.technician_id == asked.technician_id)
+    if asked.customer_id is not None:
+        query = query.where(t.c.customer_id == asked.customer_id)
     async with engine.connect() as conn:
         rows, total = await page.rows(conn, query)
     return page.reply([as_item(row._mapping) for row in rows], total)

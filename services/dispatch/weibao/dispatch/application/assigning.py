@@ -20,6 +20,7 @@ from weibao.dispatch.domain import ticket as domain
 from weibao.dispatch.domain.travel import TravelModel
 from weibao.shared import codec
 from weibao.shared.clock import CHINA
+from weibao.shared.commands.dispatch import AssignTicket, DeclineVisit
 from weibao.shared.errors import Rejected
 from weibao.shared.events import RecordedEvent
 
@@ -60,22 +61,22 @@ class Assigning:
         return ticket, d4.assign(need, board, now=now, travel=self.travel, exclude=ticket.declined_by,
                                  unweighed=left_out)
 
-    async def assign(self, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def assign(self, body: AssignTicket, *, command_id: str | None = None,
                      meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """By rule D4, or the dispatcher's choice with a reason (kept beside the rule's)."""
-        ticket_id = str(data.get("ticket_id", ""))
+        ticket_id = body.ticket_id
         if command_id is not None and (done := await self.tickets.store.command_result(command_id, meta)) is not None:
             return list(done.events)
         _, decision = await self.decide(ticket_id)
         by = str((meta or {}).get("actor", "system"))
-        chosen = data.get("technician_id")
+        chosen = body.technician_id
         reason = None
         left_out = {e.technician_id: e.reason for e in decision.explanation.excluded}
         if chosen and chosen in left_out:  # retired, or a record the rule cannot weigh: say which
             raise Rejected("unavailable", "technician_id", f"{chosen} cannot be assigned: {left_out[chosen]}")
         if chosen and chosen != decision.technician_id:  # naming the rule's own choice is no override
-            reason = str(data.get("reason", ""))
-            decision = d4.override(decision, str(chosen), reason, by)
+            reason = body.reason or ""  # d4.override refuses an empty one, naming `reason`
+            decision = d4.override(decision, chosen, reason, by)
         if decision.technician_id is None:
             raise Rejected("nobody_available", "ticket_id", decision.explanation.reason)
         explanation = {**codec.dump(decision.explanation), "overrides": codec.dump(decision.overrides)}
@@ -83,14 +84,14 @@ class Assigning:
                                                      at_risk=decision.at_risk, by=by, override_reason=reason,
                                                      command_id=command_id, meta=meta)
 
-    async def decline(self, data: Mapping[str, Any], *, command_id: str | None = None,
+    async def decline(self, body: DeclineVisit, *, command_id: str | None = None,
                       meta: Mapping[str, Any] | None = None) -> list[RecordedEvent]:
         """A decline (or no-show) dispatches again, to someone else (D4)."""
-        events = await self.tickets.decline(data, command_id=command_id, meta=meta)
+        events = await self.tickets.decline(body, command_id=command_id, meta=meta)
         # Nobody else now: the visit waits for a dispatcher, and the board shows it; the
         # log says why, so a re-dispatch that could not happen is not a silent one.
         try:
-            events += await self.assign({"ticket_id": data.get("ticket_id")}, meta=meta)
+            events += await self.assign(AssignTicket(ticket_id=body.ticket_id), meta=meta)
         except Rejected as error:
-            log.info("redispatch.waits", ticket_id=data.get("ticket_id"), reason=str(error))
+            log.info("redispatch.waits", ticket_id=body.ticket_id, reason=str(error))
         return events

@@ -14,21 +14,28 @@ from weibao.dispatch.adapters.coverage import CoverageBook, SiteView, coverage_o
 from weibao.dispatch.adapters.technician_board import TechnicianBoard
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain import ticket as domain
-from weibao.shared import codec
 from weibao.shared.aggregates import Repository
 from weibao.shared.clock import CHINA
-from weibao.shared.errors import Rejected, require
+from weibao.shared.commands.dispatch import (
+    CompleteVisit,
+    DeclineVisit,
+    ExpenseReport,
+    NewTicket,
+    PresenceReport,
+    TicketRef,
+    TriageTicket,
+    VisitReport,
+    WaitTicket,
+    WorkReport,
+)
+from weibao.shared.errors import require
 from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
-from weibao.shared.fields import instant
 from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
 
 TICKET = domain.EVENTS
 PUBLIC = public.CODEC
-
-REPORTS: dict[str, type] = {"check_in": domain.CheckIn, "check_out": domain.CheckOut, "work": domain.LogWork,
-                            "expense": domain.RecordExpense}
 
 
 def ticket_stream(ticket_id: str) -> str:
@@ -107,34 +114,33 @@ class Tickets:
             **kw)
 
     # -- requests --------------------------------------------------------------------
+    # Each command comes decoded (weibao.shared.commands.dispatch: shapes, vocabularies,
+    # times with their UTC offset); what is checked here and in the domain is meaning.
 
-    async def open(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+    async def open(self, body: NewTicket, **kw: Any) -> list[RecordedEvent]:
         """A request from any channel (C13), with the coverage contracts last published.
         `received_at` (a call taken on paper, entered later): deadlines and coverage count
         from it (D1), within the domain's limits."""
-        where = await site(self.engine, self.book, str(data.get("site_id", "")))
+        where = await site(self.engine, self.book, body.site_id)
         require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
         assert where is not None
         now = self.now()
-        received = instant(data, "received_at")
+        received = body.received_at
         opened_at = received.astimezone(UTC) if received is not None else now
         coverage = await self._coverage(where, opened_at)
         command = domain.OpenTicket(
-            ticket_id=str(data.get("ticket_id", "")), customer_id=where.customer_id, site_id=where.site_id,
-            site=domain.Position(where.latitude, where.longitude),
-            channel=codec.parse(public.Channel, data.get("channel", "phone"), field="channel"),  # type: ignore[arg-type]
-            summary=str(data.get("summary", "")), opened_at=opened_at, coverage=coverage,
-            skill=str(data.get("skill", "software:general")), entered_at=now if received is not None else None,
+            ticket_id=body.ticket_id, customer_id=where.customer_id, site_id=where.site_id,
+            site=domain.Position(where.latitude, where.longitude), channel=body.channel, summary=body.summary,
+            opened_at=opened_at, coverage=coverage, skill=body.skill, entered_at=now if received is not None else None,
         )
-        require(bool(command.ticket_id), "missing", "ticket_id", "a ticket needs an id")
         return await self.execute(command.ticket_id, command, **kw)
 
-    async def find_coverage(self, data: Mapping[str, Any], *, meta: Mapping[str, Any] | None = None,
+    async def find_coverage(self, body: TicketRef, *, meta: Mapping[str, Any] | None = None,
                             **kw: Any) -> list[RecordedEvent]:
         """rules D1, C1: look again for the coverage of a request opened without an agreement
         (its coverage had not reached dispatch yet), as of when it came in; nothing is
         stored when there is still none."""
-        state = await self.ticket(_id(data))
+        state = await self.ticket(body.ticket_id)
         opened = state.opened
         assert opened is not None
         where = await site(self.engine, self.book, opened.site_id)
@@ -154,26 +160,22 @@ class Tickets:
         """Announce what the clock made true (D1): at risk, breached."""
         return await self.execute(ticket_id, domain.Tick(self.now()), **kw)
 
-    async def wait(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+    async def wait(self, body: WaitTicket, **kw: Any) -> list[RecordedEvent]:
         """rule D1: waiting on the customer pauses the clocks; their answer resumes them."""
-        if data.get("until_customer_responds", True):
-            command: domain.Command = domain.WaitForCustomer(self.now(), str(data.get("reason", "")))
+        if body.until_customer_responds:
+            command: domain.Command = domain.WaitForCustomer(self.now(), body.reason)
         else:
             command = domain.CustomerResponded(self.now())
-        return await self.execute(_id(data), command, **kw)
+        return await self.execute(body.ticket_id, command, **kw)
 
-    async def triage(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
+    async def triage(self, body: TriageTicket, **kw: Any) -> list[RecordedEvent]:
         """rule D3: resolved remotely, or escalated to an on-site visit."""
-        outcome = data.get("outcome")
-        note = str(data.get("note", ""))
         command: domain.Command
-        if outcome == "remote":
-            command = domain.ResolveRemotely(self.now(), note)
-        elif outcome == "escalate":
-            command = domain.Escalate(self.now(), note)
+        if body.outcome == "remote":
+            command = domain.ResolveRemotely(self.now(), body.note)
         else:
-            raise Rejected("invalid", "outcome", "remote or escalate")
-        return await self.execute(_id(data), command, **kw)
+            command = domain.Escalate(self.now(), body.note)
+        return await self.execute(body.ticket_id, command, **kw)
 
     async def record_assignment(self, ticket_id: str, technician_id: str, *, explanation: Mapping[str, Any],
                                 at_risk: bool, by: str, override_reason: str | None = None,
@@ -181,29 +183,46 @@ class Tickets:
         command = domain.RecordAssignment(technician_id, self.now(), explanation, at_risk, by, override_reason)
         return await self.execute(ticket_id, command, **kw)
 
-    async def accept(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        return await self.execute(_id(data), domain.Accept(str(data.get("technician_id", "")), self.now()), **kw)
+    async def accept(self, body: VisitReport, **kw: Any) -> list[RecordedEvent]:
+        return await self.execute(body.ticket_id, domain.Accept(body.technician_id, self.now()), **kw)
 
-    async def decline(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = domain.Decline(str(data.get("technician_id", "")), self.now(), str(data.get("reason", "")))
-        return await self.execute(_id(data), command, **kw)
+    async def decline(self, body: DeclineVisit, **kw: Any) -> list[RecordedEvent]:
+        command = domain.Decline(body.technician_id, self.now(), body.reason)
+        return await self.execute(body.ticket_id, command, **kw)
 
-    async def report(self, kind: str, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        """rule D5 and D6: a phone's report; the server's clock is stamped here."""
-        fields = {k: v for k, v in data.items() if k not in ("ticket_id", "command_id")}
-        fields["server_time"] = self.now().isoformat()
-        command: Any = codec.parse(REPORTS[kind], fields)
-        for name in ("device_time", "started", "ended"):
-            value = getattr(command, name, None)
-            require(value is None or value.tzinfo is not None, "invalid", name, "a time with its UTC offset")
-        return await self.execute(_id(data), command, **kw)
+    # -- a phone's reports (rules D5, D6): the server's clock is stamped here -----------
 
-    async def complete(self, data: Mapping[str, Any], **kw: Any) -> list[RecordedEvent]:
-        command = domain.Complete(str(data.get("technician_id", "")), self.now(), str(data.get("resolution", "")))
-        return await self.execute(_id(data), command, **kw)
+    async def check_in(self, body: PresenceReport, **kw: Any) -> list[RecordedEvent]:
+        command = domain.CheckIn(technician_id=body.technician_id, key=body.key, server_time=self.now(),
+                                 device_time=body.device_time, position=_position(body),
+                                 accuracy_m=body.accuracy_m)
+        return await self.execute(body.ticket_id, command, **kw)
+
+    async def check_out(self, body: PresenceReport, **kw: Any) -> list[RecordedEvent]:
+        command = domain.CheckOut(technician_id=body.technician_id, key=body.key, server_time=self.now(),
+                                  device_time=body.device_time, position=_position(body),
+                                  accuracy_m=body.accuracy_m)
+        return await self.execute(body.ticket_id, command, **kw)
+
+    async def work(self, body: WorkReport, **kw: Any) -> list[RecordedEvent]:
+        command = domain.LogWork(technician_id=body.technician_id, key=body.key, server_time=self.now(),
+                                 device_time=body.device_time, kind=body.kind, started=body.started,
+                                 ended=body.ended)
+        return await self.execute(body.ticket_id, command, **kw)
+
+    async def expense(self, body: ExpenseReport, **kw: Any) -> list[RecordedEvent]:
+        command = domain.RecordExpense(
+            technician_id=body.technician_id, key=body.key, server_time=self.now(), device_time=body.device_time,
+            kind=body.kind, amount=body.amount, receipt_no=body.receipt_no,
+            # the event keeps the receipt's date as ISO text, "" when none was given
+            receipt_date=body.receipt_date.isoformat() if body.receipt_date is not None else "",
+            nights=body.nights, note=body.note)
+        return await self.execute(body.ticket_id, command, **kw)
+
+    async def complete(self, body: CompleteVisit, **kw: Any) -> list[RecordedEvent]:
+        command = domain.Complete(body.technician_id, self.now(), body.resolution)
+        return await self.execute(body.ticket_id, command, **kw)
 
 
-def _id(data: Mapping[str, Any]) -> str:
-    value = data.get("ticket_id")
-    require(isinstance(value, str) and bool(value), "missing", "ticket_id", "which ticket")
-    return str(value)
+def _position(body: PresenceReport) -> domain.Position:
+    return domain.Position(body.position.latitude, body.position.longitude)

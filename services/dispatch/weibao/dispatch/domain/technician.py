@@ -18,6 +18,7 @@ from datetime import date, datetime, time
 
 from weibao.dispatch.domain.skills import WHAT_A_SKILL_IS, known
 from weibao.dispatch.domain.ticket import Position
+from weibao.shared.codec import Codec
 from weibao.shared.errors import Rejected, require
 
 # The board's columns are this wide (adapters/technician_board.py): a longer value would not store.
@@ -193,6 +194,9 @@ class ShiftChanged:
 
 
 Event = TechnicianRegistered | TechnicianChanged | TechnicianRetired | SkillsChanged | TimeOffTaken | ShiftChanged
+# The events as stored: `private.<Name>` (the commands append them, the board reads them back).
+EVENTS = Codec([TechnicianRegistered, TechnicianChanged, TechnicianRetired, SkillsChanged, TimeOffTaken, ShiftChanged],
+               prefix="private.")
 
 
 @dataclass(frozen=True)

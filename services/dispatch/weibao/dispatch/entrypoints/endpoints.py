@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import structlog
@@ -19,15 +18,16 @@ from weibao.dispatch.adapters.ticket_board import TicketBoard, ticket_page, utc
 from weibao.dispatch.application.assigning import Assigning
 from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.technicians import Technicians
-from weibao.dispatch.application.tickets import Tickets
+from weibao.dispatch.application.tickets import Tickets, ticket_stream
 from weibao.dispatch.application.views import ticket_view
 from weibao.dispatch.domain import deadlines
 from weibao.dispatch.domain.ticket import ALLOWS
 from weibao.shared.clock import utc_now
+from weibao.shared.commands import Body
+from weibao.shared.commands import dispatch as c
 from weibao.shared.errors import Rejected, require
 from weibao.shared.eventstore import ConcurrencyError
-from weibao.shared.fields import instant
-from weibao.shared.rpc import command, expose, history_reply
+from weibao.shared.rpc import Handler, command, expose, history_reply, query
 from weibao.shared.service import Runtime
 from weibao.shared.settings import environment
 
@@ -49,52 +49,60 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     crew = Technicians(runtime.store, tickets.now)
     book, technician_board, ticket_board = tickets.book, tickets.board, runtime.read_model(TicketBoard)
     assigning = Assigning(tickets)
-    expose(broker, "dispatch", "ticket.open", command(tickets.open), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.triage", command(tickets.triage), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.assign", command(assigning.assign), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.accept", command(tickets.accept), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.decline", command(assigning.decline), keys=runtime.keys)
-    for kind in ("check_in", "check_out", "work", "expense"):
-        expose(broker, "dispatch", f"ticket.{kind}", command(partial(tickets.report, kind)), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.complete", command(tickets.complete), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.wait", command(tickets.wait), keys=runtime.keys)
-    expose(broker, "dispatch", "ticket.find_coverage", command(tickets.find_coverage), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.register", command(crew.register), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.time_off", command(crew.time_off), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.change", command(crew.change), keys=runtime.keys)
-    expose(broker, "dispatch", "technician.retire", command(crew.retire), keys=runtime.keys)
+    # Every body decoded with its schema (the gateway's HTTP body plus what it adds from
+    # the path and the token): the gateway's, the CLI's and the demo's requests alike.
+    commands: dict[str, Handler] = {
+        "ticket.open": command(tickets.open, c.NewTicket),
+        "ticket.triage": command(tickets.triage, c.TriageTicket),
+        "ticket.assign": command(assigning.assign, c.AssignTicket),
+        "ticket.accept": command(tickets.accept, c.VisitReport),
+        "ticket.decline": command(assigning.decline, c.DeclineVisit),
+        "ticket.check_in": command(tickets.check_in, c.PresenceReport),
+        "ticket.check_out": command(tickets.check_out, c.PresenceReport),
+        "ticket.work": command(tickets.work, c.WorkReport),
+        "ticket.expense": command(tickets.expense, c.ExpenseReport),
+        "ticket.complete": command(tickets.complete, c.CompleteVisit),
+        "ticket.wait": command(tickets.wait, c.WaitTicket),
+        "ticket.find_coverage": command(tickets.find_coverage, c.TicketRef),
+        "technician.register": command(crew.register, c.NewTechnician),
+        "technician.time_off": command(crew.time_off, c.TechnicianTimeOff),
+        "technician.change": command(crew.change, c.TechnicianPatch),
+        "technician.retire": command(crew.retire, c.TechnicianRetirement),
+    }
 
-    async def ticket(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        as_of = instant(body, "as_of")
-        state = await tickets.ticket(str(body.get("ticket_id", "")), as_of=as_of)
-        return ticket_view(state, as_of or tickets.now())
+    async def ticket(asked: c.TicketQuery) -> Any:
+        state = await tickets.ticket(asked.ticket_id, as_of=asked.as_of)
+        return ticket_view(state, asked.as_of or tickets.now())
 
-    async def ticket_list(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await ticket_page(runtime.engine, ticket_board, body, sites=book.sites)
+    async def ticket_list(asked: c.TicketList) -> Any:
+        return await ticket_page(runtime.engine, ticket_board, asked, sites=book.sites)
 
-    async def history(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        events = await runtime.store.load(f"ticket-{body.get('ticket_id', '')}")
-        return history_reply(events)
+    async def history(asked: c.TicketRef) -> Any:
+        return history_reply(await runtime.store.load(ticket_stream(asked.ticket_id)))  # none: []
 
-    async def technician_list(_body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    async def technician_list(_asked: Body) -> Any:
         return await technicians(runtime.engine, technician_board)
 
-    async def one_technician(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        found = await technician(runtime.engine, technician_board, str(body.get("technician_id", "")))
+    async def one_technician(asked: c.TechnicianRef) -> Any:
+        found = await technician(runtime.engine, technician_board, asked.technician_id)
         require(found is not None, "not_found", "technician_id", "no such technician")
         return found
 
     planning = Planning(tickets, ticket_board)
 
-    async def plan(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await planning.today(seconds=min(float(body.get("seconds", 5)), 60.0))
+    async def plan(asked: c.PlanQuery) -> Any:
+        return await planning.today(seconds=min(asked.seconds, 60.0))
 
-    expose(broker, "dispatch", "plan", plan, keys=runtime.keys)
-    expose(broker, "dispatch", "ticket", ticket, keys=runtime.keys)
-    expose(broker, "dispatch", "history", history, keys=runtime.keys)
-    expose(broker, "dispatch", "technicians", technician_list, keys=runtime.keys)
-    expose(broker, "dispatch", "technician", one_technician, keys=runtime.keys)
-    expose(broker, "dispatch", "tickets", ticket_list, keys=runtime.keys)
+    queries: dict[str, Handler] = {
+        "plan": query(plan, c.PlanQuery),
+        "ticket": query(ticket, c.TicketQuery),
+        "history": query(history, c.TicketRef),
+        "technicians": query(technician_list, Body),  # no fields: anything sent is a mistake to name
+        "technician": query(one_technician, c.TechnicianRef),
+        "tickets": query(ticket_list, c.TicketList),
+    }
+    for name, handler in {**commands, **queries}.items():
+        expose(broker, "dispatch", name, handler, keys=runtime.keys)
 
 
 async def watch_deadlines(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -147,7 +155,9 @@ async def find_missing_coverage(runtime: Runtime, tickets: Tickets) -> None:
         waiting = [row.ticket_id for row in rows]
     for ticket_id in waiting:
         try:
-            found = await tickets.find_coverage({"ticket_id": ticket_id}, meta={"actor": "system:coverage"})
+            # The board's own id, not outside input: constructed, not validated again.
+            found = await tickets.find_coverage(c.TicketRef.model_construct(ticket_id=ticket_id),
+                                                meta={"actor": "system:coverage"})
         except (Rejected, ConcurrencyError) as error:
             log.info("coverage.skipped", ticket_id=ticket_id, reason=str(error))  # e.g. a report came in
             continue

@@ -6,13 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from pydantic import Field
 
 from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.schemas import HTML, Page, Record
 from weibao.gateway.security import PRINT_CSP
-from weibao.shared.commands import Body
-from weibao.shared.commands.billing import CreditNote, Issue, Payment
+from weibao.shared.commands.billing import CreditNote, Issue, LinePrice, Payment
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
@@ -63,15 +61,6 @@ async def credit(invoice_id: str, body: CreditNote, call: Clerk, key: Idempotenc
              status_code=201, summary="A payment received (B8)")
 async def pay(invoice_id: str, body: Payment, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, key=key)
-
-
-class LinePrice(Body):
-    """The negotiated price of a line whose rate is to be agreed (C10 [4]). Unknown fields
-    are refused (`Body`); the price is decimal text, never a JSON number (B8: exact)."""
-
-    unit_price: str = Field(pattern=r"^\d{1,10}(\.\d{1,6})?$", examples=["333.335"],
-                            description="yuan per unit, exact decimal text, up to 6 decimal places")
-    reason: str = Field(min_length=1, max_length=2000, description="how the price was agreed")
 
 
 @router.post("/invoices/{invoice_id}/lines/{item_id}/price",

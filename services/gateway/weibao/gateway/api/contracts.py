@@ -1,21 +1,20 @@
 """Customers, agreements, coverage, quotas and warranties: the contracts service's
-commands and queries over HTTP."""
+commands and queries over HTTP. Each body's schema is weibao.shared.commands.contracts',
+which the service decodes too, with the path's fields (agreement_id, customer_id, ...)
+sent beside the body."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import Field
 
 from weibao.gateway.deps import BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.schemas import Page, Record, Template
-from weibao.shared.commands import Body, Id
 from weibao.shared.commands.contracts import (
     Amendment,
     Assessment,
+    ChangeRequest,
     CoverageQuestion,
     FeePayment,
     NewCustomer,
@@ -28,16 +27,6 @@ from weibao.shared.commands.contracts import (
     WarrantyQuestion,
     WarrantyRecord,
 )
-
-
-class ChangeRequest(Body):  # extra="forbid", as every body
-    """rule C8: a change request of the agreement; contracts decides free or billable (B6)."""
-
-    ref: str = Id
-    description: str = Field(min_length=1, max_length=2000)
-    on: date | None = None  # default: contracts' today
-    workload_days: Decimal = Field(gt=0, max_digits=8, decimal_places=2)  # working days, exact
-
 
 router = APIRouter(tags=["contracts"])
 Office = Annotated[Caller, caller(*OFFICE)]

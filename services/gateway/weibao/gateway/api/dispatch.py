@@ -145,7 +145,7 @@ async def work(ticket_id: str, body: Work, call: Field, key: IdempotencyKey = No
 
 
 @router.post("/tickets/{ticket_id}/expenses", response_model=Record,
-             summary="Transport, lodging or meals with the receipt (D6)")
+             summary="Travel, transport, lodging or meals with the receipt (D6, C5)")
 async def expense(ticket_id: str, body: Expense, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.expense", ticket_id, body, key)
 

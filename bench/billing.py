@@ -43,6 +43,7 @@ from weibao.billing.application.queries import Queries
 from weibao.billing.domain import invoice as domain
 from weibao.billing.entrypoints.endpoints import Policy
 from weibao.gateway.export_files import csv_stream, xlsx_file
+from weibao.shared.commands.billing import ExportQuery
 from weibao.shared.db import begin_write, make_engine
 from weibao.shared.events import NewEvent
 from weibao.shared.eventstore import EventStore
@@ -215,7 +216,7 @@ async def paged(queries: Queries, page: int) -> AsyncIterator[Any]:
     """What the gateway does: page through export.lines, each reply through JSON as over NATS."""
     after = None
     while True:
-        reply = await queries.export_lines({"limit": page, **({"after": after} if after else {})})
+        reply = await queries.export_lines(ExportQuery(limit=page, after=after))
         for row in json.loads(json.dumps(reply, ensure_ascii=False))["lines"]:
             yield line_of(row)
         after = reply["next"]

@@ -62,8 +62,12 @@ def test_b1_b2_b8_an_invoice_shows_provenance_and_exports_as_csv(
     expect(provenance).to_contain_text("B2")
     page.screenshot(path=str(artifacts / "invoice.png"), full_page=True)
 
+    assert clerk.get(f"/invoices/{invoice_id}")["actions"] == ["issue", "price_line", "remove_line"]
     page.get_by_test_id("issue-invoice").click()  # B8: a number, and frozen
     expect(page.get_by_test_id("invoice")).to_contain_text("INV-")
+    # Issued, it offers what billing's table allows an issued invoice, not issuing again.
+    assert clerk.get(f"/invoices/{invoice_id}")["actions"] == ["credit", "pay"]
+    expect(page.get_by_test_id("issue-invoice")).to_have_count(0)
     with page.expect_popup() as printed:
         page.get_by_test_id("invoice-page").click()
     expect(printed.value.locator("body")).to_contain_text("INV-")  # the A4 page, by the cookie

@@ -12,7 +12,8 @@ from datetime import date, datetime
 from pydantic import Field, field_validator
 
 from weibao.shared.clock import CHINA
-from weibao.shared.commands import Body, Decimal, Id, Money
+from weibao.shared.commands import Body, Decimal, Id, Money, Paging, Whole
+from weibao.shared.public.billing import InvoiceStatus
 
 # An invoice is named after its customer and period (`<customer>-2026-06`,
 # `<customer>-visit:<ticket>-S1`): longer than an id of its own, as long as billing stores.
@@ -101,3 +102,32 @@ class PriceLine(LineRef, LinePrice):
     names them only for a caller that has none (a script on the service's own identity)."""
 
     by: str | None = Field(default=None, max_length=200)
+
+
+# -- billing's lists -----------------------------------------------------------------
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+EXPORT_LIMIT, EXPORT_MAX = 1000, 5000  # an export's page: bigger than a list's, still bounded
+
+
+class InvoiceList(Paging):
+    """`weibao.billing.invoices`: a page of invoices, by customer, period and status."""
+
+    customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    # a month such as 2026-06 (per-visit invoices by the month their draft opened), or
+    # `visit:<ticket_id>`: billing says which it is not
+    period: str | None = Field(default=None, min_length=1, max_length=250)
+    status: InvoiceStatus | None = None
+
+
+class ExportQuery(Body):
+    """`weibao.billing.export.lines`: issued invoices' lines and their credit notes, a
+    page at a time; `after` is the previous page's `next`."""
+
+    customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    invoice_id: str | None = Field(default=None, min_length=1, max_length=250)
+    period_from: str | None = Field(default=None, pattern=MONTH)
+    period_to: str | None = Field(default=None, pattern=MONTH)
+    after: str | None = Field(default=None, max_length=2000)
+    limit: Whole = Field(default=EXPORT_LIMIT, ge=1, le=EXPORT_MAX)
+

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["CENT", "COLUMNS", "MONEY", "PERIOD", "TEXT_INDEXES", "YEAR", "ExportLine", "line_of", "row_of", "texts_of"]
 
@@ -83,6 +83,10 @@ _NUMERIC = MONEY | {"unit_price", "quantity", "vat_rate", "line_no", "issued_on"
 TEXT_INDEXES = tuple(i for i, name in enumerate(COLUMNS) if name not in _NUMERIC)
 PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 YEAR = re.compile(r"\d{4}")
+
+# An invoice's statuses once it exists: billing's domain decides with these (adding
+# "none"), its lists filter by them and its export rows carry them.
+InvoiceStatus = Literal["draft", "issued", "partially_paid", "paid", "credited"]
 
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from weibao.billing.adapters.invoices import INVOICE, STREAM_PREFIX
 from weibao.billing.domain import invoice as domain
+from weibao.shared import codec
 from weibao.shared.eventstore import events_table
 
 
@@ -79,8 +80,8 @@ class Drafts:
         opened = INVOICE.prefix + domain.DraftOpened.__name__
         latest: dict[tuple[str, str], str] = {}
         for (data,) in await conn.execute(select(e.c.data).where(e.c.type == opened).order_by(e.c.position)):
-            found = json.loads(data)
-            latest[(found["customer_id"], found["period"])] = found["invoice_id"]
+            draft = codec.load(domain.DraftOpened, json.loads(data))  # as the commands encoded it
+            latest[(draft.customer_id, draft.period)] = draft.invoice_id
         await conn.execute(self.table.delete())
         for (customer_id, period), invoice_id in latest.items():
             first = f"{customer_id}-{period}"
@@ -97,5 +98,6 @@ async def billed_in_log(conn: AsyncConnection) -> dict[str, str]:
     added = INVOICE.prefix + domain.LineAdded.__name__
     rows = await conn.execute(select(e.c.stream_id, e.c.data).where(e.c.type == added).order_by(e.c.position))
     for stream_id, data in rows:
-        found.setdefault(str(json.loads(data)["line"]["item_id"]), str(stream_id).removeprefix(STREAM_PREFIX))
+        added_line = codec.load(domain.LineAdded, json.loads(data)).line
+        found.setdefault(added_line.item_id, str(stream_id).removeprefix(STREAM_PREFIX))
     return found

@@ -25,43 +25,15 @@ from weibao.billing.adapters.exports import CreditView, InvoiceView, Settlement,
 from weibao.billing.adapters.invoices import InvoiceBook, Invoices, decode_cursor, encode_cursor, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.domain import invoice as domain
-from weibao.shared.commands.billing import InvoiceAsOf, InvoiceRef, LineRef
+from weibao.shared.commands.billing import ExportQuery, InvoiceAsOf, InvoiceList, InvoiceRef, LineRef
 from weibao.shared.errors import Rejected, require
 from weibao.shared.paging import Page
 from weibao.shared.public.billing import ExportLine, row_of
 
-STATUSES = ("draft", "issued", "partially_paid", "paid", "credited")
-EXPORT_LIMIT, EXPORT_MAX = 1000, 5000  # an export's page: bigger than a list's, still bounded
 # A reply's budget, well under NATS's max_payload (8 MB in deploy/): a page stops early
 # rather than grow past it when its lines carry long descriptions.
 REPLY_BYTES = 4 * 2**20
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def count(body: Mapping[str, Any], name: str, default: int, *, least: int, most: int) -> int:
-    """A whole number in bounds, as the kit's paging reads one (text digits too: a query string)."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
-        raise Rejected("invalid", name, f"a whole number from {least} to {most}, not {value!r}")
-    return value
-
-
-def text(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    require(isinstance(value, str) and bool(value), "invalid", name, "a non-empty string")
-    return str(value)
-
-
-def month(body: Mapping[str, Any], name: str) -> str | None:
-    value = text(body, name)
-    require(value is None or _MONTH.match(value) is not None, "invalid", name, "a month such as 2026-06")
-    return value
 
 
 def _estimate(line: ExportLine) -> int:
@@ -122,49 +94,47 @@ class Queries:
                 # C10 [4]: a price set by hand says who set it and why; the last one holds
                 "pricing": pricings[-1] if pricings else None, "pricings": pricings}
 
-    async def invoices(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """`weibao.billing.invoices`: {customer_id?, period?, status?, limit?, offset?} ->
-        {items, total, next_offset}. `period` is a month (every invoice billed in it,
-        per-visit ones by the month their draft opened) or a `visit:<ticket_id>`."""
-        page = Page.of(body)  # the kit's convention: limit 50 (at most 200), offset
+    async def invoices(self, asked: InvoiceList) -> dict[str, Any]:
+        """`weibao.billing.invoices` -> {items, total, next_offset}. `period` is a month
+        (every invoice billed in it, per-visit ones by the month their draft opened) or a
+        `visit:<ticket_id>`."""
+        page = Page.of(asked.model_dump(include={"limit", "offset"}))  # the kit's ranges, its refusals
         t = self.book.invoices
         where: list[ColumnElement[bool]] = []
-        if (customer_id := text(body, "customer_id")) is not None:
-            where.append(t.c.customer_id == customer_id)
-        if (period := text(body, "period")) is not None:
+        if asked.customer_id is not None:
+            where.append(t.c.customer_id == asked.customer_id)
+        if (period := asked.period) is not None:
             if _MONTH.match(period):
                 where.append(t.c.month == period)
             else:
                 require(period.startswith("visit:") and len(period) > len("visit:"), "invalid", "period",
                         "a month such as 2026-06, or visit:<ticket_id>")
                 where.append(t.c.period == period)
-        if (status := text(body, "status")) is not None:
-            require(status in STATUSES, "invalid", "status", f"one of {', '.join(STATUSES)}")
-            where.append(t.c.status == status)
+        if asked.status is not None:
+            where.append(t.c.status == asked.status)
         async with self.engine.connect() as conn:
             items, total = await self.book.page(conn, where, page)
         return page.reply(items, total)
 
-    async def export_lines(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """`weibao.billing.export.lines`: {customer_id?, period_from?, period_to?, invoice_id?,
-        after?, limit?} -> {lines: [rows keyed by COLUMNS], next: cursor or null}. Issued
-        invoices and their credit notes only: a draft changes until it is issued."""
-        limit = count(body, "limit", EXPORT_LIMIT, least=1, most=EXPORT_MAX)
-        after = decode_cursor(body["after"]) if body.get("after") is not None else None
-        first, last = month(body, "period_from"), month(body, "period_to")
+    async def export_lines(self, asked: ExportQuery) -> dict[str, Any]:
+        """`weibao.billing.export.lines` -> {lines: [rows keyed by COLUMNS], next: cursor
+        or null}. Issued invoices and their credit notes only: a draft changes until it is
+        issued."""
+        after = decode_cursor(asked.after) if asked.after is not None else None
+        first, last = asked.period_from, asked.period_to
         require(first is None or last is None or first <= last, "invalid", "period_to", "before period_from")
         t, lines = self.book.invoices, self.book.lines
         where: list[ColumnElement[bool]] = []
-        if (customer_id := text(body, "customer_id")) is not None:
-            where.append(t.c.customer_id == customer_id)
+        if asked.customer_id is not None:
+            where.append(t.c.customer_id == asked.customer_id)
         if first is not None:
             where.append(t.c.month >= first)
         if last is not None:
             where.append(t.c.month <= last)
-        if (invoice_id := text(body, "invoice_id")) is not None:
-            where.append(lines.c.invoice_id == invoice_id)
+        if asked.invoice_id is not None:
+            where.append(lines.c.invoice_id == asked.invoice_id)
         async with self.engine.connect() as conn:
-            found, more = await self.book.export(conn, where, after=after, limit=limit)
+            found, more = await self.book.export(conn, where, after=after, limit=asked.limit)
         rows: list[dict[str, Any]] = []
         size, cursor = 0, after
         for key, line in found:

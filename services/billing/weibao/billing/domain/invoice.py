@@ -18,7 +18,7 @@ Dates come in with commands; nothing here reads a clock."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -27,6 +27,7 @@ from typing import Literal
 from weibao.billing.domain.pricing import RATE_TO_BE_AGREED
 from weibao.shared.errors import Rejected, require
 from weibao.shared.money import as_text, to_fen
+from weibao.shared.public.billing import InvoiceStatus
 
 ZERO = Decimal("0.00")
 # A line whose price the clerk negotiated and set (`PriceLine`). Not a DOMAIN.md rule,
@@ -259,7 +260,25 @@ class LinePriced:
 
 Event = DraftOpened | LineAdded | LineRemoved | InvoiceIssued | CreditNoted | PaymentRecorded | LinePriced
 
-Status = Literal["none", "draft", "issued", "partially_paid", "paid", "credited"]
+Status = Literal["none", InvoiceStatus]
+
+# What a clerk may ask of an invoice in each status: the screens offer these (the API
+# answers them with the invoice), `decide` refuses the rest (B8: issued stays as issued;
+# a draft is corrected by removing lines, an issued invoice by a credit note). What else
+# a command needs (a line priced, an amount outstanding) decide says with its refusal.
+Action = Literal["issue", "price_line", "remove_line", "credit", "pay"]
+ISSUED: frozenset[Status] = frozenset({"issued", "partially_paid", "paid", "credited"})
+ALLOWS: Mapping[Action, frozenset[Status]] = {
+    "issue": frozenset({"draft"}),
+    "price_line": frozenset({"draft"}),
+    "remove_line": frozenset({"draft"}),
+    "credit": ISSUED - {"credited"},  # credited: every line is already
+    "pay": frozenset({"issued", "partially_paid"}),  # paid, credited: nothing is outstanding
+}
+
+
+def allowed(state: Invoice) -> frozenset[Action]:
+    return frozenset(action for action, statuses in ALLOWS.items() if state.status in statuses)
 
 
 # -- state -------------------------------------------------------------------------

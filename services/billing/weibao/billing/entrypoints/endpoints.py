@@ -12,10 +12,13 @@ from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.application.invoicing import Invoicing
 from weibao.billing.application.policy import BillingPolicy, Config
 from weibao.billing.application.queries import Queries
+from weibao.billing.domain.invoice import allowed
 from weibao.shared.clock import china_today
 from weibao.shared.commands.billing import (
     CreditInvoice,
+    ExportQuery,
     InvoiceAsOf,
+    InvoiceList,
     InvoiceRef,
     IssueInvoice,
     LineRef,
@@ -79,7 +82,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         state = await queries.invoice(found)
         return {"invoice_id": state.invoice_id, "customer_id": state.customer_id, "period": state.period,
                 "status": state.status, "number": state.number, "issued_on": state.issued_on,
-                "lines": state.lines, "totals": state.totals, "outstanding": state.outstanding}
+                "lines": state.lines, "totals": state.totals, "outstanding": state.outstanding,
+                # what the clerk may ask next (the domain's table): the console offers only these
+                "actions": sorted(allowed(state))}
 
     async def page(found: InvoiceRef) -> Any:
         return {"html": await queries.statement(found)}
@@ -87,15 +92,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     async def history(found: InvoiceRef) -> Any:
         return history_reply(await runtime.store.load(invoice_stream(found.invoice_id)))
 
-    async def invoices(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await queries.invoices(body)
-
-    async def export_lines(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        return await queries.export_lines(body)
-
     expose(broker, "billing", "invoice", query(invoice, InvoiceAsOf), keys=runtime.keys)
     expose(broker, "billing", "invoice.page", query(page, InvoiceRef), keys=runtime.keys)
     expose(broker, "billing", "invoice.explain", query(queries.explain, LineRef), keys=runtime.keys)
     expose(broker, "billing", "history", query(history, InvoiceRef), keys=runtime.keys)
-    expose(broker, "billing", "invoices", invoices, keys=runtime.keys)
-    expose(broker, "billing", "export.lines", export_lines, keys=runtime.keys)
+    expose(broker, "billing", "invoices", query(queries.invoices, InvoiceList), keys=runtime.keys)
+    expose(broker, "billing", "export.lines", query(queries.export_lines, ExportQuery), keys=runtime.keys)

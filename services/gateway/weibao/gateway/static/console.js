@@ -870,6 +870,12 @@ async function openInvoice(id, quiet = false) {
   }
 }
 
+// What an invoice allows next comes with it (`actions`, billing's state table): no
+// button billing would refuse (B8: an issued invoice never changes).
+function offers(invoice, action) {
+  return (invoice.actions || []).includes(action);
+}
+
 function renderInvoice(invoice) {
   const box = clear($("invoice-detail"));
   const id = invoice.invoice_id;
@@ -879,7 +885,7 @@ function renderInvoice(invoice) {
       el("h2", {}, invoice.number || id, " ", el("span", { class: `badge invoice-${invoice.status}` },
         tv("invoice_status", invoice.status))),
       el("span", { class: "spacer" }),
-      invoice.status === "draft" && allowed(["billing"])
+      offers(invoice, "issue") && allowed(["billing"])
         ? el("button", { type: "button", class: "primary", dataset: { testid: "issue-invoice" },
           onclick: () => issueInvoice(id) }, t("invoices.issue"))
         : null,
@@ -909,7 +915,7 @@ function renderInvoice(invoice) {
       el("td", {}, `${(line.sources || []).length}`),
       el("td", {}, el("button", { type: "button", class: "small", dataset: { testid: `explain-${line.item_id}` },
         onclick: () => explainLine(id, line.item_id, explainRow) }, t("invoices.provenance")),
-        invoice.status === "draft" && allowed(["billing"]) && negotiable(line)
+        offers(invoice, "price_line") && allowed(["billing"]) && negotiable(line)
           ? el("button", { type: "button", class: "small", dataset: { testid: `price-${line.item_id}` },
             title: t("invoices.set_price_note"), onclick: () => priceLine(id, line) }, t("invoices.set_price"))
           : null)),

@@ -6,6 +6,8 @@ end with the same rows, and leave the consumer to go on from where it stopped.""
 
 from __future__ import annotations
 
+from datetime import date
+
 from nats.aio.client import Client as NATS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +33,8 @@ from weibao.shared.schema import drift
 
 billing = redelivery.billing  # the fixture: billing alone, stopped and started at will
 
-SHARED_BY_POLICIES = ("billing_items", "billing_drafts")  # tables billing's two policies share
+# tables billing's two policies share (the day ledger of C4 too)
+SHARED_BY_POLICIES = ("billing_items", "billing_drafts", "billing_work_days")
 SUPPLEMENT = f"{INVOICE}-S1"
 INVOICE_LINES = "billing_invoice_lines"
 
@@ -71,6 +74,24 @@ async def lines(nc: NATS, invoice_id: str = INVOICE) -> list[str]:
     """The item ids on an invoice ([] while it has none)."""
     answer = await ask(nc, "billing.invoice", {"invoice_id": invoice_id})
     return [line["item_id"] for line in answer["result"]["lines"]] if answer["ok"] else []
+
+
+async def two_lines_billed_then_stopped(billing: Service, nc: NATS, engine: AsyncEngine) -> tuple[
+        tuple[dict[str, object], list[tuple[object, ...]]], int]:
+    """Two messages from each upstream billed (two lines), every consumer caught up, billing
+    stopped: the tables and checkpoints as they stand, and the log's last position."""
+    for position in (1, 2):
+        assert await publish(nc, "contracts", position)
+        assert await publish(nc, "dispatch", position)
+
+    async def two_lines() -> bool:
+        return len(await lines(nc)) == 2
+
+    await eventually(two_lines)
+    await caught_up(engine, {"contracts": 2, "dispatch": 2})
+    await settled(nc)
+    await billing.stop()
+    return await state(engine), await EventStore(engine).last_position()
 
 
 async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice(
@@ -126,18 +147,7 @@ async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice
 
 async def test_a_rebuild_cut_short_is_done_again_at_the_next_start(
         billing: Service, nc: NATS, engine: AsyncEngine) -> None:
-    for position in (1, 2):
-        assert await publish(nc, "contracts", position)
-        assert await publish(nc, "dispatch", position)
-
-    async def two_lines() -> bool:
-        return len(await lines(nc)) == 2
-
-    await eventually(two_lines)
-    await caught_up(engine, {"contracts": 2, "dispatch": 2})
-    await settled(nc)
-    await billing.stop()
-    before, log_position = await state(engine), await EventStore(engine).last_position()
+    before, log_position = await two_lines_billed_then_stopped(billing, nc, engine)
 
     # As a process that died inside a rebuild leaves it: the tables in today's shape but
     # emptied, and the mark on the checkpoint instead of a position.
@@ -151,6 +161,31 @@ async def test_a_rebuild_cut_short_is_done_again_at_the_next_start(
     await billing.start()
     await caught_up(engine, {"contracts": 2, "dispatch": 2})
     await settled(nc)
+    rows, checkpoints = await state(engine)
+    assert {name: rows[name] for name in rows if rows[name] != before[0][name]} == {}
+    assert checkpoints == before[1]
+    assert await EventStore(engine).last_position() == log_position
+
+
+async def test_c4_a_release_adding_the_day_ledger_builds_it_from_the_stream_and_bills_nothing_twice(
+        billing: Service, nc: NATS, engine: AsyncEngine) -> None:
+    """The release that bills C4 per calendar day adds `billing_work_days`: a database of
+    the release before has every other table of the policies and not this one. The start
+    finds the table missing (drift), rebuilds both policies from their streams, and the
+    ledger holds the days the log's lines billed, without a line appended."""
+    before, log_position = await two_lines_billed_then_stopped(billing, nc, engine)
+    # 8 and 9 June, by the one hardware record (25 h across midnight, C4)
+    assert [row[2:] for row in before[0]["billing_work_days"]] == [  # type: ignore[attr-defined]
+        (date(2026, 6, 8), "dispatch:1:0"), (date(2026, 6, 9), "dispatch:1:0")]
+
+    async with engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE {qualified(engine, 'billing_work_days')}"))
+    assert await drifted(engine) == ["add_table billing_work_days"] * 2  # seen by both policies
+
+    await billing.start()
+    await caught_up(engine, {"contracts": 2, "dispatch": 2})
+    await settled(nc)
+    assert await drifted(engine) == []
     rows, checkpoints = await state(engine)
     assert {name: rows[name] for name in rows if rows[name] != before[0][name]} == {}
     assert checkpoints == before[1]

@@ -20,6 +20,7 @@ from weibao.billing.domain.pricing import (
     for_fee_due,
     for_quota,
     for_work,
+    work_days,
 )
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen
@@ -103,25 +104,54 @@ def test_b1_unknown_expense_kind_or_float_amount_is_rejected() -> None:
         for_expense(float_amount, TERMS, source("ExpenseRecorded"))
 
 
-# B2, C4: hardware and network days, part-days rounded up
+# B2, C4: hardware and network days, part-days rounded up, per calendar day
 
 
 @pytest.mark.parametrize(("started", "ended", "days"), [
     ("2026-03-02T01:00:00+00:00", "2026-03-02T01:01:00+00:00", 1),  # one minute
     ("2026-03-02T01:00:00+00:00", "2026-03-02T02:00:00+00:00", 1),  # one hour
-    ("2026-03-02T01:00:00+00:00", "2026-03-03T01:00:00+00:00", 1),  # exactly 24 h
-    ("2026-03-02T01:00:00+00:00", "2026-03-03T01:00:01+00:00", 2),  # 24 h + 1 s
-    ("2026-03-02T01:00:00+00:00", "2026-03-03T02:00:00+00:00", 2),  # 25 h
-    ("2026-03-02T15:00:00+00:00", "2026-03-02T17:00:00+00:00", 1),  # across midnight in Shanghai
+    ("2026-03-02T01:00:00+00:00", "2026-03-02T09:00:00+00:00", 1),  # 09:00-17:00 in Shanghai
+    ("2026-03-02T01:00:00+00:00", "2026-03-03T01:00:00+00:00", 2),  # 24 h from 09:00: two calendar days
+    ("2026-03-02T15:00:00+00:00", "2026-03-02T17:00:00+00:00", 2),  # 2 h across midnight in Shanghai
+    ("2026-03-02T14:00:00+00:00", "2026-03-02T16:00:00+00:00", 1),  # 22:00 to 00:00 sharp: no time on the 3rd
+    ("2026-03-02T01:00:00+00:00", "2026-03-04T09:00:00+00:00", 3),  # 09:00 on the 2nd to 17:00 on the 4th
 ])
-def test_b2_c4_part_of_a_day_counts_as_a_whole_day(started: str, ended: str, days: int) -> None:
+def test_b2_c4_part_of_a_calendar_day_counts_as_a_whole_day(started: str, ended: str, days: int) -> None:
     item = only(for_work(work("hardware", started, ended), TERMS, source("WorkLogged")))
     assert item.kind == "hardware_days" and item.unit == "天"
-    assert item.quantity == Decimal(days)
+    assert item.quantity == Decimal(days) and len(item.days) == days
     assert item.unit_price == Decimal("800.00")
     assert item.amount == Decimal(800 * days)
     assert item.clauses == ("B2", "C4")
     assert_exact(item)
+
+
+def test_c4_days_already_billed_are_not_billed_again() -> None:
+    # 23:00 on 2 March to 01:00 on 3 March, Beijing time; the 2nd was billed by another record
+    across = work("hardware", "2026-03-02T15:00:00+00:00", "2026-03-02T17:00:00+00:00")
+    assert work_days(across, TERMS) == (date(2026, 3, 2), date(2026, 3, 3))
+    item = only(for_work(across, TERMS, source("WorkLogged"), already={date(2026, 3, 2)}))
+    assert (item.quantity, item.days, item.occurred_on) == (Decimal(1), (date(2026, 3, 3),), date(2026, 3, 3))
+    assert "2026-03-03" in item.description and "2026-03-02" not in item.description
+    # No new day: nothing billed, not a zero line
+    assert for_work(across, TERMS, source("WorkLogged"), already={date(2026, 3, 2), date(2026, 3, 3)}) == []
+
+
+def test_c4_calendar_days_are_the_agreements_time_zone() -> None:
+    # 15:00-17:00 UTC: across midnight in Beijing (two days), one day in an agreement on UTC
+    across = work("hardware", "2026-03-02T15:00:00+00:00", "2026-03-02T17:00:00+00:00")
+    assert work_days(across, {**TERMS, "time_zone": "UTC"}) == (date(2026, 3, 2),)
+    assert only(for_work(across, {**TERMS, "time_zone": "UTC"}, source("WorkLogged"))).quantity == 1
+    with pytest.raises(Rejected):
+        work_days(across, {**TERMS, "time_zone": "Mars/Olympus"})
+
+
+def test_c4_software_work_is_per_record_and_bills_no_calendar_day() -> None:
+    software = work("software", clauses=("C1", "B3"))
+    assert work_days(software, TERMS) == ()
+    item = only(for_work(software, {**TERMS, "service": {"day_rate": "1000"}}, source("WorkLogged"),
+                         already={date(2026, 3, 2)}))  # a hardware day billed that day takes nothing off
+    assert (item.quantity, item.days) == (Decimal(1), ())
 
 
 def test_c4_network_work_is_billed_per_day_too_and_dated_in_china() -> None:
@@ -134,6 +164,7 @@ def test_c4_network_work_is_billed_per_day_too_and_dated_in_china() -> None:
 def test_b2_no_bill_for_hardware_under_the_vendors_own_warranty() -> None:
     for clauses in (("C11",), ("C19",), ("C11", "C23")):
         assert for_work(work(verdict="covered", clauses=clauses), TERMS, source("WorkLogged")) == []
+        assert work_days(work(verdict="covered", clauses=clauses), TERMS) == ()  # rule C4: no day used up
 
 
 def test_b2_a_lapsed_vendor_warranty_is_billed() -> None:

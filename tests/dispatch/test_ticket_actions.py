@@ -2,7 +2,13 @@
 the screens, is exactly what `decide` takes. For every state a request can reach, each
 action is either allowed and taken, or not allowed and refused; so a screen built on
 `allowed` never offers a button the service would refuse (the console once offered an
-override on accepted visits, which D4's rules refuse)."""
+override on accepted visits, which D4's rules refuse).
+
+Issue 13 ("idempotent by state") adds one answer to "not allowed": a command asking for
+what already holds (escalating an escalated request, accepting an accepted visit,
+completing a completed one) stores nothing instead of being refused. Such a command is
+still not offered (it would change nothing); which ones they are is pinned below, so a
+refusal cannot silently become a no-op, nor the other way round."""
 
 from __future__ import annotations
 
@@ -117,6 +123,22 @@ STATES: dict[str, Callable[[], Ticket]] = {
 }
 
 
+# Issue 13: the (state, action) pairs whose command above finds its effect already there.
+# "assign" names tech-2, who never has the visit here (the same-technician case is in
+# test_idempotent_by_state); "on site" was reached without an acceptance, so accepting
+# it is still refused.
+_ESCALATED = ("awaiting assignment", "awaiting assignment, no agreement", "assigned", "assigned, flagged check-in",
+              "accepted", "declined", "on site", "on site, paused", "checked out", "completed",
+              "completed, expense uploaded late")
+NO_OPS: frozenset[tuple[str, Action]] = frozenset({
+    *((name, "escalate") for name in _ESCALATED),  # rule D3: triage's outcome recorded already
+    ("resolved", "resolve_remotely"),
+    ("accepted", "accept"),
+    ("completed", "complete"),
+    ("completed, expense uploaded late", "complete"),
+})
+
+
 @pytest.mark.parametrize("name", STATES)
 def test_allowed_is_exactly_what_decide_takes(name: str) -> None:
     state = STATES[name]()
@@ -124,7 +146,10 @@ def test_allowed_is_exactly_what_decide_takes(name: str) -> None:
     for action, command in COMMANDS.items():
         outcome = TICKET.given_state(state).when(command())
         if action in offered:
+            assert (name, action) not in NO_OPS
             assert outcome.events is not None, action  # taken: no refusal at all
+        elif (name, action) in NO_OPS:
+            outcome.then()  # issue 13: not offered, yet not refused either: nothing stored
         else:
             refused = outcome.then_rejected()
             assert refused.code in ("conflict", "not_found", "forbidden"), (action, refused)
@@ -134,6 +159,9 @@ def test_the_table_names_every_action_and_the_console_s_drift_is_closed() -> Non
     assert set(ALLOWS) == set(COMMANDS)
     accepted = STATES["accepted"]()
     assert "assign" not in allowed(accepted)  # no override once the technician accepted (D4)
+    # issue 13: a no-op is taken, never offered: no "accept" button on an accepted visit
+    assert "accept" not in allowed(accepted) and "complete" not in allowed(STATES["completed"]())
+    assert {name for name, _ in NO_OPS} <= set(STATES)  # each pinned no-op is one the test reaches
     assert allowed(STATES["new"]()) == frozenset()
     assert allowed(STATES["completed"]()) == {"report"}  # late uploads only
     assert "report" not in allowed(STATES["declined"]())  # nobody is assigned

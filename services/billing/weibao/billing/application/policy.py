@@ -17,7 +17,10 @@ prices to is written with the invoice the *log* holds its `LineAdded` on (`(not 
 log)` when none does: the live policy lost it). The comparison then asks: did the live
 policy bill exactly the items the upstream implies, onto the invoices the log says? Each
 policy is compared on the items of its own upstream (their ids begin `<upstream>:`); the
-terms book only by the contracts policy, which alone feeds it. `billing_drafts` (which
+terms book only by the contracts policy, which alone feeds it. The day ledger of C4
+(`billing_work_days`: which technician's days on which request are billed, and by which
+item) is rebuilt by the replay from dispatch's stream alone, as the live policy wrote it,
+and compared like the items, by the ids of their upstream. `billing_drafts` (which
 draft is open now) is not compared: it records decisions taken against commands (an
 issue opens a supplementary draft) that a stream replay does not see; the log's
 `DraftOpened` events are its audit trail."""
@@ -38,6 +41,7 @@ from weibao.billing.adapters.drafts import Drafts, billed_in_log
 from weibao.billing.adapters.invoices import Invoices, invoice_stream
 from weibao.billing.adapters.terms import READS as BOOK_READS
 from weibao.billing.adapters.terms import TermsBook
+from weibao.billing.adapters.workdays import WorkDays
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain import pricing
 from weibao.shared import public
@@ -98,6 +102,7 @@ class BillingPolicy:
     def __post_init__(self) -> None:
         # In the terms book's metadata: the policy's tables are dropped and rebuilt together.
         self.drafts = Drafts(self.book.metadata, self.book.suffix)
+        self.work_days = WorkDays(self.book.metadata, self.book.suffix)  # rule C4 per calendar day
         self._in_log: dict[str, str] | None = None  # a replay copy's item id -> invoice, from the log
 
     def fresh(self, suffix: str) -> BillingPolicy:
@@ -110,13 +115,16 @@ class BillingPolicy:
         return self.live_book is not None
 
     def tables(self) -> list[Any]:
-        return [*self.book.tables(), *self.drafts.tables()]
+        return [*self.book.tables(), *self.drafts.tables(), *self.work_days.tables()]
 
     def replay_scope(self, upstream: str, rows: Mapping[str, list[Row]]) -> dict[str, list[Row]]:
         """What a replay of the `upstream` policy compares (module docstring): the items
-        priced from that upstream's messages, and the terms book for contracts."""
-        scoped = {"billing_items": [row for row in rows.get("billing_items", []) if str(row[0]).startswith(
-            f"{upstream}:")]}
+        priced from that upstream's messages and the days they billed (C4), and the terms
+        book for contracts."""
+        ours = f"{upstream}:"
+        scoped = {"billing_items": [row for row in rows.get("billing_items", []) if str(row[0]).startswith(ours)],
+                  "billing_work_days": [row for row in rows.get("billing_work_days", [])
+                                        if str(row[-1]).startswith(ours)]}
         if upstream == "contracts":
             scoped |= {name: list(rows.get(name, [])) for name in ("billing_agreements", "billing_customers")}
         return scoped
@@ -149,7 +157,7 @@ class BillingPolicy:
                 await self._bill(conn, pricing.for_change_request(change, terms, day_rate, source), terms)
             case dispatch.WorkLogged() as work:  # rules B2, B3, C4
                 terms = await self._visit_terms(conn, work, message)
-                await self._bill(conn, pricing.for_work(work, terms, source), terms, ticket_id=work.ticket_id)
+                await self._bill_work(conn, work, terms, source)
             case dispatch.ExpenseRecorded() as expense:  # rules B1, C5
                 if not expense.receipt_date:
                     # rule B1: a receipt without its date (the phone left it blank) is billed in
@@ -174,6 +182,18 @@ class BillingPolicy:
             raise TermsNotYetKnown(f"no terms yet for agreement {visit.agreement_id!r} ({message.type} at "
                                    f"{message.service}:{message.position})")
         return terms
+
+    async def _bill_work(self, conn: AsyncConnection, work: dispatch.WorkLogged, terms: Mapping[str, Any],
+                         source: pricing.Source) -> None:
+        """rule C4 per calendar day: price the record against the days this technician is
+        already billed for on this request, and record the days it bills, with its line,
+        in this transaction: a redelivery or a replay finds them and bills nothing more (B8)."""
+        already = await self.work_days.billed(conn, work.technician_id, work.ticket_id,
+                                              pricing.work_days(work, terms))
+        items = pricing.for_work(work, terms, source, already)
+        await self._bill(conn, items, terms, ticket_id=work.ticket_id)
+        for item in items:
+            await self.work_days.bill(conn, work.technician_id, work.ticket_id, item.days, item.item_id)
 
     async def _bill(self, conn: AsyncConnection, items: list[pricing.BillableItem],
                     terms: Mapping[str, Any] | None = None, *, ticket_id: str | None = None) -> None:

@@ -18,16 +18,24 @@ Choices made here, so invoices can be explained:
   floats), every `amount` is `to_fen(quantity * unit_price)`, rounded once, half-up.
   VAT is not applied here: invoices apply the rate of each line's kind (B8).
 - Days of hardware or network work (rule C4, "part of a day counts as a whole day"):
-  per work record, ceil(elapsed time / 24 h). 1 minute is 1 day, exactly 24 h is 1 day,
-  24 h + 1 s is 2 days. Zero elapsed time bills nothing. Elapsed time, not calendar
-  days, so a 2-hour job across midnight is one day, not two. Software work outside
-  coverage (B3) at an hourly rate counts started hours the same way (our choice: DOMAIN
+  per technician, per request, per calendar day (issue 13: C4 rounds the day, not the
+  work record). A record bills each calendar day it touches, in the agreement's time
+  zone (`terms["time_zone"]`, an IANA name; Beijing time when the agreement says
+  nothing), that the same technician has not already been billed for on the same
+  request: two records on one day (09-12, 13-17) bill one day, a 2-hour job across
+  midnight bills both days, a record ending at 00:00 sharp does not touch the next day.
+  The days already billed are the caller's to know (`already`: the policy keeps them,
+  adapters/workdays.py); a record that adds no new day bills nothing: no line, not a
+  zero line (a line must be money owed or money to be agreed). Zero elapsed time bills
+  nothing. Software work outside coverage (B3) is not C4's: it stays per record, started
+  hours (ceil(elapsed / 1 h)) or started days (ceil(elapsed / 24 h)) (our choice: DOMAIN
   fixes no rounding for B3). A hardware verdict other than "covered" under C11/C19 is
   billed: work that was logged was done at the customer's request (C4).
 - Datetimes in messages are ISO with an offset; a naive one is read as UTC (public
   messages carry UTC). The day an item occurred on is the local date in China
   (UTC+8: China has kept one offset, without summer time, since 1991, so no tz
-  database is needed).
+  database is needed unless an agreement names another zone); a day-billed item's is
+  the first day it bills.
 - When no rate is known (no hardware day rate, no service rate for work outside
   coverage, no price for a quota kind, no dongle fee) the item is still produced, with
   `unit_price` 0 and the clause `RATE_TO_BE_AGREED`, rather than a guessed price: the
@@ -36,11 +44,12 @@ Choices made here, so invoices can be explained:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen, yuan
@@ -100,6 +109,9 @@ class BillableItem:
     clauses: tuple[str, ...]
     sources: tuple[Source, ...]
     occurred_on: date
+    # rule C4: the calendar days a day-billed item bills (hardware or network work), so
+    # the policy can record them as billed; () for every other item.
+    days: tuple[date, ...] = ()
 
 
 def item_id(source: Source, n: int = 0) -> str:
@@ -133,51 +145,67 @@ def for_expense(expense: ExpenseRecorded, terms: Mapping[str, Any], source: Sour
 # rules B2 (C4, C11, C19) and B3 (C1)
 
 
-def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source) -> list[BillableItem]:
+def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source,
+             already: Collection[date] = ()) -> list[BillableItem]:
     """Hardware and network days (B2, C4); software work outside coverage (B3).
 
-    Hardware or network work is billed per started day at `terms["hardware"]["day_rate"]`,
-    except on hardware under the vendor's own warranty: a "covered" verdict citing C11
-    or C19 (a lapsed warranty also cites C11, but its verdict is not "covered").
-    Software work inside coverage is free; outside it (any other verdict, e.g. C1, C17)
-    it is billed at `terms["service"]["hourly_rate"]` per started hour, else
-    `terms["service"]["day_rate"]` per started day, else at a rate to be agreed."""
+    Hardware or network work is billed per calendar day at `terms["hardware"]["day_rate"]`:
+    the days of `work_days`, less those `already` billed for the same technician and
+    request (rule C4 per calendar day; nothing when no day is new). Software work inside
+    coverage is free; outside it (any other verdict, e.g. C1, C17) it is billed at
+    `terms["service"]["hourly_rate"]` per started hour, else `terms["service"]["day_rate"]`
+    per started day, else at a rate to be agreed."""
     kind = str(work.kind)
-    verdict = work.verdict
-    clauses = work.clauses
-    started = _moment(work.started, "started")
-    elapsed = _moment(work.ended, "ended") - started
-    if elapsed < timedelta(0):
-        raise Rejected("invalid", "ended", "work ends before it starts")
+    started, elapsed = _span(work)
     if elapsed == timedelta(0):
         return []
-    on = started.astimezone(CHINA).date()
     match kind:
         case "hardware" | "network":
-            if verdict == "covered" and {"C11", "C19"} & set(clauses):
-                return []  # rule B2: under the vendor's own warranty
-            days = Decimal(_ceil(elapsed, _DAY))  # rule C4: part of a day counts as a whole day
+            days = tuple(sorted(set(work_days(work, terms)) - set(already)))
+            if not days:
+                return []  # rule C4: warranty work, or every day already billed (module docstring)
             hardware = terms.get("hardware") or {}
             rate = hardware.get("day_rate")
             label = "硬件维护" if kind == "hardware" else "网络维护"
-            return [_priced(source, (work.customer_id, work.agreement_id),
-                            "hardware_days" if kind == "hardware" else "network_days",
-                            f"{label}（工单 {work.ticket_id}）", days, unit="天", rate=rate,
-                            clauses=("B2", "C4"), on=on)]
+            item = _priced(source, (work.customer_id, work.agreement_id),
+                           "hardware_days" if kind == "hardware" else "network_days",
+                           f"{label}（工单 {work.ticket_id}，{'、'.join(map(str, days))}）", Decimal(len(days)),
+                           unit="天", rate=rate, clauses=("B2", "C4"), on=days[0])
+            return [replace(item, days=days)]
         case "software":
-            if verdict == "covered":
+            if work.verdict == "covered":
                 return []
-            reasons = tuple(c for c in _SERVICE_REASONS if c in clauses)
+            on = started.astimezone(CHINA).date()
+            reasons = tuple(c for c in _SERVICE_REASONS if c in work.clauses)
             service = terms.get("service") or {}
             description = f"服务范围外的软件服务（工单 {work.ticket_id}）"
             if service.get("hourly_rate") is not None:
                 hours = Decimal(_ceil(elapsed, _HOUR))
                 return [_priced(source, (work.customer_id, work.agreement_id), "service", description, hours,
                                 unit="小时", rate=service["hourly_rate"], clauses=("B3", *reasons), on=on)]
-            days = Decimal(_ceil(elapsed, _DAY))
-            return [_priced(source, (work.customer_id, work.agreement_id), "service", description, days, unit="天",
-                            rate=service.get("day_rate"), clauses=("B3", *reasons), on=on)]
+            days_worked = Decimal(_ceil(elapsed, _DAY))
+            return [_priced(source, (work.customer_id, work.agreement_id), "service", description, days_worked,
+                            unit="天", rate=service.get("day_rate"), clauses=("B3", *reasons), on=on)]
     raise Rejected("invalid", "kind", f"not a kind of work: {kind!r}; one of hardware, network, software")
+
+
+def work_days(work: WorkLogged, terms: Mapping[str, Any]) -> tuple[date, ...]:
+    """rule C4 per calendar day: the days a hardware or network record bills by the day
+    (before those already billed are taken out): every calendar day in the agreement's
+    time zone from its start to its end, the end excluded (work ending at 00:00 sharp
+    spent no time on the new day). None for software work, for zero elapsed time, and for
+    hardware under the vendor's own warranty (B2: a "covered" verdict citing C11 or C19;
+    a lapsed warranty also cites C11, but its verdict is not "covered")."""
+    started, elapsed = _span(work)
+    if work.kind not in ("hardware", "network") or elapsed == timedelta(0):
+        return ()
+    if work.verdict == "covered" and {"C11", "C19"} & set(work.clauses):
+        return ()  # rule B2: under the vendor's own warranty
+    zone = _zone(terms)
+    first = started.astimezone(zone).date()
+    # The last instant worked, not the end: a half-open span, so [22:00, 00:00) is one day.
+    last = (started + elapsed - timedelta.resolution).astimezone(zone).date()
+    return tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
 
 
 # rule B4 (C2)
@@ -327,6 +355,27 @@ def _date(value: object, field: str) -> date:
         return date.fromisoformat(str(value)[:10])
     except ValueError as error:
         raise Rejected("invalid", field, f"not an ISO date: {value!r}") from error
+
+
+def _span(work: WorkLogged) -> tuple[datetime, timedelta]:
+    """When the work started and how long it took; refused if it ends before it starts."""
+    started = _moment(work.started, "started")
+    elapsed = _moment(work.ended, "ended") - started
+    if elapsed < timedelta(0):
+        raise Rejected("invalid", "ended", "work ends before it starts")
+    return started, elapsed
+
+
+def _zone(terms: Mapping[str, Any]) -> tzinfo:
+    """rule C4: the agreement's time zone for calendar days; Beijing time unless it names
+    another (a fixed +08:00 for Beijing: China has no summer time since 1991)."""
+    name = terms.get("time_zone")
+    if name is None:
+        return CHINA
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise Rejected("invalid", "time_zone", f"not a time zone: {name!r}") from error
 
 
 def _ceil(elapsed: timedelta, unit: timedelta) -> int:

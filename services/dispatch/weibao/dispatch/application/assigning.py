@@ -27,8 +27,11 @@ from weibao.shared.events import RecordedEvent
 log = structlog.get_logger("weibao.dispatch")
 
 
-def view(row: Mapping[str, Any], now: datetime) -> d4.TechnicianView:
-    """A board row as D4 sees it, today in the office's time zone."""
+def view(row: Mapping[str, Any], now: datetime, deciding: str | None = None) -> d4.TechnicianView:
+    """A board row as D4 sees it, today in the office's time zone. The visit being decided
+    (`deciding`) is no load on whoever has it: asked again, D4 weighs its own assignee as
+    it did the first time, so a re-sent assignment finds the same technician and stores
+    nothing (issue 13), rather than passing the visit on for the load it is itself."""
     today = now.astimezone(CHINA).date()
     shift = row["shift"]
     starts = datetime.combine(today, time.fromisoformat(shift["starts"]), CHINA)
@@ -37,7 +40,8 @@ def view(row: Mapping[str, Any], now: datetime) -> d4.TechnicianView:
     return d4.TechnicianView(
         technician_id=row["technician_id"], skills=frozenset(row["skills"]),
         position=(row["latitude"], row["longitude"]), available_from=max(now, starts), shift_end=ends,
-        capacity_left=max(row["capacity_per_day"] - len(row["open_visits"]), 0), on_leave=on_leave,
+        capacity_left=max(row["capacity_per_day"] - len(set(row["open_visits"]) - {deciding}), 0),
+        on_leave=on_leave,
     )
 
 
@@ -46,8 +50,10 @@ class Assigning:
     tickets: Tickets
     travel: TravelModel = field(default_factory=TravelModel)
 
-    async def decide(self, ticket_id: str) -> tuple[domain.Ticket, d4.Assignment]:
-        ticket = await self.tickets.ticket(ticket_id)
+    async def decide(self, ticket_id: str, ticket: domain.Ticket | None = None) -> tuple[domain.Ticket, d4.Assignment]:
+        """D4 for the ticket (`ticket`: its state, when the caller has loaded it already)."""
+        if ticket is None:
+            ticket = await self.tickets.ticket(ticket_id)
         assert ticket.opened is not None
         now = self.tickets.now()
         # One bad record costs only itself: it is named in the explanation, not raised.
@@ -56,7 +62,7 @@ class Assigning:
         arrive_by = ticket.deadlines.arrive_by if ticket.deadlines else None
         need = d4.Need(ticket_id, (ticket.opened.site.latitude, ticket.opened.site.longitude), ticket.opened.skill,
                        arrive_by)
-        board = [view(row, now) for row in rows]
+        board = [view(row, now, ticket_id) for row in rows]
         left_out = [d4.Excluded(u.technician_id, u.reason) for u in unusable]
         return ticket, d4.assign(need, board, now=now, travel=self.travel, exclude=ticket.declined_by,
                                  unweighed=left_out)
@@ -67,9 +73,21 @@ class Assigning:
         ticket_id = body.ticket_id
         if command_id is not None and (done := await self.tickets.store.command_result(command_id, meta)) is not None:
             return list(done.events)
-        _, decision = await self.decide(ticket_id)
         by = str((meta or {}).get("actor", "system"))
         chosen = body.technician_id
+        ticket = await self.tickets.ticket(ticket_id)
+        if chosen and chosen == ticket.technician_id and ticket.assignment is not None:
+            # issue 13: naming the technician who has the visit asks for what already
+            # holds. Not weighed again: a board changed since (D4 now preferring someone
+            # else, the technician retired with the visit still theirs) must not turn it
+            # into an override wanting a reason. The domain stores nothing, or refuses a
+            # completed visit as before.
+            held = ticket.assignment
+            return await self.tickets.record_assignment(ticket_id, chosen, explanation=held.explanation,
+                                                         at_risk=held.at_risk, by=by,
+                                                         override_reason=held.override_reason,
+                                                         command_id=command_id, meta=meta)
+        _, decision = await self.decide(ticket_id, ticket)
         reason = None
         left_out = {e.technician_id: e.reason for e in decision.explanation.excluded}
         if chosen and chosen in left_out:  # retired, or a record the rule cannot weigh: say which

@@ -383,9 +383,12 @@ OPEN: frozenset[Status] = frozenset({"triage", "awaiting_assignment", "assigned"
 Action = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
                  "resume", "find_coverage"]
 # The state machine: the statuses in which each action may be taken (evolve says where
-# each event leads). `decide` refuses an action in any other status; `allowed` hands the
-# same table to the API, so a screen offers only what would be taken. "report" (the
-# phone's check-ins, work and expenses) and "resume" depend on more than the status.
+# each event leads). `decide` refuses an action in any other status, unless the action's
+# effect already holds (`_already_holds`, issue 13 "idempotent by state": the same
+# assignment, acceptance, triage outcome or completion sent again is answered with
+# nothing stored); `allowed` hands the same table to the API, so a screen offers only
+# what would change something. "report" (the phone's check-ins, work and expenses) and
+# "resume" depend on more than the status.
 ALLOWS: Mapping[Action, frozenset[Status]] = {
     "escalate": frozenset({"triage"}),
     "resolve_remotely": frozenset({"triage"}),
@@ -419,12 +422,17 @@ class Ticket:
     # The latest assignment with its D4 explanation, kept after a decline: what was decided, and why.
     assignment: VisitAssigned | None = None
     completed_at: datetime | None = None
+    # Who accepted the current assignment (none since a reassignment or a decline): an
+    # acceptance sent again after the check-in finds it still holds (issue 13).
+    accepted_by: str | None = None
 
 
 def allowed(state: Ticket) -> frozenset[Action]:
     """What the request's state lets someone do next; `decide` refuses every other action
-    as a conflict. Who may do it is another question: only the assigned technician
-    accepts, declines, reports and completes (`decide` answers forbidden otherwise)."""
+    as a conflict, or stores nothing when its effect already holds (an acceptance of an
+    accepted visit: not offered, since it would change nothing). Who may do it is another
+    question: only the assigned technician accepts, declines, reports and completes
+    (`decide` answers forbidden otherwise)."""
     return frozenset(action for action, statuses in ALLOWS.items()
                      if state.status in statuses and _also_allows(state, action))
 
@@ -448,6 +456,43 @@ def _allows(state: Ticket, action: Action) -> bool:
     return state.status in ALLOWS[action]
 
 
+# rule D3: only an escalation leads a request out of triage into these; a request in one
+# of them has had its triage outcome "escalate" recorded (and keeps it once completed).
+ESCALATED: frozenset[Status] = frozenset({"awaiting_assignment", "assigned", "accepted", "on_site", "checked_out",
+                                          "completed"})
+
+
+# The commands a re-send of which may find their effect already there (issue 13).
+IDEMPOTENT_BY_STATE = (Escalate, ResolveRemotely, RecordAssignment, Accept, Complete)
+
+
+def _already_holds(command: Escalate | ResolveRemotely | RecordAssignment | Accept | Complete,
+                   state: Ticket) -> bool:
+    """Issue 13, "idempotent by state": the command asks for what the request already is,
+    so it is answered with nothing stored, without an idempotency key. Only the outcome
+    counts, not the words sent with it: a second completion with another resolution text,
+    a second escalation with another note, or the same technician named with another
+    override reason changes nothing recorded. Only who has the visit finds their own
+    acceptance or completion there: anyone else is still told it is not theirs
+    (forbidden), and every other command keeps its answer (the other triage outcome,
+    another technician once accepted, an assignment of a completed visit)."""
+    match command:
+        case Escalate():
+            return state.status in ESCALATED
+        case ResolveRemotely():
+            return state.status == "resolved"
+        case RecordAssignment():
+            # The technician still has the visit (a decline would have cleared it) and it
+            # is not done: assigned, accepted, on site or checked out (D4's answer stands).
+            return state.technician_id == command.technician_id and state.status not in CLOSED
+        case Accept():
+            # accepted_by is cleared by a reassignment or a decline: it is always the assignee
+            return state.accepted_by == command.technician_id and state.status not in CLOSED
+        case Complete():
+            return state.status == "completed" and state.technician_id == command.technician_id
+    raise AssertionError(command)
+
+
 # The ticket's events as its log names them ("private.<Name>"): what commands store and
 # what the board folds, with this module's own `evolve`.
 EVENTS = Codec([TicketOpened, ResolvedRemotely, VisitRequested, VisitAssigned, VisitAccepted, VisitDeclined,
@@ -462,6 +507,10 @@ def geofence_m(accuracy_m: float, radius_m: float) -> float:
 
 
 def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0) -> list[Event]:
+    if isinstance(command, IDEMPOTENT_BY_STATE) and _already_holds(command, state):
+        # issue 13: asked again for what already holds (one VisitRequested per visit, one
+        # VisitAssigned per technician, D3, D4): nothing stored, whatever else was sent.
+        return []
     match command:
         case OpenTicket():
             require(state.status == "none", "conflict", "ticket_id", "this ticket already exists")
@@ -631,11 +680,12 @@ def evolve(state: Ticket, event: Event) -> Ticket:
         case VisitRequested():
             return replace(state, status="awaiting_assignment")
         case VisitAssigned():
-            return replace(state, status="assigned", technician_id=event.technician_id, assignment=event)
+            return replace(state, status="assigned", technician_id=event.technician_id, assignment=event,
+                           accepted_by=None)
         case VisitAccepted():
-            return replace(state, status="accepted")
+            return replace(state, status="accepted", accepted_by=event.technician_id)
         case VisitDeclined():
-            return replace(state, status="awaiting_assignment", technician_id=None,
+            return replace(state, status="awaiting_assignment", technician_id=None, accepted_by=None,
                            declined_by=state.declined_by | {event.technician_id})
         case CheckedIn():
             keys = state.keys | {event.key}

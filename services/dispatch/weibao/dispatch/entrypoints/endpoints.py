@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,24 @@ def application(runtime: Runtime, now: Callable[[], datetime] = utc_now) -> Tick
                    runtime.read_model(TechnicianBoard), now, radius)
 
 
+def answering_what_holds(handler: Handler, tickets: Tickets) -> Handler:
+    """Issue 13, "idempotent by state": a command whose effect already holds (the same
+    assignment, acceptance, triage outcome or completion sent again, with no idempotency
+    key) stores nothing and answers no events; beside them, the request as it stands
+    (`ticket`, as the `.ticket` query answers it: status, technician, the assignment with
+    its D4 explanation), so the caller gets the existing result, not an empty one. Read
+    only on that path: a command that stored something answers exactly as before."""
+
+    async def handle(body: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+        reply = await handler(body, meta)
+        if reply["events"] or not body.get("ticket_id"):
+            return reply
+        state = await tickets.ticket(str(body["ticket_id"]))
+        return {**reply, "ticket": ticket_view(state, tickets.now())}
+
+    return handle
+
+
 def register(broker: NatsBroker, runtime: Runtime) -> None:
     entered = official_calendar.load(official_calendar.path())
     deadlines.publish(*entered)  # D2: years entered before a chinese-calendar release has them
@@ -53,15 +71,15 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     # the path and the token): the gateway's, the CLI's and the demo's requests alike.
     commands: dict[str, Handler] = {
         "ticket.open": command(tickets.open, c.NewTicket),
-        "ticket.triage": command(tickets.triage, c.TriageTicket),
-        "ticket.assign": command(assigning.assign, c.AssignTicket),
-        "ticket.accept": command(tickets.accept, c.VisitReport),
+        "ticket.triage": answering_what_holds(command(tickets.triage, c.TriageTicket), tickets),
+        "ticket.assign": answering_what_holds(command(assigning.assign, c.AssignTicket), tickets),
+        "ticket.accept": answering_what_holds(command(tickets.accept, c.VisitReport), tickets),
         "ticket.decline": command(assigning.decline, c.DeclineVisit),
         "ticket.check_in": command(tickets.check_in, c.PresenceReport),
         "ticket.check_out": command(tickets.check_out, c.PresenceReport),
         "ticket.work": command(tickets.work, c.WorkReport),
         "ticket.expense": command(tickets.expense, c.ExpenseReport),
-        "ticket.complete": command(tickets.complete, c.CompleteVisit),
+        "ticket.complete": answering_what_holds(command(tickets.complete, c.CompleteVisit), tickets),
         "ticket.wait": command(tickets.wait, c.WaitTicket),
         "ticket.find_coverage": command(tickets.find_coverage, c.TicketRef),
         "technician.register": command(crew.register, c.NewTechnician),

@@ -47,6 +47,8 @@ Announcement = Literal["at_risk", "breached", "met"]
 
 # A later milestone implies the earlier ones: rule D5, a valid check-in stops the
 # response and the arrival clocks; a resolution (on site or remote) stops them all.
+# Issue 13 (C15): a first response is a technician's acceptance, or a remote
+# resolution (D3), which is a response and a resolution at once.
 STOPS: Mapping[Milestone, tuple[Kind, ...]] = {
     "responded": ("respond",),
     "arrived": ("respond", "arrive"),
@@ -350,9 +352,11 @@ class Deadlines:
                        provisional=provisional)
 
     def stop(self, milestone: Milestone, at: datetime) -> Deadlines:
-        """Someone responded, arrived (a valid check-in, D5) or resolved at `at`: the clocks
-        it stops are met if it happened by their due, else breached. A repeated or later
-        report changes nothing; an earlier one (an offline phone, D5) replaces the stop."""
+        """Someone responded (accepted the visit, or resolved remotely: C15), arrived (a
+        valid check-in, D5) or resolved at `at`: the clocks it stops are met if it
+        happened by their due, else breached. A repeated or later report changes nothing;
+        an earlier one (an offline phone, D5) replaces the stop: the clock stops when the
+        technician acted, so a breach announced before the report arrived is corrected."""
         require(_aware(at, "at") >= self.requested_at, "invalid", "at", "a stop comes after the request")
         counted = self.frozen_at(at)
         clocks = tuple(
@@ -408,8 +412,10 @@ DeadlineEvent = DeadlineAtRisk | DeadlineBreached | DeadlineMet
 def evaluate(deadlines: Deadlines, now: datetime) -> list[DeadlineEvent]:
     """Decide what is newly true at `now`, each fact once (the state remembers what was
     announced). A clock found past due unannounced as at risk is only announced
-    breached. A clock announced breached and then found stopped in time (a late
-    report from an offline phone, D5) is announced met: the later fact corrects."""
+    breached. A stopped clock is announced met or breached once, and nothing after
+    (no at-risk, no breach later: C15). A clock announced breached and then found
+    stopped in time (a late report from an offline phone, D5) is announced met: the
+    later fact corrects."""
     counted = deadlines.frozen_at(now)
     events: list[DeadlineEvent] = []
     for clock in deadlines.clocks:
@@ -425,7 +431,10 @@ def evaluate(deadlines: Deadlines, now: datetime) -> list[DeadlineEvent]:
 
 
 def evolve(deadlines: Deadlines, event: DeadlineEvent) -> Deadlines:
-    """Remember an announcement, so `evaluate` does not decide it again."""
+    """Remember an announcement, so `evaluate` does not decide it again. A breach
+    announced of a clock already stopped in time can only come from a log written under
+    earlier rules (before an acceptance stopped the respond clock, C15): what was
+    published then stands, and is not turned into a late "met" now."""
     marks: frozenset[Announcement]
     match event:
         case DeadlineAtRisk():
@@ -436,9 +445,13 @@ def evolve(deadlines: Deadlines, event: DeadlineEvent) -> Deadlines:
             marks = frozenset({"met"})
         case _:
             assert_never(event)
+
+    def marked(clock: Clock) -> Clock:
+        met = False if isinstance(event, DeadlineBreached) and clock.met else clock.met
+        return replace(clock, announced=clock.announced | marks, met=met)
+
     return replace(deadlines, clocks=tuple(
-        replace(clock, announced=clock.announced | marks) if clock.kind == event.kind else clock
-        for clock in deadlines.clocks))
+        marked(clock) if clock.kind == event.kind else clock for clock in deadlines.clocks))
 
 
 def next_evaluation(deadlines: Deadlines) -> datetime | None:

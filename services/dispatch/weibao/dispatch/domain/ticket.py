@@ -425,6 +425,9 @@ class Ticket:
     # Who accepted the current assignment (none since a reassignment or a decline): an
     # acceptance sent again after the check-in finds it still holds (issue 13).
     accepted_by: str | None = None
+    # rule C15: when a technician first accepted the visit (the first response), kept
+    # through declines, so coverage found later (D1) counts it
+    responded_at: datetime | None = None
 
 
 def allowed(state: Ticket) -> frozenset[Action]:
@@ -552,7 +555,8 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
                                                     for c in resumed.clocks), tuple(sorted(resumed.provisional)))]
         case ResolveRemotely():
             _require(state, "resolve_remotely", "only a request in triage is resolved remotely")
-            return [ResolvedRemotely(command.at, command.note)]
+            # rules D3, C15: a response and a resolution; the clocks it stops are announced with it
+            return _with_clocks(state, [ResolvedRemotely(command.at, command.note)], command.at)
         case Escalate():
             _require(state, "escalate", "only a request in triage is escalated")
             return [VisitRequested(command.at, command.reason)]
@@ -565,7 +569,8 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
         case Accept():
             _require_assignee(state, command.technician_id)
             require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance")
-            return [VisitAccepted(command.technician_id, command.at)]
+            # rule C15: a technician's acceptance is a first response (the respond clock, if running)
+            return _with_clocks(state, [VisitAccepted(command.technician_id, command.at)], command.at)
         case Decline():
             _require_assignee(state, command.technician_id)
             require(_allows(state, "decline"), "conflict", "ticket_id", "nothing to decline")
@@ -582,8 +587,10 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
 
 
 def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Event]:
-    """rule D5: a valid check-in stops the response and arrival clocks; completion the
-    resolution clock. What that decides (met, breached) is announced with it."""
+    """The one way a milestone stops clocks (`Deadlines.stop`, folded by `evolve`): an
+    acceptance the response clock (C15), a valid check-in the response and arrival
+    clocks (D5), a remote resolution (D3) or a completion all of them. What that decides
+    (met, breached) is announced with it, once; a breach already announced stays one."""
     after = state
     for event in events:
         after = evolve(after, event)
@@ -674,16 +681,26 @@ def evolve(state: Ticket, event: Event) -> Ticket:
         case CoverageFound():
             assert state.opened is not None
             opened = replace(state.opened, coverage=event.coverage, deadlines=event.deadlines)
-            return replace(state, opened=opened, deadlines=event.deadlines.rebuild() if event.deadlines else None)
+            found = event.deadlines.rebuild() if event.deadlines else None
+            if found is not None and state.responded_at is not None:
+                # rule C15: an acceptance before the coverage was found was the first response
+                found = found.stop("responded", state.responded_at)
+            return replace(state, opened=opened, deadlines=found)
         case ResolvedRemotely():
-            return replace(state, status="resolved")
+            # rules D3, C15: resolved by phone or remote session, so responded too
+            stopped = state.deadlines.stop("resolved", event.at) if state.deadlines else None
+            return replace(state, status="resolved", deadlines=stopped)
         case VisitRequested():
             return replace(state, status="awaiting_assignment")
         case VisitAssigned():
             return replace(state, status="assigned", technician_id=event.technician_id, assignment=event,
                            accepted_by=None)
         case VisitAccepted():
-            return replace(state, status="accepted", accepted_by=event.technician_id)
+            # rule C15: the first response (a later acceptance, after a decline, changes nothing)
+            stopped = state.deadlines.stop("responded", event.at) if state.deadlines else None
+            responded = min(state.responded_at or event.at, event.at)
+            return replace(state, status="accepted", accepted_by=event.technician_id, deadlines=stopped,
+                           responded_at=responded)
         case VisitDeclined():
             return replace(state, status="awaiting_assignment", technician_id=None, accepted_by=None,
                            declined_by=state.declined_by | {event.technician_id})

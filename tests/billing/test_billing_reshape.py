@@ -76,10 +76,8 @@ async def lines(nc: NATS, invoice_id: str = INVOICE) -> list[str]:
     return [line["item_id"] for line in answer["result"]["lines"]] if answer["ok"] else []
 
 
-async def two_lines_billed_then_stopped(billing: Service, nc: NATS, engine: AsyncEngine) -> tuple[
-        tuple[dict[str, object], list[tuple[object, ...]]], int]:
-    """Two messages from each upstream billed (two lines), every consumer caught up, billing
-    stopped: the tables and checkpoints as they stand, and the log's last position."""
+async def two_lines_billed(nc: NATS) -> None:
+    """Two messages from each upstream, until the draft holds their two lines."""
     for position in (1, 2):
         assert await publish(nc, "contracts", position)
         assert await publish(nc, "dispatch", position)
@@ -88,6 +86,13 @@ async def two_lines_billed_then_stopped(billing: Service, nc: NATS, engine: Asyn
         return len(await lines(nc)) == 2
 
     await eventually(two_lines)
+
+
+async def two_lines_billed_then_stopped(billing: Service, nc: NATS, engine: AsyncEngine) -> tuple[
+        tuple[dict[str, object], list[tuple[object, ...]]], int]:
+    """Two lines billed, every consumer caught up, billing stopped: the tables and
+    checkpoints as they stand, and the log's last position."""
+    await two_lines_billed(nc)
     await caught_up(engine, {"contracts": 2, "dispatch": 2})
     await settled(nc)
     await billing.stop()
@@ -96,14 +101,7 @@ async def two_lines_billed_then_stopped(billing: Service, nc: NATS, engine: Asyn
 
 async def test_a_reshaped_read_model_is_rebuilt_at_start_and_bills_nothing_twice(
         billing: Service, nc: NATS, engine: AsyncEngine) -> None:
-    for position in (1, 2):
-        assert await publish(nc, "contracts", position)
-        assert await publish(nc, "dispatch", position)
-
-    async def two_lines() -> bool:
-        return len(await lines(nc)) == 2
-
-    await eventually(two_lines)
+    await two_lines_billed(nc)
     await ok(nc, "billing.invoice.issue", {"invoice_id": INVOICE, "issued_on": "2026-06-30"})
     assert await publish(nc, "dispatch", 3)  # after the issue: onto a supplementary draft (B8)
 

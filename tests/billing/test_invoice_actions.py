@@ -78,7 +78,7 @@ STATUS_REFUSALS = ("not_found", "issued", "draft", "conflict", "overpaid")
 
 
 @pytest.mark.parametrize("name", STATES)
-def test_allowed_is_exactly_what_decide_takes(name: str) -> None:
+def test_b8_allowed_is_exactly_what_decide_takes(name: str) -> None:
     state = STATES[name]()
     offered = allowed(state)
     for action, command in COMMANDS.items():
@@ -90,7 +90,7 @@ def test_allowed_is_exactly_what_decide_takes(name: str) -> None:
             assert refused.code in STATUS_REFUSALS, (name, action, refused)
 
 
-def test_every_status_is_covered_and_the_table_names_every_action() -> None:
+def test_b8_every_status_is_covered_and_the_table_names_every_action() -> None:
     assert set(ALLOWS) == set(COMMANDS)
     assert {STATES[name]().status for name in STATES} == {"none", "draft", "issued", "partially_paid", "paid",
                                                           "credited"}

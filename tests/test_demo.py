@@ -94,14 +94,22 @@ async def test_the_demo_is_a_living_board_and_loads_once(system: None, nc: NATS,
     assert datetime.fromisoformat(oldest["opened"]["opened_at"]) < NOW.replace(day=13)
     assert report.at_risk  # D4: someone goes, knowing the deadline cannot be met
 
-    # billing drafted the visits' costs: the paid-up CRM customer's hardware day (B2, C4)
-    # and the fee for its next year (B4)
+    # billing drafted the visits' costs: the paid-up CRM customer's hardware day (B2, C4);
+    # the year it paid is billed from its payment (B4, C2), the next year's fee, fallen
+    # due, is a renewal notice for the clerk and no line (B4, issue 13)
     assert report.invoice_lines >= 10
     invoice = (await ok(nc, "billing.invoice", {"invoice_id": "tianyu-2026-11"}))["result"]
     kinds = {line["kind"]: line for line in invoice["lines"]}
     assert Decimal(kinds["hardware_days"]["amount"]) == Decimal("800.00")
-    assert Decimal(kinds["annual_fee"]["amount"]) == Decimal("12000.00")  # next year's fee is due (B4, C2)
+    assert "annual_fee" not in kinds
     assert invoice["status"] == "draft"
+    paid_year = (await ok(nc, "billing.invoice", {"invoice_id": "tianyu-2025-11"}))["result"]  # paid 12 days ahead
+    assert [(line["kind"], Decimal(line["amount"])) for line in paid_year["lines"]] == [
+        ("annual_fee", Decimal("12000.00"))]
+    renewals = (await ok(nc, "billing.renewals", {"customer_id": "tianyu"}))["result"]["items"]
+    next_year = datetime.fromisoformat(signed["tianyu-crm"]["covered_until"]).date() + timedelta(days=1)
+    assert [(n["status"], Decimal(n["amount"]), n["period_from"]) for n in renewals] == [
+        ("open", Decimal("12000.00"), next_year.isoformat())]
     # the lapsed customer's software visit, outside coverage, at its signed hourly rate (B3, C1):
     # 4 hours of work x 260.00
     lapsed = (await ok(nc, "billing.invoice", {"invoice_id": "jiangcheng-2026-11"}))["result"]

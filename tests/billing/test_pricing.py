@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import pytest
 
+from tests.billing.ledger import HEFEI
 from weibao.billing.domain.pricing import (
     RATE_TO_BE_AGREED,
     BillableItem,
@@ -17,14 +18,14 @@ from weibao.billing.domain.pricing import (
     for_change_request,
     for_dongle,
     for_expense,
-    for_fee_due,
     for_quota,
+    for_renewal,
     for_work,
     work_days,
 )
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen
-from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.contracts import ChangeRequestAssessed, CoverageGranted, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseKind, ExpenseRecorded, WorkKind, WorkLogged
 
 # The yizhuo seed's terms as contracts publishes them (JSON: decimals as text)
@@ -218,13 +219,21 @@ def test_b3_c1_software_work_outside_coverage_at_the_agreements_rates() -> None:
 # B4, C2: the annual fee
 
 
-def test_b4_c2_annual_fee_item() -> None:
-    fee = FeeDue("agr-1", "cust-1", "2026-06-01", "2027-05-31", "12000.00", "2026-05-02")
-    item = only(for_fee_due(fee, source("FeeDue", 7, "contracts")))
+def test_b4_c2_the_annual_fee_is_billed_from_the_renewal_not_from_the_fee_falling_due() -> None:
+    # issue 13: the fee falling due is a renewal notice (no pricing function takes FeeDue);
+    # the item comes from the payment's grant, dated the day it was paid
+    granted = CoverageGranted("agr-1", "cust-1", ("s-1",), "2026-06-01", "2027-05-31", "paid", ("C2",), HEFEI, {},
+                              payment_id="fee-2026", amount="12000.00", paid_on="2026-05-20")
+    item = only(for_renewal(granted, source("CoverageGranted", 7, "contracts")))
     assert item.kind == "annual_fee" and item.amount == Decimal("12000.00")
-    assert item.clauses == ("B4", "C2") and item.occurred_on == date(2026, 5, 2)
-    assert "2026-06-01" in item.description and item.item_id == "contracts:7:0"
+    assert item.clauses == ("B4", "C2") and item.occurred_on == date(2026, 5, 20)
+    assert "2026-06-01" in item.description and "fee-2026" in item.description and item.item_id == "contracts:7:0"
+    assert item.sources == (source("CoverageGranted", 7, "contracts"),)  # B8: the payment's message
     assert_exact(item)
+    # the free year (C1), and a grant recorded before issue 13 (no payment named), bill nothing
+    assert for_renewal(replace(granted, basis="free"), source("CoverageGranted", 8, "contracts")) == []
+    assert for_renewal(replace(granted, payment_id=None, amount=None, paid_on=None),
+                       source("CoverageGranted", 9, "contracts")) == []
 
 
 # B5, C7, C10: beyond the free quotas

@@ -21,11 +21,11 @@ import pytest
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.billing.ledger import Ledger
+from tests.billing.ledger import HEFEI, Ledger
 from tests.dispatch.test_dispatch_e2e import SITE, ask, ok, set_up_customer_and_crew
 from tests.helpers import eventually
 from weibao.billing.domain.invoice import RATE_AGREED, Invoice, RateTotal, Totals
-from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.contracts import ChangeRequestAssessed, CoverageGranted, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
 
 D = Decimal
@@ -93,7 +93,9 @@ async def test_seed_1_yizhuo_inside_coverage_with_annual_fee_and_discounted_trai
     terms = await ledger.agreement("a-y", "y-in", "易卓客户甲", "yizhuo-crm-maintenance", YIZHUO)
     await ledger.send("dispatch", *visit("y-in", "a-y", "covered", ("C2",)))
     await ledger.send("contracts",
-                      FeeDue("a-y", "y-in", "2026-06-01", "2027-05-31", "12000.00", "2026-06-01"),
+                      # B4: the annual fee is billed from the renewal (the payment), issue 13
+                      CoverageGranted("a-y", "y-in", ("s-1",), "2026-06-01", "2027-05-31", "paid", ("C2",), HEFEI,
+                                      terms, payment_id="fee-y-2026", amount="12000.00", paid_on="2026-06-01"),
                       quota("y-in", "a-y", "training_seat", free=0, billable=2,
                             discount=terms["training"]["paid_up_discount_percent"]))
 
@@ -318,8 +320,9 @@ async def test_seed_1_end_to_end_visit_annual_fee_and_paid_up_training(system: N
         await ok(nc, "dispatch.ticket.expense", {**technician, "key": key, "kind": kind, "amount": amount,
                                                  "receipt_no": receipt, "receipt_date": "2026-06-08", **extra},
                  actor="technician:near")
-    # The free year ends 2026-08-31: the fee for the next falls due 30 days before (B4),
-    # is paid, and training in the paid year gets the paid-up discount (C7 [1]).
+    # The free year ends 2026-08-31: the fee for the next falls due 30 days before (a
+    # renewal notice, no line: B4, issue 13), is paid (the renewal: its line, in August),
+    # and training in the paid year gets the paid-up discount (C7 [1]).
     await ok(nc, "contracts.assess", {"agreement_id": "a-1", "today": "2026-08-02"})
     await ok(nc, "contracts.pay", {"agreement_id": "a-1", "payment_id": "fee-2026", "amount": "12000.00",
                                    "period_from": "2026-09-01", "period_to": "2027-08-31", "paid_on": "2026-08-20"})
@@ -333,8 +336,9 @@ async def test_seed_1_end_to_end_visit_annual_fee_and_paid_up_training(system: N
     # 3 days x 800.00 = 2,400.00 (144.00) + expenses 1,004.25 (60.26): 3,404.25 + 204.26 = 3,608.51
     assert june["totals"]["net"] == "3404.25" and june["totals"]["vat"] == "204.26"
     assert june["totals"]["gross"] == "3608.51"
-    # B4: 10% of 120,000.00 = 12,000.00; VAT 720.00
-    assert (august["lines"][0]["kind"], august["totals"]["gross"]) == ("annual_fee", "12720.00")
+    # B4: 10% of 120,000.00 = 12,000.00; VAT 720.00, once: from the payment, none from the fee falling due
+    assert [line["kind"] for line in august["lines"]] == ["annual_fee"] and august["totals"]["gross"] == "12720.00"
+    assert august["lines"][0]["sources"][0][2] == "CoverageGranted"
     # B5: 2 x 800.00 x 80% = 1,280.00; VAT 76.80
     assert september["lines"][0]["description"].endswith("已缴年费优惠 20%")
     assert (september["totals"]["net"], september["totals"]["gross"]) == ("1280.00", "1356.80")

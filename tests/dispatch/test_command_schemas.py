@@ -43,9 +43,14 @@ def test_c5_d6_one_list_of_expense_and_work_kinds() -> None:
 async def test_c13_each_channel_opens_a_request_through_the_api(gateway: Gateway) -> None:
     await set_up(gateway)
     async with await gateway.as_user("li") as li:
+        offered = ("phone", "onsite")  # rule C13: what [1] offers; the others are refused, naming the field
         for channel in get_args(public.Channel):
-            await post(li, "/tickets", {"ticket_id": f"t-{channel}", "site_id": "s-1", "summary": "打印服务停止",
-                                        "channel": channel}, status=201)
+            opened = await li.post("/api/v1/tickets", json={"ticket_id": f"t-{channel}", "site_id": "s-1",
+                                                            "summary": "打印服务停止", "channel": channel})
+            if channel not in offered:
+                assert opened.status_code == 422 and opened.json()["error"]["field"] == "channel", opened.text
+                continue
+            assert opened.status_code == 201, opened.text
             ticket = (await li.get(f"/api/v1/tickets/t-{channel}")).json()
             assert ticket["opened"]["channel"] == channel
         refused = await li.post("/api/v1/tickets", json={"ticket_id": "t-x", "site_id": "s-1", "summary": "x",
@@ -71,7 +76,8 @@ async def test_c5_d6_a_travel_expense_is_recorded_through_the_api(gateway: Gatew
 OPEN = {"ticket_id": "t-9", "site_id": "s-1", "summary": "打印机无法连接"}
 REPORT = {"ticket_id": "t-1", "technician_id": "near", "device_time": PHONE_TIME}
 BAD: list[tuple[str, dict[str, Any], str]] = [
-    ("ticket.open", {**OPEN, "priority": "high"}, "priority"),  # unknown: refused, not ignored
+    ("ticket.open", {**OPEN, "priority": "p1"}, "priority"),  # issue 13: urgent, high, normal or low
+    ("ticket.open", {**OPEN, "cause": "bad luck"}, "cause"),  # issue 13: a cause the clauses name
     ("ticket.open", {**OPEN, "summary": 42}, "summary"),
     ("ticket.open", {**OPEN, "channel": "wechat"}, "channel"),  # not a C13 channel
     ("ticket.open", {**OPEN, "received_at": "2026-06-01T08:00:00"}, "received_at"),  # no UTC offset (D1)

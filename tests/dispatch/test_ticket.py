@@ -146,8 +146,9 @@ def test_coordinates_out_of_range_are_refused_by_field() -> None:
     assigned().when(check_in("k1", Position(91.0, 117.0))).then_rejected(field="latitude")
 
 
-def test_a_device_time_far_in_the_future_is_refused() -> None:
-    assigned().when(check_in("k1", device=T0 + timedelta(hours=2))).then_rejected(field="device_time")
+def test_d5_a_device_time_in_the_future_is_flagged_and_judged_by_server_time_not_refused() -> None:
+    event, *_ = assigned().when(check_in("k1", device=T0 + timedelta(hours=2))).events
+    assert isinstance(event, CheckedIn) and (event.time_source, event.time_flag) == ("server", "future")
 
 
 def test_an_unknown_visit_is_not_found() -> None:

@@ -32,11 +32,14 @@ from weibao.dispatch.domain.ticket import (
     Decline,
     Escalate,
     FindCoverage,
+    LogDeskWork,
     LogWork,
     OpenTicket,
     Position,
+    Reclassify,
     RecordAssignment,
     RecordExpense,
+    RecordResponse,
     ResolveRemotely,
     Ticket,
     WaitForCustomer,
@@ -92,6 +95,11 @@ COMMANDS: dict[Action, Callable[[], Any]] = {
     "wait": lambda: WaitForCustomer(at(7), "customer away"),
     "resume": lambda: CustomerResponded(at(90)),
     "find_coverage": lambda: FindCoverage(at(5), COVERED, "system:coverage"),
+    "reclassify": lambda: Reclassify(at(5), "dispatcher:li", "misjudged on the phone", "virus_cleanup", None, "high",
+                                     COVERED),
+    "respond": lambda: RecordResponse(at(5), "call_back", "dispatcher:li", "called back"),
+    "desk_work": lambda: LogDeskWork(worker="dispatcher:li", key="desk-new", server_time=at(50), channel="phone",
+                                     kind="software", started=at(35), ended=at(45), note="phone guidance"),
 }
 
 # Every status a request reaches, and the variants that change what it allows.
@@ -163,7 +171,7 @@ def test_the_table_names_every_action_and_the_console_s_drift_is_closed() -> Non
     assert "accept" not in allowed(accepted) and "complete" not in allowed(STATES["completed"]())
     assert {name for name, _ in NO_OPS} <= set(STATES)  # each pinned no-op is one the test reaches
     assert allowed(STATES["new"]()) == frozenset()
-    assert allowed(STATES["completed"]()) == {"report"}  # late uploads only
+    assert allowed(STATES["completed"]()) == {"report", "desk_work"}  # late uploads and desk notes only
     assert "report" not in allowed(STATES["declined"]())  # nobody is assigned
     assert "find_coverage" not in allowed(STATES["assigned, flagged check-in"]())  # reports are in (D1, C1)
     assert {"resume"} <= allowed(STATES["on site, paused"]()) and "wait" not in allowed(STATES["on site, paused"]())

@@ -106,8 +106,10 @@ async def test_a_request_from_the_console_to_the_technicians_check_in(gateway: G
 async def test_bad_input_is_refused_naming_the_field(gateway: Gateway) -> None:
     async with await gateway.as_user("li") as li:
         cases: list[tuple[str, dict[str, Any], int, str]] = [
-            ("/tickets", {"ticket_id": "t-9", "site_id": "s-1", "summary": "x", "priority": "high"}, 422,
-             "priority"),  # unknown fields are refused, not ignored
+            ("/tickets", {"ticket_id": "t-9", "site_id": "s-1", "summary": "x", "urgency": "high"}, 422,
+             "urgency"),  # unknown fields are refused, not ignored
+            ("/tickets", {"ticket_id": "t-9", "site_id": "s-1", "summary": "x", "priority": "p0"}, 422,
+             "priority"),  # issue 13: urgent, high, normal or low
             ("/tickets", {"ticket_id": "t 9", "site_id": "s-1", "summary": "x"}, 422, "ticket_id"),
             ("/tickets", {"ticket_id": "t-9", "summary": "x"}, 422, "site_id"),
             ("/tickets", {"ticket_id": "t-9", "site_id": "nowhere", "summary": "x"}, 404, "site_id"),  # dispatch

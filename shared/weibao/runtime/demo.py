@@ -178,6 +178,8 @@ class Request:
     work: tuple[Work, ...] = ()
     expenses: tuple[Expense, ...] = ()
     resolution: str = ""
+    cause: str = "software_fault"  # issue 13: what the coverage is judged for (C3, C12, C17)
+    priority: str = "normal"  # orders the board
 
 
 # -- the demo's world: demo_data/*.toml, read once on import -------------------------------
@@ -601,7 +603,7 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
                     _DISPATCHER)
     if stage <= STAGES.index("escalated"):
         return
-    technician = await _assign(client, request)
+    technician, assigned_at = await _assign(client, request)
     if stage <= STAGES.index("assigned"):
         return
     actor = _TECH_ACTOR.get(technician, f"technician:{technician}")
@@ -611,7 +613,9 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
         return
 
     # The phone's story: on site `travel_hours` after the call, working, then uploading.
-    # Device times never run ahead of the server's clock (D5).
+    # Device times never run ahead of the server's clock, nor before the assignment reached
+    # the phone (D5: out of those bounds a time is flagged): the demo assigns at load time,
+    # so a story older than that is told from the assignment on.
     latest = now - timedelta(minutes=2)
     arrived = min(received + timedelta(hours=request.travel_hours), latest)
     site = _site_of(request.site_id)
@@ -620,7 +624,7 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
     async def report(what: str, n: int, at: datetime, **fields: Any) -> None:
         await client.do(f"dispatch.ticket.{what}", f"demo:{tid}:{what}:{n}", {
             "ticket_id": tid, "technician_id": technician, "key": f"{tid}-{what}-{n}",
-            "device_time": iso(min(at, latest)), **fields}, actor)
+            "device_time": iso(max(min(at, latest), assigned_at)), **fields}, actor)
 
     await report("check_in", 1, arrived, position=here, accuracy_m=12)
     if stage <= STAGES.index("on_site"):
@@ -647,7 +651,8 @@ async def _advance(client: _Client, request: Request, now: datetime) -> None:
 
 async def _open(client: _Client, request: Request, received: datetime) -> None:
     body = {"ticket_id": request.ticket_id, "site_id": request.site_id, "channel": request.channel,
-            "summary": request.summary, "skill": request.skill}
+            "summary": request.summary, "skill": request.skill, "cause": request.cause,
+            "priority": request.priority}
     command_id = f"demo:{request.ticket_id}:open"
     try:
         events = await client.do("dispatch.ticket.open", command_id, {**body, "received_at": received.isoformat()},
@@ -666,7 +671,7 @@ async def _open(client: _Client, request: Request, received: datetime) -> None:
             client.report.received_at = "honoured" if honoured else "ignored"
 
 
-async def _assign(client: _Client, request: Request, command_id: str | None = None) -> str:
+async def _assign(client: _Client, request: Request, command_id: str | None = None) -> tuple[str, datetime]:
     """Rule D4 picks; when it finds nobody (everyone's shift is over: a load in the
     evening), the dispatcher sends the nearest technician and says why."""
     tid = request.ticket_id
@@ -684,7 +689,7 @@ async def _assign(client: _Client, request: Request, command_id: str | None = No
     data = assigned.get("data") or {}
     if data.get("at_risk") and tid not in client.report.at_risk:
         client.report.at_risk.append(tid)
-    return str(data["technician_id"])
+    return str(data["technician_id"]), datetime.fromisoformat(str(data["at"]))
 
 
 async def _collect(client: _Client, now: datetime) -> None:
@@ -729,7 +734,8 @@ def site_of(site_id: str) -> Site:
 
 async def assign(client: _Client, request: Request, command_id: str) -> str:
     """D4 picks (or the dispatcher sends the nearest, saying why); the technician assigned."""
-    return await _assign(client, request, command_id)
+    technician, _ = await _assign(client, request, command_id)
+    return technician
 
 
 # -- the runtime's side: users file, marker, one call --------------------------------------

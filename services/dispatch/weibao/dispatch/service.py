@@ -1,11 +1,22 @@
 """The dispatch service as the runtime sees it."""
 
+import asyncio
+
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.adapters.technician_board import TechnicianBoard
 from weibao.dispatch.adapters.ticket_board import TicketBoard
+from weibao.dispatch.entrypoints import calendar
 from weibao.dispatch.entrypoints.endpoints import register, watch_deadlines
 from weibao.shared.readmodels import StreamIndex
-from weibao.shared.service import ServiceSpec
+from weibao.shared.service import Runtime, ServiceSpec
+
+
+async def background(runtime: Runtime, stop: asyncio.Event) -> None:
+    """rule D2: the official calendar's years (the log's, and the file's new ones entered)
+    before the deadline clock's first turn; then the clock."""
+    await calendar.loaded(runtime, stop)
+    await watch_deadlines(runtime, stop)
+
 
 spec = ServiceSpec(
     name="dispatch",
@@ -16,5 +27,5 @@ spec = ServiceSpec(
         ("dispatch", StreamIndex("dispatch")),  # the auditor's list of aggregates
     ],
     endpoints=register,
-    background=watch_deadlines,
+    background=background,
 )

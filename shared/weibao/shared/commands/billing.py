@@ -8,6 +8,7 @@ The gateway sends exactly the second; a field renamed here fails both sides at o
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -118,6 +119,16 @@ class InvoiceList(Paging):
     # `visit:<ticket_id>`: billing says which it is not
     period: str | None = Field(default=None, min_length=1, max_length=250)
     status: InvoiceStatus | None = None
+
+
+class RenewalList(Paging):
+    """`weibao.billing.renewals`: a page of renewal notices (rules B4, C2), by status and
+    customer: open (the fee fell due, nothing billed), renewed (paid: its annual fee is
+    drafted), withdrawn (the agreement was terminated)."""
+
+    customer_id: str | None = Field(default=None, min_length=1, max_length=100)
+    agreement_id: str | None = Field(default=None, min_length=1, max_length=100)
+    status: Literal["open", "renewed", "withdrawn"] | None = None
 
 
 class ExportQuery(Body):

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from weibao.shared.commands import Body, Id, Money, Paging, aware
+from weibao.shared.public.dispatch import Channel, Priority
 
 
 class Contact(Body):
@@ -49,7 +50,10 @@ class Office(Body):
     longitude: float = Field(ge=-180, le=180)
 
 
-Parameters = dict[str, str | int | float | bool]
+# A signature's terms by dotted path: a value, a list (service hours, service days: C20)
+# or a table (priority targets: issue 13); the terms' own rules check what each means.
+Scalar = str | int | float | bool
+Parameters = dict[str, Scalar | list[Scalar] | dict[str, Scalar | dict[str, Scalar]]]
 
 
 class Signature(Body):
@@ -96,6 +100,8 @@ class CoverageQuestion(Body):
     onsite: bool = True
     local: bool | None = None
     phase: str | None = None
+    priority: Priority | None = None  # issue 13: its targets, where the agreement sets them
+    channel: Channel | None = None  # rule C16: a phone request's respond clock, around the clock
     third_party_under_warranty: bool = False
     # working days, exact, bounded as a change request's (a 1E+999999 would reach contracts' arithmetic)
     workload_working_days: Decimal | None = Field(default=None, ge=0, max_digits=8, decimal_places=2)

@@ -12,18 +12,68 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from weibao.shared.commands import Body, Id, Money, Paging, Point, Text, aware
-from weibao.shared.public.dispatch import Channel, ExpenseKind, WorkKind
+from weibao.shared.public.dispatch import (
+    Cause,
+    Channel,
+    DeskChannel,
+    ExpenseKind,
+    Phase,
+    Priority,
+    ResponseKind,
+    WorkKind,
+)
 
 
 class NewTicket(Body):
+    """A request from any channel (C13), with what the rules need at intake (issue 13):
+    its cause (the coverage is judged for it: C3, C12, C17, C24), the customer's phase
+    where the agreement sets deadlines by phase (C14), the product or device concerned,
+    and a priority (it orders the work; it moves a deadline only where the agreement sets
+    priority targets)."""
+
     ticket_id: str = Id
     site_id: str = Id
     summary: str = Field(min_length=1, max_length=2000)
     channel: Channel = "phone"
     skill: str = Field(default="software:general", max_length=100)
     received_at: datetime | None = None
+    cause: Cause = "software_fault"
+    phase: Phase | None = None
+    priority: Priority = "normal"
+    product: str = Field(default="", max_length=200)
+    serial: str = Field(default="", max_length=100)
 
     _received = field_validator("received_at")(aware)
+
+
+class Reclassification(Body):
+    """Issue 13: the cause, phase or priority corrected, and why; what is not sent stays."""
+
+    cause: Cause | None = None
+    phase: Phase | None = None
+    priority: Priority | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Response(Body):
+    """rule C15: the desk's first response without a visit."""
+
+    kind: ResponseKind
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class DeadlinePreview(Body):
+    """Issue 13 (D1, D2): the due times a request would get, at any time, past or future:
+    the same coverage and deadline code as a request opened at `at`."""
+
+    site_id: str = Id
+    at: datetime
+    channel: Channel = "phone"
+    cause: Cause = "software_fault"
+    phase: Phase | None = None
+    priority: Priority = "normal"
+
+    _at = field_validator("at")(aware)
 
 
 class Triage(Body):
@@ -42,6 +92,22 @@ class Named(Body):
     dispatch's side the name is required (VisitReport below)."""
 
     technician_id: str | None = None
+
+
+class DeskWork(Named):
+    """Issue 13: phone or remote work on a request; `key` makes a retry one record. Who:
+    a technician is always themselves; a dispatcher names a technician, or logs their own."""
+
+    technician_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+    key: str = Field(min_length=8, max_length=100)
+    channel: DeskChannel
+    kind: WorkKind = "software"
+    started: datetime
+    ended: datetime
+    note: str = Field(min_length=1, max_length=2000)
+
+    _times = field_validator("started", "ended")(aware)
 
 
 class DeclineReason(Body):
@@ -106,7 +172,21 @@ class Resolution(Body):
     resolution: str = Field(min_length=1, max_length=4000)
 
 
-class Completion(Named, Resolution):
+class DeviceClock(Body):
+    """rule D5: when the technician acted, by the phone (the server's time at its last
+    sync plus its monotonic clock since); none from a dispatcher's console acting for
+    them. Optional where an action may come from either (acceptance, completion)."""
+
+    device_time: datetime | None = None
+
+    _device_clock = field_validator("device_time")(aware)
+
+
+class Acceptance(Named, DeviceClock):
+    """The technician accepts the visit (the body may be empty)."""
+
+
+class Completion(Named, Resolution, DeviceClock):
     pass
 
 
@@ -177,37 +257,53 @@ class AssignTicket(TicketRef, Assign):
     """rule D4, or the dispatcher's override with its reason"""
 
 
+class ReclassifyTicket(TicketRef, Reclassification):
+    """issue 13: cause, phase or priority corrected until the first report from site"""
+
+
+class RespondTicket(TicketRef, Response):
+    """rule C15"""
+
+
+class DeskWorkReport(TicketRef, DeskWork):
+    """issue 13: the technician named, or the desk's actor when none is"""
+
+
 class WaitTicket(TicketRef, Wait):
     """rule D1: the clocks pause while waiting on the customer"""
 
 
-class VisitReport(TicketRef):
-    """A technician's word on their visit (`ticket.accept`): who, always named. The
-    gateway names the token's technician (or the dispatcher's choice); dispatch checks
-    the visit is assigned to them."""
+class Visit(TicketRef):
+    """A technician's word on their visit: who, always named. The gateway names the
+    token's technician (or the dispatcher's choice); dispatch checks the visit is
+    assigned to them."""
 
     technician_id: str = Id
 
 
+class VisitReport(Visit, DeviceClock):
+    """`ticket.accept`: who, and the phone's time when the phone sent it (D5)."""
+
+
 # The HTTP bodies' parts without their optional `Named`: here the name is required.
-class DeclineVisit(VisitReport, DeclineReason):
+class DeclineVisit(Visit, DeclineReason):
     """rule D4: dispatch assigns again"""
 
 
-class PresenceReport(VisitReport, Fix):
+class PresenceReport(Visit, Fix):
     """`ticket.check_in` and `ticket.check_out`, rule D5"""
 
 
-class WorkReport(VisitReport, WorkTime):
+class WorkReport(Visit, WorkTime):
     """rule D6"""
 
 
-class ExpenseReport(VisitReport, Receipt):
+class ExpenseReport(Visit, Receipt):
     """rules D6, C5"""
 
 
 class CompleteVisit(VisitReport, Resolution):
-    pass
+    """the phone's time optional, as for `ticket.accept` (D5)"""
 
 
 class TechnicianRef(Body):

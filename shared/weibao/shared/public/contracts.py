@@ -38,7 +38,13 @@ class CoverageGranted:
 
     `terms` is the agreement's terms as data: onsite SLA (C9, C14, C15, C16, C20, D2),
     hardware day rate (C4), expenses (C5), training and installation quotas (C7, C10),
-    change-request threshold (C8), warranty terms, billing period."""
+    change-request threshold (C8), warranty terms, billing period.
+
+    A period opened by a fee payment (basis "paid", C2) is the customer's renewal: it
+    names the payment (`payment_id`, `amount` in exact yuan text, `paid_on`), and billing
+    drafts the annual fee from it (B4). Added fields with defaults, so still schema 1: a
+    grant recorded before them (or the free year, C1) carries none, and billing bills
+    nothing from such a grant (the fee of those periods was drafted from `FeeDue` then)."""
 
     SCHEMA = 1
     agreement_id: str
@@ -50,6 +56,9 @@ class CoverageGranted:
     clauses: tuple[str, ...]
     office: Office
     terms: dict[str, Any]
+    payment_id: str | None = None  # basis "paid": the payment that renewed (C2, B4)
+    amount: str | None = None  # yuan paid, exact decimal text
+    paid_on: str | None = None  # ISO date
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,10 @@ class CoverageEnded:
 
 @dataclass(frozen=True)
 class FeeDue:
-    """rule B4: billing invoices the annual maintenance fee (rule C2)."""
+    """rules C2, B4: the next period's annual maintenance fee falls due: billing keeps a
+    renewal notice for its clerk and drafts no invoice line (the fee is billed when the
+    customer pays it: `CoverageGranted` with basis "paid" and its `payment_id`). Logs
+    written before this (issue 13) drafted a line from it; those lines stay as billed."""
 
     SCHEMA = 1
     agreement_id: str

@@ -17,6 +17,29 @@ SERVICE = "dispatch"
 Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]  # rule C13
 WorkKind = Literal["hardware", "network", "software"]  # rule D6; C4 prices hardware and network by the day
 ExpenseKind = Literal["transport", "lodging", "meals", "travel"]  # rule C5, billed at cost (B1)
+# Why the customer called (issue 13): the causes the agreements' clauses name, so the
+# coverage decided at intake is the full one (dispatch's domain/intake.py judges them).
+Cause = Literal[
+    "software_fault",  # a fault of the software (C9, C12)
+    # rule C12, maintenance inside coverage: (A) (B) (C) (D), and [4]'s problems met in use
+    "environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair", "usage_problem",
+    "hardware_network",  # hardware or network work the customer asks for (C3, C4)
+    "third_party_hardware",  # rule C3: a third party's equipment under its supplier's warranty
+    "hardware_misuse",  # rule C24: vendor-supplied hardware misused, repaired elsewhere, foreign parts
+    # rule C17, not the vendor's liability: billable, no SLA penalty
+    "telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss",
+    "upgrade",  # rule C6
+    "training",  # rule C7
+    "installation",  # rule C10
+    "change_request",  # rule C8
+]
+Phase = Literal["parallel_run", "cutover"]  # rule C14: 人机并行, or 脱离手工阶段
+ResponseKind = Literal["call_back", "remote_session"]  # rule C15: the desk's first response
+DeskChannel = Literal["phone", "remote"]  # issue 13: work done from the desk (C13)
+# Priority orders the board and the plan; it moves a deadline only where the agreement
+# sets targets for it (onsite.priority_targets), and then the tighter one wins.
+Priority = Literal["urgent", "high", "normal", "low"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,9 @@ class WorkLogged:
     ended: str
     verdict: str
     clauses: tuple[str, ...]
+    # Issue 13: where the work was done: on site, or from the desk by phone or remote
+    # session (then `technician_id` names whoever did it, a technician or the desk's actor).
+    channel: str = "onsite"
 
 
 @dataclass(frozen=True)

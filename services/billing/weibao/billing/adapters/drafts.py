@@ -101,3 +101,18 @@ async def billed_in_log(conn: AsyncConnection) -> dict[str, str]:
         added_line = codec.load(domain.LineAdded, json.loads(data)).line
         found.setdefault(added_line.item_id, str(stream_id).removeprefix(STREAM_PREFIX))
     return found
+
+
+async def line_in_log(conn: AsyncConnection, item_id: str) -> str | None:
+    """The invoice whose `LineAdded` holds `item_id` in the log (the first), if any: one
+    item looked up, for the live policy (a replay copy reads them all once,
+    `billed_in_log`). The text match only narrows the rows; each is decoded and compared."""
+    e = events_table
+    added = INVOICE.prefix + domain.LineAdded.__name__
+    rows = await conn.execute(select(e.c.stream_id, e.c.data)
+                              .where(e.c.type == added, e.c.data.contains(json.dumps(item_id), autoescape=True))
+                              .order_by(e.c.position))
+    for stream_id, data in rows:
+        if codec.load(domain.LineAdded, json.loads(data)).line.item_id == item_id:
+            return str(stream_id).removeprefix(STREAM_PREFIX)
+    return None

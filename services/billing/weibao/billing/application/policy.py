@@ -1,5 +1,12 @@
 """The billing policy: contracts' and dispatch's public messages in, invoice lines out.
 
+A fee falling due is a renewal notice, not a line (rules B4, C2; adapters/renewals.py):
+the annual fee is drafted when the customer renews, from the paid `CoverageGranted`
+that names the payment, and the notice of that period becomes "renewed", in the same
+transaction. Reading a log written before that change, the policy (a replay copy, or
+the live one) records the fee lines the log holds from `FeeDue` (`_billed_before`): they
+stay as billed.
+
 A policy consumer per upstream decodes each message (`weibao.shared.public.read`),
 prices it (domain/pricing) and adds the items to the customer's draft for the period,
 in the same transaction as its checkpoint. Item ids derive from the message's position,
@@ -37,13 +44,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from weibao.billing.adapters.drafts import Drafts, billed_in_log
+from weibao.billing.adapters.drafts import Drafts, billed_in_log, line_in_log
 from weibao.billing.adapters.invoices import Invoices, invoice_stream
+from weibao.billing.adapters.renewals import Renewals
 from weibao.billing.adapters.terms import READS as BOOK_READS
 from weibao.billing.adapters.terms import TermsBook
 from weibao.billing.adapters.workdays import WorkDays
 from weibao.billing.domain import invoice as domain
 from weibao.billing.domain import pricing
+from weibao.billing.domain.renewal import notice_of
 from weibao.shared import public
 from weibao.shared.clock import CHINA
 from weibao.shared.consumer import NotYet
@@ -54,8 +63,9 @@ from weibao.shared.public import contracts, dispatch
 CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 NOT_IN_LOG = "(not in the log)"  # a replayed item no invoice of the log holds
 # What the policy reads: what it prices, and what its terms book keeps.
-READS = (contracts.FeeDue, contracts.QuotaConsumed, contracts.WarrantyVerdict, contracts.ChangeRequestAssessed,
-         dispatch.WorkLogged, dispatch.ExpenseRecorded, *BOOK_READS)
+READS = (contracts.FeeDue, contracts.CoverageLapsed, contracts.CoverageEnded, contracts.QuotaConsumed,
+         contracts.WarrantyVerdict, contracts.ChangeRequestAssessed, dispatch.WorkLogged, dispatch.ExpenseRecorded,
+         *BOOK_READS)
 Row = tuple[Any, ...]
 
 
@@ -103,6 +113,7 @@ class BillingPolicy:
         # In the terms book's metadata: the policy's tables are dropped and rebuilt together.
         self.drafts = Drafts(self.book.metadata, self.book.suffix)
         self.work_days = WorkDays(self.book.metadata, self.book.suffix)  # rule C4 per calendar day
+        self.renewals = Renewals(self.book.metadata, self.book.suffix)  # rules B4, C2: notices, not lines
         self._in_log: dict[str, str] | None = None  # a replay copy's item id -> invoice, from the log
 
     def fresh(self, suffix: str) -> BillingPolicy:
@@ -115,18 +126,19 @@ class BillingPolicy:
         return self.live_book is not None
 
     def tables(self) -> list[Any]:
-        return [*self.book.tables(), *self.drafts.tables(), *self.work_days.tables()]
+        return [*self.book.tables(), *self.drafts.tables(), *self.work_days.tables(), *self.renewals.tables()]
 
     def replay_scope(self, upstream: str, rows: Mapping[str, list[Row]]) -> dict[str, list[Row]]:
         """What a replay of the `upstream` policy compares (module docstring): the items
-        priced from that upstream's messages and the days they billed (C4), and the terms
-        book for contracts."""
+        priced from that upstream's messages and the days they billed (C4); for contracts,
+        the terms book and the renewal notices (B4), which only its messages write."""
         ours = f"{upstream}:"
         scoped = {"billing_items": [row for row in rows.get("billing_items", []) if str(row[0]).startswith(ours)],
                   "billing_work_days": [row for row in rows.get("billing_work_days", [])
                                         if str(row[-1]).startswith(ours)]}
         if upstream == "contracts":
-            scoped |= {name: list(rows.get(name, [])) for name in ("billing_agreements", "billing_customers")}
+            scoped |= {name: list(rows.get(name, []))
+                       for name in ("billing_agreements", "billing_customers", "billing_renewals")}
         return scoped
 
     async def drafts_from_log(self, conn: AsyncConnection) -> None:
@@ -142,8 +154,22 @@ class BillingPolicy:
         await self.book.apply(conn, found)  # terms and names first: a later message prices with them
         source = pricing.Source(message.service, message.position, message.type)
         match found:
-            case contracts.FeeDue() as fee:  # rules B4, C2
-                await self._bill(conn, pricing.for_fee_due(fee, source))
+            case contracts.FeeDue() as fee:
+                # rules B4, C2: a renewal notice for the clerk, never a line (nobody agreed
+                # to the period yet); the fee is billed when the customer pays it (below)
+                notice = notice_of(fee, source)
+                await self.renewals.due(conn, notice)
+                old = pricing.item_id(source)  # the line the rule before issue 13 drafted from it
+                if await self._billed_before(conn, old) is not None:
+                    await self.renewals.drafted_before(conn, notice.agreement_id, notice.period_from, old)
+            case contracts.CoverageGranted(basis="paid") as granted:
+                # rules B4, C2: the customer renewed: the annual fee, once, named after the
+                # payment's message; the notices of the period it covers are renewed
+                await self._renewed(conn, granted, source)
+            case contracts.CoverageLapsed() as lapse:  # rule C1: the notice stays open, lapsed
+                await self.renewals.lapsed(conn, lapse.agreement_id, pricing.day(lapse.lapsed_on, "lapsed_on"))
+            case contracts.CoverageEnded() as ended:  # terminated: what was not renewed is withdrawn
+                await self.renewals.withdrawn(conn, ended.agreement_id, pricing.day(ended.on, "on"))
             case contracts.QuotaConsumed() as quota:  # rules B5, C7, C10
                 await self._bill(conn, pricing.for_quota(quota, self.config.quota_prices, source))
             case contracts.WarrantyVerdict() as verdict:  # rules B7, C18
@@ -238,6 +264,41 @@ class BillingPolicy:
             await self.drafts.bill(conn, item.item_id, invoice_id)
             return
         raise AssertionError("a fresh supplementary draft is always open")
+
+    async def _renewed(self, conn: AsyncConnection, granted: contracts.CoverageGranted,
+                       source: pricing.Source) -> None:
+        """rules B4, C2: a payment bills its annual fee once and renews the open notices of
+        the period it covers. A notice whose fee a log from before issue 13 drafted from
+        its FeeDue is renewed without a second line (B8: never billed twice)."""
+        paid_from = pricing.day(granted.period_from, "period_from")
+        paid_to = pricing.day(granted.period_to, "period_to")
+        notices = await self.renewals.renewable(conn, granted.agreement_id, paid_from, paid_to)
+        drafted = any(item_id is not None for _, item_id in notices)
+        items = [] if drafted else pricing.for_renewal(granted, source)
+        await self._bill(conn, items)
+        await self.renewals.renewed(
+            conn, granted.agreement_id, [period_from for period_from, _ in notices], payment_id=granted.payment_id,
+            paid_on=pricing.day(granted.paid_on, "paid_on") if granted.paid_on else None,
+            item_id=items[0].item_id if items else None, source=f"{source.service}:{source.position}")
+
+    async def _billed_before(self, conn: AsyncConnection, item_id: str) -> str | None:
+        """A `FeeDue` of a log written before issue 13, when the policy drafted the annual
+        fee from it (the old rule): the invoice the log holds that line on, else None.
+        That line stays as billed (B8: issued lines never change; a draft's the clerk may
+        remove), and its item is recorded, as the policy did then: by a replay copy (and
+        the rebuild in place on upgrade), and by the live policy too, which applies the
+        stream from position 0 when that rebuild could not (its upstream's SigningStarted
+        not yet on the stream). A FeeDue of a newer log finds no line and records nothing."""
+        if (billed := await self.drafts.billed(conn, item_id)) is not None:
+            return billed
+        if self.replaying:
+            found = await self._billed_in_log(conn, item_id)
+            invoice_id = None if found == NOT_IN_LOG else found
+        else:
+            invoice_id = await line_in_log(conn, item_id)
+        if invoice_id is not None:
+            await self.drafts.bill(conn, item_id, invoice_id)
+        return invoice_id
 
     async def _billed_in_log(self, conn: AsyncConnection, item_id: str) -> str:
         """The invoice whose `LineAdded` holds `item_id` in the log (read once per replay)."""

@@ -1,6 +1,6 @@
 """What billing answers: the invoice from its log (now or as of a time), a line's
-explanation, the A4 statement; and, from the invoice read model, the list of invoices
-and the export's pages.
+explanation, the A4 statement; from the invoice read model, the list of invoices and
+the export's pages; from the contracts policy's table, the renewal notices (B4).
 
 The invoice, its explanation and its statement read the log through the repository the
 commands use (always current); lists and exports read `InvoiceBook`, which follows the
@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from weibao.billing.adapters.exports import CreditView, InvoiceView, Settlement, invoice_html, lines_of
 from weibao.billing.adapters.invoices import InvoiceBook, Invoices, decode_cursor, encode_cursor, invoice_stream
 from weibao.billing.adapters.terms import TermsBook
+from weibao.billing.application.policy import BillingPolicy
 from weibao.billing.domain import invoice as domain
-from weibao.shared.commands.billing import ExportQuery, InvoiceAsOf, InvoiceList, InvoiceRef, LineRef
+from weibao.shared.commands.billing import ExportQuery, InvoiceAsOf, InvoiceList, InvoiceRef, LineRef, RenewalList
 from weibao.shared.errors import Rejected, require
 from weibao.shared.paging import Page
 from weibao.shared.public.billing import ExportLine, row_of
@@ -49,6 +50,7 @@ class Queries:
     book: InvoiceBook  # the invoice read model: lists and exports
     log: Invoices  # one invoice from its stream, always current
     terms: TermsBook  # customers' names for the statement
+    policy: BillingPolicy | None = None  # its renewal notices (B4) and billed items
 
     async def invoice(self, query: InvoiceAsOf) -> domain.Invoice:
         """`weibao.billing.invoice`: the invoice from its events; with `as_of`, as it stood
@@ -114,6 +116,26 @@ class Queries:
             where.append(t.c.status == asked.status)
         async with self.engine.connect() as conn:
             items, total = await self.book.page(conn, where, page)
+        return page.reply(items, total)
+
+    async def renewals(self, asked: RenewalList) -> dict[str, Any]:
+        """`weibao.billing.renewals` -> {items, total, next_offset}: the renewal notices the
+        contracts policy keeps (rules B4, C2), earliest due first; a renewed one names the
+        payment, the annual fee's item and the invoice it went to."""
+        require(self.policy is not None, "unavailable", "renewals", "this billing has no renewal notices")
+        assert self.policy is not None
+        page = Page.of(asked.model_dump(include={"limit", "offset"}))
+        t = self.policy.renewals.table
+        where: list[ColumnElement[bool]] = []
+        if asked.customer_id is not None:
+            where.append(t.c.customer_id == asked.customer_id)
+        if asked.agreement_id is not None:
+            where.append(t.c.agreement_id == asked.agreement_id)
+        if asked.status is not None:
+            where.append(t.c.status == asked.status)
+        async with self.engine.connect() as conn:
+            items, total = await self.policy.renewals.page(conn, where, page, items=self.policy.drafts.items,
+                                                           customers=self.terms.customers)
         return page.reply(items, total)
 
     async def export_lines(self, asked: ExportQuery) -> dict[str, Any]:

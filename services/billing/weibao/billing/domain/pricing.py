@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from weibao.shared.errors import Rejected
 from weibao.shared.money import to_fen, yuan
-from weibao.shared.public.contracts import ChangeRequestAssessed, FeeDue, QuotaConsumed, WarrantyVerdict
+from weibao.shared.public.contracts import ChangeRequestAssessed, CoverageGranted, QuotaConsumed, WarrantyVerdict
 from weibao.shared.public.dispatch import ExpenseRecorded, WorkLogged
 
 ItemKind = Literal[
@@ -211,14 +211,22 @@ def work_days(work: WorkLogged, terms: Mapping[str, Any]) -> tuple[date, ...]:
 # rule B4 (C2)
 
 
-def for_fee_due(fee: FeeDue, source: Source) -> list[BillableItem]:
-    """rules B4, C2: the annual maintenance fee for the period, as contracts computed it."""
-    amount = _money(fee.amount, "amount")
+def for_renewal(granted: CoverageGranted, source: Source) -> list[BillableItem]:
+    """rules B4, C2: the annual maintenance fee, billed when the customer renews: a period
+    of coverage opened by a fee payment (basis "paid"), at the amount paid, dated the day
+    it was paid. Nothing for the free year (C1), for a grant that names no payment (one
+    recorded before issue 13: its fee was drafted from `FeeDue` then), or for a zero fee.
+    A fee that merely falls due is a renewal notice, never an item (domain/renewal.py):
+    no line for a period nobody agreed."""
+    if granted.basis != "paid" or granted.payment_id is None:
+        return []
+    amount = _money(granted.amount, "amount")
     if amount == 0:
         return []
-    period = f"{fee.period_from} 至 {fee.period_to}"
-    return [_priced(source, (fee.customer_id, fee.agreement_id), "annual_fee", f"年度维护费（{period}）", Decimal(1),
-                    unit="项", rate=amount, clauses=("B4", "C2"), on=_date(fee.due_on, "due_on"))]
+    period = f"{granted.period_from} 至 {granted.period_to}"
+    return [_priced(source, (granted.customer_id, granted.agreement_id), "annual_fee",
+                    f"年度维护费（{period}，续约缴费 {granted.payment_id}）", Decimal(1), unit="项", rate=amount,
+                    clauses=("B4", "C2"), on=_date(granted.paid_on, "paid_on"))]
 
 
 # rule B5 (C7, C10)
@@ -348,6 +356,16 @@ def _moment(value: object, field: str) -> datetime:
     except ValueError as error:
         raise Rejected("invalid", field, f"not an ISO datetime: {value!r}") from error
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def money(value: object, field: str) -> Decimal:
+    """An exact, non-negative amount of yuan of a message, or a refusal naming its field."""
+    return _money(value, field)
+
+
+def day(value: object, field: str) -> date:
+    """An ISO date of a message, or a refusal naming its field."""
+    return _date(value, field)
 
 
 def _date(value: object, field: str) -> date:

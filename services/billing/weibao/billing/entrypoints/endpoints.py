@@ -24,6 +24,7 @@ from weibao.shared.commands.billing import (
     LineRef,
     PayInvoice,
     PriceLine,
+    RenewalList,
 )
 from weibao.shared.eventstore import EventStore
 from weibao.shared.messages import Message
@@ -72,7 +73,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     # queries share its repository (and its cache of folded invoices) and its terms book.
     policy = runtime.read_model(Policy).policy
     invoicing = Invoicing(runtime.store, policy.invoices, policy.today)
-    queries = Queries(runtime.engine, runtime.read_model(InvoiceBook), policy.invoices, policy.book)
+    queries = Queries(runtime.engine, runtime.read_model(InvoiceBook), policy.invoices, policy.book, policy)
     expose(broker, "billing", "invoice.issue", command(invoicing.issue, IssueInvoice), keys=runtime.keys)
     expose(broker, "billing", "invoice.credit", command(invoicing.credit, CreditInvoice), keys=runtime.keys)
     expose(broker, "billing", "invoice.pay", command(invoicing.pay, PayInvoice), keys=runtime.keys)
@@ -98,3 +99,4 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     expose(broker, "billing", "history", query(history, InvoiceRef), keys=runtime.keys)
     expose(broker, "billing", "invoices", query(queries.invoices, InvoiceList), keys=runtime.keys)
     expose(broker, "billing", "export.lines", query(queries.export_lines, ExportQuery), keys=runtime.keys)
+    expose(broker, "billing", "renewals", query(queries.renewals, RenewalList), keys=runtime.keys)  # B4, C2

@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 
 from pydantic import TypeAdapter, ValidationError
 
-from weibao.contracts.domain.terms import Template, Terms
+from weibao.contracts.domain.terms import UNKNOWN, WANTS, Template, TermError, Terms
 from weibao.shared.errors import Rejected
 
 SHIPPED = Path(__file__).resolve().parent.parent / "templates"
@@ -44,13 +44,43 @@ class TemplateFile:
                 raise Rejected("missing", f"parameters.{path}", "this template needs it at signing")
         for path in parameters:
             if not is_term_path(path):
-                raise Rejected("unknown", f"parameters.{path}", "no such term")
+                raise Rejected("unknown", f"parameters.{path}", unknown_reason(path))
         try:
             return validate_terms(merge(self.raw_terms, parameters))
         except ValidationError as error:
-            first = error.errors()[0]
-            location = ".".join(str(part) for part in first["loc"])
-            raise Rejected("invalid", f"parameters.{location}", first["msg"]) from error
+            location, reason = refusal(error)
+            raise Rejected("invalid", f"parameters.{location}", reason) from error
+
+
+def refusal(error: ValidationError) -> tuple[str, str]:
+    """The first problem as (dotted path of the term, what it wants in words).
+
+    A term's own check (`TermError`) names the term below the section that raised it;
+    a value of the wrong type is told what the term wants (`WANTS`), not the type
+    name of some branch the validator tried (a list of service hours once read
+    `onsite.service_hours.constrained-str`)."""
+    first = error.errors()[0]
+    parts = [str(part) for part in first["loc"] if not isinstance(part, int) and part != "[key]"]
+    found = (first.get("ctx") or {}).get("error")
+    if isinstance(found, TermError):
+        return ".".join([*parts, found.field]), found.reason
+    path = ".".join(parts)
+    if first["type"] in ("unexpected_keyword_argument", "extra_forbidden") and parts:
+        return path, UNKNOWN.get(_pattern(".".join(parts[:-1])), first["msg"])
+    # the innermost term with words for it: `onsite.service_hours`, not its item [1]
+    while parts:
+        wanted = WANTS.get(_pattern(".".join(parts)))
+        if wanted is not None:
+            return ".".join(parts), wanted
+        parts.pop()
+    return path, first["msg"]
+
+
+def _pattern(path: str) -> str:
+    """The key of `WANTS` and `UNKNOWN` for a path: `terms.` dropped, a priority as `*`."""
+    parts = path.removeprefix("terms.").split(".")
+    return ".".join("*" if i == 2 and parts[:2] == ["onsite", "priority_targets"] else part
+                    for i, part in enumerate(parts))
 
 
 def merge(raw: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +112,15 @@ def is_term_path(path: str) -> bool:
     return True
 
 
+def unknown_reason(path: str) -> str:
+    """Why a dotted path names no term, in words: the section it leaves says what it holds."""
+    parts = path.split(".")
+    for end in range(1, len(parts) + 1):
+        if not is_term_path(".".join(parts[:end])):
+            return UNKNOWN.get(_pattern(".".join(parts[:end - 1])), "no such term")
+    return "no such term"
+
+
 def load_template(path: Path) -> TemplateFile:
     name = path.name
     try:
@@ -98,8 +137,7 @@ def load_template(path: Path) -> TemplateFile:
     try:
         template = TypeAdapter(Template).validate_python({**data, "terms": merge(raw_terms, example)})
     except ValidationError as error:
-        first = error.errors()[0]
-        raise TemplateError(name, ".".join(str(p) for p in first["loc"]), first["msg"]) from error
+        raise TemplateError(name, *refusal(error)) from error
     if path.stem != template.id:
         raise TemplateError(name, "id", f"must equal the file name, {path.stem!r}")
     return TemplateFile(template, raw_terms, path)

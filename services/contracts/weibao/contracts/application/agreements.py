@@ -50,8 +50,10 @@ def translate(event: domain.Event, state: domain.Agreement) -> list[Any]:
                 _granted(state, event.go_live, event.free_until, "free", ("C1",)),
             ]
         case domain.FeePaid():
-            return [_granted(state, event.period_from, event.period_to, "paid", ("C2",))]
+            # rules C2, B4: the renewal: billing drafts the annual fee from the payment it names
+            return [_granted(state, event.period_from, event.period_to, "paid", ("C2",), paid=event)]
         case domain.FeeFallenDue():
+            # rule B4: a renewal notice for billing's clerk, not an invoice line
             return [public.FeeDue(state.agreement_id, state.customer_id, event.period_from.isoformat(),
                                   event.period_to.isoformat(), str(event.amount), event.due_on.isoformat())]
         case domain.CoverageLapsed():
@@ -69,12 +71,15 @@ def translate(event: domain.Event, state: domain.Agreement) -> list[Any]:
     raise AssertionError(event)
 
 
-def _granted(state: domain.Agreement, start: date, end: date, basis: str, clauses: tuple[str, ...]) -> Any:
+def _granted(state: domain.Agreement, start: date, end: date, basis: str, clauses: tuple[str, ...], *,
+             paid: domain.FeePaid | None = None) -> Any:
     assert state.office is not None
     return public.CoverageGranted(
         state.agreement_id, state.customer_id, state.site_ids, start.isoformat(), end.isoformat(),
         basis,  # type: ignore[arg-type]
         clauses, _office(state.office), codec.dump(state.terms_on(start)),
+        payment_id=paid.payment_id if paid else None, amount=str(paid.amount) if paid else None,
+        paid_on=paid.paid_on.isoformat() if paid else None,
     )
 
 

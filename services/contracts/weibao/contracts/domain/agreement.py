@@ -100,6 +100,8 @@ class AgreementSigned:
 
 @dataclass(frozen=True)
 class FeePaid:
+    """rule C2: the customer renewed; billing drafts the annual fee from this (B4)."""
+
     payment_id: str
     amount: Decimal
     period_from: date
@@ -110,7 +112,9 @@ class FeePaid:
 
 @dataclass(frozen=True)
 class FeeFallenDue:
-    """rule B4: billing invoices the annual fee itself."""
+    """rules C2, B4: the next period's fee falls due: a renewal notice for billing's
+    clerk, never an invoice line (nobody has agreed to that period yet). The fee is
+    billed when the customer renews, i.e. pays it (`FeePaid`)."""
 
     period_from: date
     period_to: date
@@ -290,7 +294,9 @@ def _assess(today: date, state: Agreement) -> list[Event]:
         end = add_months(start, terms.fee.period_months) - timedelta(days=1)
         due_on = start - timedelta(days=terms.fee.notice_days)
         if today >= due_on and (start, end) not in state.due_periods:
-            events.append(FeeFallenDue(start, end, annual_fee(terms, terms.fee.period_months), due_on))  # B4
+            # rules C2, B4: a notice of the fee for the next period, once per period; billing
+            # keeps it as a renewal notice and bills nothing until the customer pays
+            events.append(FeeFallenDue(start, end, annual_fee(terms, terms.fee.period_months), due_on))
     if today > state.covered_until and state.lapsed_on is None:
         events.append(CoverageLapsed(state.covered_until + timedelta(days=1)))  # rule C1
     return events

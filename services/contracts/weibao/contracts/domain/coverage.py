@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Literal
 
 from weibao.contracts.domain.agreement import Agreement
-from weibao.contracts.domain.terms import Onsite, Terms
+from weibao.contracts.domain.terms import MONDAY_TO_FRIDAY, Channel, Onsite, Priority, Terms
 from weibao.contracts.domain.warranty import Verdict
 
 Service = Literal[
@@ -37,6 +37,8 @@ class Question:
     third_party_under_warranty: bool = False  # rule C3
     workload_working_days: Decimal | None = None  # rule C8
     basic_computer_training: bool = False  # rule C7
+    priority: Priority | None = None  # issue 13: moves a deadline only through the agreement's targets
+    channel: Channel | None = None  # rule C16: how the request came in ("phone")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Sla:
     service_hours: tuple[str, str] | None
     phone_support_24h: bool
     clauses: tuple[str, ...]
+    service_days: tuple[int, ...] = MONDAY_TO_FRIDAY  # rule C20: ISO weekdays served (working calendar)
+    # rule C16: a phone request's respond-by clock counts around the clock, whatever the calendar
+    respond_around_the_clock: bool = False
+    # issue 13: the clocks the question's priority set or tightened ("respond", "arrive", "resolve")
+    set_by_priority: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,28 +83,69 @@ def from_warranty(verdict: Verdict) -> Decision:
                     verdict.reason, charges=charges, penalty_applies=False)
 
 
+# rule C20: the service window when the agreement names none (dispatch counts the same)
+DEFAULT_SERVICE_HOURS = ("09:00", "18:00")
+
+
 def sla_for(onsite: Onsite, question: Question) -> Sla | None:
-    """rules C9, C14, C15, C16, C20 and D2."""
+    """rules C9, C14, C15, C16, C20 and D2, and the agreement's priority targets (issue 13).
+
+    The same answer as dispatch's `sla_from_terms` for the same terms and question:
+    clauses set deadlines; a priority target moves one only where the agreement sets it,
+    the tighter of the two winning (compared in the agreement's calendar: a day is 24
+    hours on the clock calendar, one service window on the working one), and sets a
+    clock the clauses leave unset. rule C16: under 24-hour phone support a request by
+    phone has its respond-by clock counted around the clock."""
     extra: tuple[str, ...] = ("C16",) if onsite.phone_support_24h else ()
-    extra += ("C20",) if onsite.service_hours else ()
-
-    def sla(clause: tuple[str, ...], *, respond: int | None = None, hours: int | None = None,
-            days: int | None = None, resolve: int | None = None) -> Sla:
-        return Sla(respond, hours, days, resolve, onsite.calendar, onsite.service_hours,
-                   onsite.phone_support_24h, (*clause, *extra))
-
+    extra += ("C20",) if onsite.service_hours or onsite.service_days != MONDAY_TO_FRIDAY else ()
+    respond = hours = days = resolve = None
+    clauses: tuple[str, ...] = ()
     match onsite.kind:
         case "local_or_out_of_town":
-            return sla(("C9",), hours=onsite.local_hours) if question.local else sla(
-                ("C9",), days=onsite.out_of_town_days)
+            clauses = ("C9",)
+            if question.local:
+                hours = onsite.local_hours
+            else:
+                days = onsite.out_of_town_days
         case "by_phase":
+            clauses = ("C14",)
             days = onsite.cutover_days if question.phase == "cutover" else onsite.parallel_run_days
-            return sla(("C14",), days=days)
         case "respond_resolve":
-            return sla(("C15",), respond=onsite.respond_hours, resolve=onsite.resolve_hours)
+            clauses = ("C15",)
+            respond, resolve = onsite.respond_hours, onsite.resolve_hours
         case "by_arrangement":
-            return sla(()) if extra else None
-    raise AssertionError(onsite.kind)
+            pass
+        case _:
+            raise AssertionError(onsite.kind)
+    targets = onsite.priority_targets.of(question.priority) if onsite.priority_targets else None
+    by_priority: tuple[str, ...] = ()
+    if targets is not None:
+        if _tighter(targets.respond_hours, respond):
+            respond, by_priority = targets.respond_hours, (*by_priority, "respond")
+        clause_arrive = hours if hours is not None else (days * _day_hours(onsite) if days is not None else None)
+        if _tighter(targets.arrive_hours, clause_arrive):
+            hours, days, by_priority = targets.arrive_hours, None, (*by_priority, "arrive")
+        if _tighter(targets.resolve_hours, resolve):
+            resolve, by_priority = targets.resolve_hours, (*by_priority, "resolve")
+    if onsite.kind == "by_arrangement" and not extra and not by_priority:
+        return None
+    around = onsite.phone_support_24h and question.channel == "phone" and respond is not None
+    return Sla(respond, hours, days, resolve, onsite.calendar, onsite.service_hours, onsite.phone_support_24h,
+               (*clauses, *extra), onsite.service_days, around, by_priority)
+
+
+def _tighter(target: int | None, clause: float | None) -> bool:
+    """A target wins when the clause sets no such clock, or allows more; a tie keeps the clause."""
+    return target is not None and (clause is None or target < clause)
+
+
+def _day_hours(onsite: Onsite) -> float:
+    """rules C9, C14, D2: the hours one day of a "within M days" clause is worth."""
+    if onsite.calendar == "clock":
+        return 24.0
+    opens, closes = onsite.service_hours or DEFAULT_SERVICE_HOURS
+    (oh, om), (ch, cm) = (map(int, opens.split(":")), map(int, closes.split(":")))
+    return (ch * 60 + cm - oh * 60 - om) / 60
 
 
 def decide_coverage(agreement: Agreement, question: Question) -> Decision:

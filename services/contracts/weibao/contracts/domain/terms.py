@@ -8,6 +8,8 @@ that needs no import here)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -15,6 +17,40 @@ from typing import Literal
 STRICT = {"extra": "forbid"}
 
 Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]
+# Issue 13: priority orders work; it moves a deadline only through the agreement's targets.
+Priority = Literal["urgent", "high", "normal", "low"]
+# ISO weekdays, 1 = Monday ... 7 = Sunday (rule C20: "7 days a week" is all seven)
+MONDAY_TO_FRIDAY: tuple[int, ...] = (1, 2, 3, 4, 5)
+GEOFENCE_M = (50, 5000)  # rule D5: a check-in radius between these, in metres
+
+# What a term wants, in words: a refused value is named by its path and told this
+# (`*` stands for any priority). The template loader says it for a value of the wrong
+# type too, so a signer reads "two times HH:MM" rather than a validator's type name.
+WANTS: Mapping[str, str] = {
+    "onsite.service_hours": "two times HH:MM, opening before closing",
+    "onsite.service_days": "the ISO weekdays served, each once: 1 (Monday) to 7 (Sunday)",
+    "onsite.geofence_m": f"a check-in radius in whole metres, {GEOFENCE_M[0]} to {GEOFENCE_M[1]}",
+    "onsite.priority_targets": "targets by priority: urgent, high, normal, low",
+    "onsite.priority_targets.*": "a priority's targets: respond_hours, arrive_hours, resolve_hours",
+    "onsite.priority_targets.*.respond_hours": "a positive number of hours",
+    "onsite.priority_targets.*.arrive_hours": "a positive number of hours",
+    "onsite.priority_targets.*.resolve_hours": "a positive number of hours",
+}
+# What an unknown key below a section is told, by the section's path.
+UNKNOWN: Mapping[str, str] = {
+    "onsite.priority_targets": "not a priority: urgent, high, normal or low",
+    "onsite.priority_targets.*": "not a target: respond_hours, arrive_hours or resolve_hours",
+}
+_HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+class TermError(ValueError):
+    """A term's value refused: `field` is its path below the section that refused it,
+    `reason` says in words what it wants. The template loader names the whole path."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
 
 # rule C12: maintenance inside coverage; [4] adds fixing problems met in use
 C12_CAUSES = ("environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair",
@@ -43,6 +79,40 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """Issue 13: one priority's own targets, in hours of the agreement's calendar (D2).
+
+    Clauses set deadlines; priority orders work. A target moves a deadline only where
+    the agreement sets it, and then the tighter of clause and target wins; a clock the
+    clauses do not set (by arrangement) is set by the target."""
+
+    __pydantic_config__ = STRICT
+    respond_hours: int | None = None
+    arrive_hours: int | None = None
+    resolve_hours: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("respond_hours", "arrive_hours", "resolve_hours"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise TermError(name, "a positive number of hours")
+
+
+@dataclass(frozen=True)
+class PriorityTargets:
+    """Issue 13: the targets by priority; a priority left out keeps the clauses' deadlines."""
+
+    __pydantic_config__ = STRICT
+    urgent: Targets | None = None
+    high: Targets | None = None
+    normal: Targets | None = None
+    low: Targets | None = None
+
+    def of(self, priority: Priority | None) -> Targets | None:
+        return getattr(self, priority) if priority is not None else None
+
+
+@dataclass(frozen=True)
 class Onsite:
     """How fast someone must be on site (D1) and how the clock counts (D2)."""
 
@@ -55,9 +125,15 @@ class Onsite:
     cutover_days: int | None = None  # rule C14
     respond_hours: int | None = None  # rule C15
     resolve_hours: int | None = None  # rule C15
-    phone_support_24h: bool = False  # rule C16
+    # rule C16: a request by phone has its respond-by clock counted around the clock
+    phone_support_24h: bool = False
     service_hours: tuple[str, str] | None = None  # rule C20, e.g. ("09:00", "18:00"), office's local time
     calendar: Literal["clock", "working"] = "clock"  # rule D2
+    # rule C20: the ISO weekdays the desk serves on the working calendar (D2); official
+    # public holidays are off and swapped working days (调休) on, whatever the weekday.
+    service_days: tuple[int, ...] = MONDAY_TO_FRIDAY
+    geofence_m: int | None = None  # rule D5: check-in radius; None: the service-wide setting
+    priority_targets: PriorityTargets | None = None  # issue 13: the tighter of clause and target wins
 
     def __post_init__(self) -> None:
         needs = {
@@ -69,7 +145,18 @@ class Onsite:
         for name in needs:
             value = getattr(self, name)
             if value is None or value <= 0:
-                raise ValueError(f"a {self.kind} SLA needs {name} > 0")
+                raise TermError(name, f"a {self.kind} SLA needs it, a positive number")
+        if self.service_hours is not None:
+            opens, closes = self.service_hours
+            if not (_HHMM.fullmatch(opens) and _HHMM.fullmatch(closes) and opens < closes):
+                raise TermError("service_hours", WANTS["onsite.service_hours"])
+        days = self.service_days
+        if not days or len(set(days)) != len(days) or any(not 1 <= day <= 7 for day in days):
+            raise TermError("service_days", WANTS["onsite.service_days"])
+        object.__setattr__(self, "service_days", tuple(sorted(days)))  # one spelling of a week
+        low, high = GEOFENCE_M
+        if self.geofence_m is not None and not low <= self.geofence_m <= high:
+            raise TermError("geofence_m", WANTS["onsite.geofence_m"])
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,8 @@ class CoverageView:
     local: bool
     onsite: dict[str, Any]
     office: dict[str, Any] | None
+    period: str | None = None  # "free" or "paid": the period the date falls in (None: none does)
+    terms: dict[str, Any] | None = None  # the agreement's terms as contracts published them
 
 
 async def site(engine: AsyncEngine, book: CoverageBook, site_id: str) -> SiteView | None:
@@ -160,9 +162,9 @@ async def coverage_on(engine: AsyncEngine, book: CoverageBook, where: SiteView, 
                          radius_km=onsite.get("local_radius_km"))
     if period is None:
         # rule C1 / B3: outside any free or paid period, the visit is billable
-        return CoverageView(agreement.agreement_id, "billable", ("C1", "B3"), local, onsite, office)
+        return CoverageView(agreement.agreement_id, "billable", ("C1", "B3"), local, onsite, office, None, terms)
     clauses = tuple(json.loads(period.clauses))
-    return CoverageView(agreement.agreement_id, "covered", clauses, local, onsite, office)
+    return CoverageView(agreement.agreement_id, "covered", clauses, local, onsite, office, period.basis, terms)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,29 @@
-"""The official calendar years the vendor entered by hand (rule D2), read from TOML.
+"""The official calendar file (rule D2): seed data for dispatch's log, read at start.
 
 The State Council's notice of next year's holidays (国务院办公厅关于某年部分节假日安排的
 通知) comes out late in the year; a `chinese-calendar` release carrying it can come weeks
-later. Until then a year is counted on the regular week and its due times are marked
-provisional. Entering the notice here makes them exact from the next start on:
+later. An admin enters it through the API (`weibao.dispatch.calendar.enter`, `PUT
+/api/v1/calendar/{year}`): an event in dispatch's log, in effect at once on every replica.
+A year can also be written here, as the packaged seed or for an installation without the
+API at hand:
 
     [2027]
+    reference = "国办发明电〔2026〕7号"  # the notice's document number (optional)
+    title = "国务院办公厅关于2027年部分节假日安排的通知"  # (optional)
     holidays = ["2027-01-01", "2027-02-06..2027-02-12"]  # days off; a range is inclusive
     workdays = ["2027-02-14"]  # weekend days worked instead (调休)
 
-The file is `official_calendar.toml` beside the package, or the one named by
+At start, a year here that the log does not hold yet is entered into the log as
+`system:calendar` (application/official_calendar.py says why the log, not the file, is
+the record); a year the log holds is left as the log has it. The file is
+`official_calendar.toml` beside the package, or the one named by
 `WEIBAO_OFFICIAL_CALENDAR`. A file that does not read is refused at start, naming the
 entry, rather than half used."""
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,8 +41,26 @@ def path() -> Path:
     return Path(chosen) if chosen else PACKAGED
 
 
+@dataclass(frozen=True)
+class FileYear:
+    """One year of the file: its schedule and, when the file says, the notice's
+    reference and title."""
+
+    schedule: YearSchedule
+    reference: str | None = None
+    title: str | None = None
+
+
+KEYS = ("reference", "title", "holidays", "workdays")
+
+
 def load(source: Path) -> list[YearSchedule]:
-    """Every year in the file; a missing file is no year entered."""
+    """Every year's schedule in the file; a missing file is no year entered."""
+    return [entry.schedule for entry in entries(source)]
+
+
+def entries(source: Path) -> list[FileYear]:
+    """Every year in the file with its notice; a missing file is no year entered."""
     if not source.exists():
         return []
     try:
@@ -44,14 +70,18 @@ def load(source: Path) -> list[YearSchedule]:
     return [_year(key, entry) for key, entry in data.items()]
 
 
-def _year(key: str, entry: Any) -> YearSchedule:
+def _year(key: str, entry: Any) -> FileYear:
     field = f"calendar.{key}"
     require(key.isdigit() and len(key) == 4, "invalid", field, "a table per year, named by its four digits")
     require(isinstance(entry, dict), "invalid", field, "a table with `holidays` and `workdays`")
-    unknown = sorted(set(entry) - {"holidays", "workdays"})
-    require(not unknown, "invalid", f"{field}.{unknown[0] if unknown else ''}", "only `holidays` and `workdays`")
-    return YearSchedule(int(key), _days(entry.get("holidays", []), f"{field}.holidays"),
-                        _days(entry.get("workdays", []), f"{field}.workdays"))
+    unknown = sorted(set(entry) - set(KEYS))
+    require(not unknown, "invalid", f"{field}.{unknown[0] if unknown else ''}",
+            "only `reference`, `title`, `holidays` and `workdays`")
+    for name in ("reference", "title"):
+        require(isinstance(entry.get(name, ""), str), "invalid", f"{field}.{name}", "text")
+    schedule = YearSchedule(int(key), _days(entry.get("holidays", []), f"{field}.holidays"),
+                            _days(entry.get("workdays", []), f"{field}.workdays"))
+    return FileYear(schedule, entry.get("reference") or None, entry.get("title") or None)
 
 
 def _days(items: Any, field: str) -> frozenset[date]:

@@ -48,6 +48,7 @@ from weibao.shared.commands.dispatch import TicketList
 from weibao.shared.eventstore import events_table
 from weibao.shared.messages import Message
 from weibao.shared.paging import Page
+from weibao.shared.public.dispatch import PRIORITIES
 from weibao.shared.readmodels import upsert
 
 STREAM = "ticket-"
@@ -79,6 +80,9 @@ class TicketBoard:
             Column("longitude", Float, nullable=False),
             Column("agreement_id", String(100)),
             Column("verdict", String(20), nullable=False),
+            Column("cause", String(40)),  # issue 13: why the customer called (none: logged before causes)
+            Column("priority", String(10), nullable=False),  # orders the open work (urgent first)
+            Column("phase", String(20)),  # rule C14
             Column("local", Boolean, nullable=False),
             Column("technician_id", String(100), index=True),
             Column("respond_by", String(40)),
@@ -173,6 +177,7 @@ def project(state: domain.Ticket) -> dict[str, Any]:
         "channel": opened.channel, "skill": opened.skill, "status": state.status,
         "opened_at": utc(opened.opened_at), "latitude": opened.site.latitude, "longitude": opened.site.longitude,
         "agreement_id": cover.agreement_id, "verdict": cover.verdict, "local": bool(cover.local),
+        "cause": cover.cause, "priority": opened.priority, "phase": opened.phase,
         "technician_id": state.technician_id,
         **{DUE_COLUMNS[kind]: _utc_or_none(clocks[kind].due if kind in clocks else None) for kind in KINDS},
         # nothing is pending on a closed ticket
@@ -184,7 +189,7 @@ def project(state: domain.Ticket) -> dict[str, Any]:
         "stopped": json.dumps(stopped),
         # rule D1: waiting on the customer stops clocks; a ticket without any has none to stop
         "paused": deadlines is not None and deadlines.paused_at is not None,
-        "checked_in_at": _utc_or_none(first.server_time if first is not None else None),
+        "checked_in_at": _utc_or_none(first.counted_at if first is not None else None),  # D5: the time that counted
         "flagged_check_ins": state.flagged_check_ins,
         "completed_at": _utc_or_none(state.completed_at),
         "actions": json.dumps(sorted(domain.allowed(state))),
@@ -200,11 +205,14 @@ def as_item(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _urgency(t: Table) -> tuple[ColumnElement[Any], ...]:
-    """Open tickets first, the earliest running due time first (none: last), then the
-    oldest; closed tickets after them, the latest finished first."""
+    """Open tickets first, the most urgent priority first (issue 13: priority orders the
+    work), then the earliest running due time (none: last), then the oldest; closed
+    tickets after them, the latest finished first."""
     closed = t.c.status.in_(sorted(domain.CLOSED))
+    rank = case(*((t.c.priority == name, number) for number, name in enumerate(PRIORITIES)), else_=len(PRIORITIES))
     return (
         case((closed, 1), else_=0),
+        case((closed, None), else_=rank),
         case((closed, 0), (t.c.next_due.is_(None), 1), else_=0),
         case((closed, None), else_=t.c.next_due),
         case((closed, None), else_=t.c.opened_at),

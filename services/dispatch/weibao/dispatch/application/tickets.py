@@ -11,17 +11,25 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.dispatch.adapters.coverage import CoverageBook, SiteView, coverage_on, site
-from weibao.dispatch.adapters.technician_board import TechnicianBoard
+from weibao.dispatch.adapters.technician_board import TechnicianBoard, technician
+from weibao.dispatch.application.official_calendar import refresh as refresh_calendar
+from weibao.dispatch.application.views import counted_days, deadline_view
 from weibao.dispatch.domain import deadlines as dl
+from weibao.dispatch.domain import intake
 from weibao.dispatch.domain import ticket as domain
+from weibao.shared import codec
 from weibao.shared.aggregates import Repository
 from weibao.shared.clock import CHINA
 from weibao.shared.commands.dispatch import (
     CompleteVisit,
+    DeadlinePreview,
     DeclineVisit,
+    DeskWorkReport,
     ExpenseReport,
     NewTicket,
     PresenceReport,
+    ReclassifyTicket,
+    RespondTicket,
     TicketRef,
     TriageTicket,
     VisitReport,
@@ -33,6 +41,7 @@ from weibao.shared.events import RecordedEvent
 from weibao.shared.eventstore import EventStore
 from weibao.shared.money import as_text
 from weibao.shared.public import dispatch as public
+from weibao.shared.public.dispatch import Cause
 
 TICKET = domain.EVENTS
 PUBLIC = public.CODEC
@@ -70,6 +79,11 @@ def translate(event: domain.Event, state: domain.Ticket) -> list[Any]:
             return [public.WorkLogged(opened.ticket_id, opened.customer_id, cover.agreement_id, event.technician_id,
                                       event.key, event.kind, _iso(event.started), _iso(event.ended), cover.verdict,
                                       cover.clauses)]
+        case domain.DeskWorkLogged():
+            # issue 13: billed as any work is (B3 outside coverage, C4 by the day), from the desk
+            return [public.WorkLogged(opened.ticket_id, opened.customer_id, cover.agreement_id, event.worker,
+                                      event.key, event.kind, _iso(event.started), _iso(event.ended), cover.verdict,
+                                      cover.clauses, event.channel)]
         case domain.ExpenseRecorded():
             return [public.ExpenseRecorded(opened.ticket_id, opened.customer_id, cover.agreement_id,
                                            event.technician_id, event.key, event.kind, as_text(event.amount),
@@ -79,7 +93,7 @@ def translate(event: domain.Event, state: domain.Ticket) -> list[Any]:
         case dl.DeadlineBreached():
             # rule C17: outside the vendor's liability there is no deadline, hence no penalty
             return [public.SlaBreached(opened.ticket_id, event.kind, _iso(event.due), _iso(event.at),
-                                       cover.verdict == "covered")]
+                                       cover.verdict == "covered" and cover.penalty)]
         case dl.DeadlineMet():
             return [public.SlaMet(opened.ticket_id, event.kind, _iso(event.due), _iso(event.at))]
     return []
@@ -109,8 +123,13 @@ class Tickets:
         return state
 
     async def execute(self, ticket_id: str, command: domain.Command, **kw: Any) -> list[RecordedEvent]:
+        # rule D2: a year another replica entered counts before this one decides a due time
+        # (one indexed read of the calendar stream's version; folded again only when it moved)
+        await refresh_calendar(self.store)
         return await self.repository.execute(
-            ticket_stream(ticket_id), lambda state: domain.decide(command, state, geofence_radius_m=self.geofence_m),
+            ticket_stream(ticket_id),
+            lambda state: domain.decide(command, state,
+                                        geofence_radius_m=domain.geofence_radius(state, self.geofence_m)),
             **kw)
 
     # -- requests --------------------------------------------------------------------
@@ -127,13 +146,32 @@ class Tickets:
         now = self.now()
         received = body.received_at
         opened_at = received.astimezone(UTC) if received is not None else now
-        coverage = await self._coverage(where, opened_at)
+        coverage, terms = await self._coverage(where, opened_at, body.cause)
         command = domain.OpenTicket(
             ticket_id=body.ticket_id, customer_id=where.customer_id, site_id=where.site_id,
             site=domain.Position(where.latitude, where.longitude), channel=body.channel, summary=body.summary,
             opened_at=opened_at, coverage=coverage, skill=body.skill, entered_at=now if received is not None else None,
+            phase=body.phase, priority=body.priority, product=body.product, serial=body.serial, terms=terms,
         )
         return await self.execute(command.ticket_id, command, **kw)
+
+    async def reclassify(self, body: ReclassifyTicket, *, meta: Mapping[str, Any] | None = None,
+                         **kw: Any) -> list[RecordedEvent]:
+        """Issue 13: a corrected cause, phase or priority; the coverage judged again as of
+        when the request came in (D1), from the terms contracts last published."""
+        state = await self.ticket(body.ticket_id)
+        opened = state.opened
+        assert opened is not None
+        where = await site(self.engine, self.book, opened.site_id)
+        require(where is not None, "not_found", "site_id", "the request's site is no longer published")
+        assert where is not None
+        cause = body.cause or opened.coverage.cause or "software_fault"
+        phase = body.phase or opened.phase  # what is not sent stays
+        coverage, terms = await self._coverage(where, opened.opened_at, cause)
+        by = str((meta or {}).get("actor", "system"))
+        command = domain.Reclassify(self.now(), by, body.reason, cause, phase, body.priority or opened.priority,
+                                    coverage, terms)
+        return await self.execute(opened.ticket_id, command, meta=meta, **kw)
 
     async def find_coverage(self, body: TicketRef, *, meta: Mapping[str, Any] | None = None,
                             **kw: Any) -> list[RecordedEvent]:
@@ -146,15 +184,66 @@ class Tickets:
         where = await site(self.engine, self.book, opened.site_id)
         require(where is not None, "not_found", "site_id", "the request's site is no longer published")
         assert where is not None
-        coverage = await self._coverage(where, opened.opened_at)
+        coverage, _ = await self._coverage(where, opened.opened_at, opened.coverage.cause or "software_fault")
         by = str((meta or {}).get("actor", "system"))
         return await self.execute(opened.ticket_id, domain.FindCoverage(self.now(), coverage, by), meta=meta, **kw)
 
-    async def _coverage(self, where: SiteView, received: datetime) -> domain.Coverage:
-        """The coverage contracts last published for the site, on the day the request came in."""
+    async def _coverage(self, where: SiteView, received: datetime, cause: Cause
+                        ) -> tuple[domain.Coverage, dict[str, Any] | None]:
+        """The coverage contracts last published for the site, on the day the request came
+        in, judged for its cause (domain/intake.py); and the agreement's terms (None: none)."""
         cover = await coverage_on(self.engine, self.book, where, received.astimezone(CHINA).date())
-        return domain.Coverage(cover.agreement_id, cover.verdict, cover.clauses, cover.local,  # type: ignore[arg-type]
-                               cover.onsite)
+        judged = intake.judge(cause, agreement=cover.agreement_id is not None,
+                              period=cover.period,  # type: ignore[arg-type]
+                              period_clauses=cover.clauses if cover.period else (), terms=cover.terms or {})
+        coverage = domain.Coverage(cover.agreement_id, judged.verdict, judged.clauses, cover.local,
+                                   cover.onsite if judged.sla else {}, cause, judged.reason, judged.penalty,
+                                   cover.onsite.get("geofence_m"))
+        return coverage, cover.terms
+
+    async def preview(self, asked: DeadlinePreview) -> dict[str, Any]:
+        """Issue 13 (D1, D2): the coverage and due times a request at this site would get
+        if received at `asked.at` (any date, past or future): the same lookup, judgement
+        and deadline code as `open`, nothing stored. Each day the working calendar counts
+        is listed with its service window, so a due time can be checked by hand."""
+        where = await site(self.engine, self.book, asked.site_id)
+        require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
+        assert where is not None
+        at = asked.at.astimezone(UTC)
+        await refresh_calendar(self.store)  # rule D2, as `execute`
+        coverage, terms = await self._coverage(where, at, asked.cause)
+        intake.check_channel(asked.channel, terms)  # rule C13
+        intake.check_phase(asked.phase, terms)  # rule C14
+        stored = domain.set_deadlines(at, coverage, asked.phase, priority=asked.priority, channel=asked.channel)
+        deadlines = stored.rebuild() if stored is not None else None
+        return {
+            "site_id": where.site_id,
+            "customer_id": where.customer_id,
+            "at": at.isoformat(),
+            "coverage": codec.dump(coverage),
+            "clauses": list(stored.clauses) if stored is not None else [],
+            "deadlines": deadline_view(deadlines, at) if deadlines is not None else None,
+            "days": counted_days(deadlines) if deadlines is not None else [],
+        }
+
+    async def respond(self, body: RespondTicket, *, meta: Mapping[str, Any] | None = None,
+                      **kw: Any) -> list[RecordedEvent]:
+        """rule C15: the desk called the customer back or started a remote session."""
+        by = str((meta or {}).get("actor", "system"))
+        return await self.execute(body.ticket_id, domain.RecordResponse(self.now(), body.kind, by, body.note),
+                                  meta=meta, **kw)
+
+    async def desk_work(self, body: DeskWorkReport, *, meta: Mapping[str, Any] | None = None,
+                        **kw: Any) -> list[RecordedEvent]:
+        """Issue 13: phone or remote work; the worker is the technician named (the gateway
+        names a technician's own id) or else whoever logs it (the desk's actor)."""
+        if body.technician_id is not None:
+            named = await technician(self.engine, self.board, body.technician_id)
+            require(named is not None, "not_found", "technician_id", "no such technician")
+        worker = body.technician_id or str((meta or {}).get("actor", "system"))
+        command = domain.LogDeskWork(worker=worker, key=body.key, server_time=self.now(), channel=body.channel,
+                                     kind=body.kind, started=body.started, ended=body.ended, note=body.note)
+        return await self.execute(body.ticket_id, command, meta=meta, **kw)
 
     async def tick(self, ticket_id: str, **kw: Any) -> list[RecordedEvent]:
         """Announce what the clock made true (D1): at risk, breached."""
@@ -184,7 +273,9 @@ class Tickets:
         return await self.execute(ticket_id, command, **kw)
 
     async def accept(self, body: VisitReport, **kw: Any) -> list[RecordedEvent]:
-        return await self.execute(body.ticket_id, domain.Accept(body.technician_id, self.now()), **kw)
+        # rule D5: the server's time stamped here, the phone's (if sent) beside it; decide counts one
+        command = domain.Accept(body.technician_id, self.now(), body.device_time)
+        return await self.execute(body.ticket_id, command, **kw)
 
     async def decline(self, body: DeclineVisit, **kw: Any) -> list[RecordedEvent]:
         command = domain.Decline(body.technician_id, self.now(), body.reason)
@@ -220,7 +311,7 @@ class Tickets:
         return await self.execute(body.ticket_id, command, **kw)
 
     async def complete(self, body: CompleteVisit, **kw: Any) -> list[RecordedEvent]:
-        command = domain.Complete(body.technician_id, self.now(), body.resolution)
+        command = domain.Complete(body.technician_id, self.now(), body.resolution, body.device_time)  # D5
         return await self.execute(body.ticket_id, command, **kw)
 
 

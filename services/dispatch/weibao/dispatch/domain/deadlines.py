@@ -12,6 +12,22 @@ a customer's call on 30 December is taken, not refused, and the dispatcher sees 
 due times are provisional. Due times are stored when decided, so a schedule entered
 later does not move what a request was promised.
 
+Service days (rule C20, `service_days`, the ISO weekdays the desk serves, Monday to
+Friday unless the agreement says otherwise): on the working calendar a day is a
+service day when its weekday is one the desk serves, or the official calendar swaps
+it into a working day (调休), and it is not an official public holiday. A public
+holiday is a day of the notice's holiday period (放假), weekends inside it included:
+a day `YearSchedule.holidays` lists, or one `chinese_calendar.get_holiday_detail`
+names a holiday (an ordinary weekend has no name there). So "7 days a week" (C20)
+serves ordinary weekends and not the Spring Festival or National Day; with the
+default Monday to Friday a service day is exactly an official working day. A year
+known to neither source has no holidays and no swaps: the desk's own week, marked
+provisional as above.
+
+rule C16: under 24-hour phone support a request by phone has its respond clock
+counted around the clock; each clock counts, pauses and resumes on its own timeline
+(`Deadlines.timeline_of`), the others on the agreement's.
+
 Pure: no I/O, no clock. `now` and every instant come in as arguments and must be
 aware. The state (`Deadlines`) moves by methods that return a new state, and the
 announcements are a decide/evolve pair: `evaluate(deadlines, now)` decides which of
@@ -34,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped]
 
-from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, CalendarKind, ServiceHours, Sla
+from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, MONDAY_TO_FRIDAY, CalendarKind, ServiceHours, Sla
 from weibao.shared.errors import Rejected, require
 
 # rule C20: the servicing office's local time; every Chinese office keeps Beijing time.
@@ -119,16 +135,33 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
+def _official_day(day: date) -> tuple[bool, bool]:
+    """(a public holiday, a weekend day swapped into a working day 调休) by the official
+    calendar; neither in a year it does not know (see the module's note on service days)."""
+    schedule = _PUBLISHED.get(day.year)
+    if schedule is not None:
+        return day in schedule.holidays, day in schedule.workdays
+    try:
+        off, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:  # no data for that year: the desk's own week, marked provisional
+        return False, False
+    return bool(off) and name is not None, not off and day.weekday() >= 5
+
+
 @dataclass(frozen=True)
 class BusinessCalendar:
-    """The official Chinese calendar with a daily service window (rules C20, D2)."""
+    """The official Chinese calendar with a daily service window (rules C20, D2) on the
+    weekdays the desk serves (C20, `service_days`, ISO: 1 = Monday)."""
 
     service_hours: ServiceHours = DEFAULT_SERVICE_HOURS
     tz: tzinfo = OFFICE_TZ
+    service_days: tuple[int, ...] = MONDAY_TO_FRIDAY
 
     def __post_init__(self) -> None:
         opens, closes = self.service_hours
         require(opens < closes, "invalid", "service_hours", "the window opens before it closes, the same day")
+        require(bool(self.service_days) and all(1 <= d <= 7 for d in self.service_days), "invalid",
+                "service_days", "the ISO weekdays served: 1 (Monday) to 7 (Sunday)")
 
     def is_workday(self, day: date) -> bool:
         """Mon-Fri unless a public holiday, and the weekend days swapped into working days (调休)."""
@@ -146,15 +179,23 @@ class BusinessCalendar:
         """A day off: a weekend not swapped into a working day, or a public holiday."""
         return not self.is_workday(day)
 
+    def is_service_day(self, day: date) -> bool:
+        """rule C20: a weekday the desk serves or a swapped working day (调休), and not an
+        official public holiday; with Monday to Friday, exactly `is_workday`."""
+        if isinstance(day, datetime):
+            day = _aware(day, "day").astimezone(self.tz).date()
+        public_holiday, swapped = _official_day(day)
+        return (day.isoweekday() in self.service_days or swapped) and not public_holiday
+
     def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The service window of a working day, in the office's time; None on a day off."""
-        if not self.is_workday(day):
+        """The service window of a service day, in the office's time; None on a day off."""
+        if not self.is_service_day(day):
             return None
         opens, closes = self.service_hours
         return datetime.combine(day, opens, tzinfo=self.tz), datetime.combine(day, closes, tzinfo=self.tz)
 
     def add(self, start: datetime, span: timedelta) -> datetime:
-        """The instant when `span` of service time on working days has passed since `start`.
+        """The instant when `span` of service time on service days has passed since `start`.
 
         Counting starts at the next opening when `start` is outside service hours, and a
         span used up exactly at closing ends at closing, not at the next opening."""
@@ -163,7 +204,7 @@ class BusinessCalendar:
         if not span:
             return cursor
         remaining, day = span, cursor.date()
-        while True:  # ends: every year has working days (an unknown one the regular week's)
+        while True:  # ends: service_days is never empty, and public holidays last days, not weeks
             window = self.window(day)
             if window is not None:
                 begin, end = max(cursor, window[0]), window[1]
@@ -174,7 +215,7 @@ class BusinessCalendar:
             day += timedelta(days=1)
 
     def between(self, start: datetime, end: datetime) -> timedelta:
-        """Service time on working days from `start` to `end` (none when `end` is not after `start`)."""
+        """Service time on service days from `start` to `end` (none when `end` is not after `start`)."""
         first, last = _aware(start, "start").astimezone(self.tz), _aware(end, "end").astimezone(self.tz)
         total, day = timedelta(0), first.date()
         while day <= last.date():
@@ -193,10 +234,11 @@ class Timeline:
     calendar: CalendarKind = "clock"
     service_hours: ServiceHours | None = None
     tz: tzinfo = OFFICE_TZ
+    service_days: tuple[int, ...] = MONDAY_TO_FRIDAY  # rule C20, on the working calendar
 
     @property
     def business(self) -> BusinessCalendar:
-        return BusinessCalendar(self.service_hours or DEFAULT_SERVICE_HOURS, self.tz)
+        return BusinessCalendar(self.service_hours or DEFAULT_SERVICE_HOURS, self.tz, self.service_days)
 
     def add(self, start: datetime, span: timedelta) -> datetime:
         if self.calendar == "clock":
@@ -219,17 +261,24 @@ class Timeline:
         return self.business.between(start, end)
 
 
+def _around_the_clock(timeline: Timeline) -> Timeline:
+    """rule C16: the clock calendar in the same office's zone."""
+    return Timeline("clock", None, timeline.tz)
+
+
 def add_business_time(start: datetime, span: timedelta, calendar: CalendarKind,
-                      service_hours: ServiceHours | None = None, *, tz: tzinfo = OFFICE_TZ) -> datetime:
+                      service_hours: ServiceHours | None = None, *, tz: tzinfo = OFFICE_TZ,
+                      service_days: tuple[int, ...] = MONDAY_TO_FRIDAY) -> datetime:
     """rule D2: clock mode adds; working mode counts only service hours (C20, default
-    09:00-18:00) on working days of the official calendar. The result is in `tz`."""
-    return Timeline(calendar, service_hours, tz).add(start, span)
+    09:00-18:00) on service days (C20, default the official working days). The result is in `tz`."""
+    return Timeline(calendar, service_hours, tz, service_days).add(start, span)
 
 
 def business_time_between(start: datetime, end: datetime, calendar: CalendarKind,
-                          service_hours: ServiceHours | None = None, *, tz: tzinfo = OFFICE_TZ) -> timedelta:
+                          service_hours: ServiceHours | None = None, *, tz: tzinfo = OFFICE_TZ,
+                          service_days: tuple[int, ...] = MONDAY_TO_FRIDAY) -> timedelta:
     """rule D2: the time from `start` to `end` that counts towards a deadline."""
-    return Timeline(calendar, service_hours, tz).between(start, end)
+    return Timeline(calendar, service_hours, tz, service_days).between(start, end)
 
 
 # -- state ---------------------------------------------------------------------------
@@ -265,6 +314,9 @@ class Clock:
     stopped_at: datetime | None = None  # the earliest stop (D5: reports may come late, out of order, twice)
     met: bool | None = None  # decided at the stop
     announced: frozenset[Announcement] = frozenset()
+    # rule C16: counted on the clock calendar, whatever the agreement's (a phone request's
+    # respond clock under 24-hour phone support)
+    around_the_clock: bool = False
 
     def status(self, now: datetime) -> Status:
         if self.met is not None:
@@ -292,16 +344,24 @@ class Deadlines:
               tz: tzinfo = OFFICE_TZ) -> Deadlines:
         """rule D1: each deadline the SLA sets, counted from the request in its calendar (D2)."""
         _aware(requested_at, "requested_at")
-        timeline = Timeline(sla.calendar, sla.service_hours, tz)
+        timeline = Timeline(sla.calendar, sla.service_hours, tz, sla.service_days)
         arrive = sla.arrive_within.business_time(sla.calendar, sla.service_hours) if sla.arrive_within else None
         allowances: tuple[tuple[Kind, timedelta | None], ...] = (
             ("respond", sla.respond_within), ("arrive", arrive), ("resolve", sla.resolve_within))
-        clocks = tuple(
-            Clock(kind, allowed, timeline.add(requested_at, allowed),
-                  timeline.add(requested_at, allowed - risk.threshold(allowed)))
-            for kind, allowed in allowances if allowed is not None)
-        return cls(requested_at.astimezone(tz), timeline, clocks,
-                   provisional=timeline.unofficial(requested_at, *(c.due for c in clocks)))
+        clocks: list[Clock] = []
+        for kind, allowed in allowances:
+            if allowed is None:
+                continue
+            around = kind in sla.around_the_clock  # rule C16
+            counted = _around_the_clock(timeline) if around else timeline
+            clocks.append(Clock(kind, allowed, counted.add(requested_at, allowed),
+                                counted.add(requested_at, allowed - risk.threshold(allowed)), around_the_clock=around))
+        return cls(requested_at.astimezone(tz), timeline, tuple(clocks),
+                   provisional=timeline.unofficial(requested_at, *(c.due for c in clocks if not c.around_the_clock)))
+
+    def timeline_of(self, clock: Clock) -> Timeline:
+        """The timeline a clock counts on: the agreement's, or the clock calendar (C16)."""
+        return _around_the_clock(self.timeline) if clock.around_the_clock else self.timeline
 
     def clock(self, kind: Kind) -> Clock | None:
         return next((clock for clock in self.clocks if clock.kind == kind), None)
@@ -339,15 +399,23 @@ class Deadlines:
         if paused_at is None:
             raise Rejected("conflict", "paused_at", "not waiting on the customer")
         require(_aware(at, "at") >= paused_at, "invalid", "at", "a pause ends after it starts")
+        # The wait in the agreement's calendar (`paused_total`); each clock moves by the
+        # wait in its own (C16: a clock counted around the clock waited every hour of it).
         waited = self.timeline.between(paused_at, at)
 
-        def shifted(instant: datetime) -> datetime:
-            # An instant already passed when the pause began (at risk, or run out) stays passed.
-            return self.timeline.add(instant, waited) if instant > paused_at else instant
+        def moved(clock: Clock) -> Clock:
+            timeline = self.timeline_of(clock)
+            spent = timeline.between(paused_at, at)
 
-        clocks = tuple(clock if clock.met is not None else replace(
-            clock, due=shifted(clock.due), risk_from=shifted(clock.risk_from)) for clock in self.clocks)
-        provisional = self.provisional | self.timeline.unofficial(paused_at, at, *(c.due for c in clocks))
+            def shifted(instant: datetime) -> datetime:
+                # An instant already passed when the pause began (at risk, or run out) stays passed.
+                return timeline.add(instant, spent) if instant > paused_at else instant
+
+            return replace(clock, due=shifted(clock.due), risk_from=shifted(clock.risk_from))
+
+        clocks = tuple(clock if clock.met is not None else moved(clock) for clock in self.clocks)
+        provisional = self.provisional | self.timeline.unofficial(
+            paused_at, at, *(c.due for c in clocks if not c.around_the_clock))
         return replace(self, clocks=clocks, paused_at=None, paused_total=self.paused_total + waited,
                        provisional=provisional)
 

@@ -4,7 +4,8 @@ Triage comes first (rules C13, D3): a request is resolved remotely or escalated 
 visit. A visit is assigned (D4, decided elsewhere and recorded here with its
 explanation), accepted or declined, checked into and out of from a phone (D5), and
 records work time and expenses (D6). Times, ids and positions come in with commands;
-the server's time decides deadlines, the device's time is kept for audit (D5)."""
+a phone's action counts at the device's time when it is plausible, else at the
+server's, and both are kept (D5, `counted_time`)."""
 
 from __future__ import annotations
 
@@ -15,19 +16,30 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from weibao.dispatch.domain import deadlines as dl
+from weibao.dispatch.domain import intake
 from weibao.dispatch.domain.skills import check_skill
 from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
 from weibao.shared.codec import Codec
 from weibao.shared.errors import Rejected, require
 from weibao.shared.geo import distance_km
-from weibao.shared.public.dispatch import Channel, ExpenseKind, WorkKind
+from weibao.shared.public.dispatch import (
+    Cause,
+    Channel,
+    DeskChannel,
+    ExpenseKind,
+    Phase,
+    Priority,
+    ResponseKind,
+    WorkKind,
+)
 
-# A phone may be offline for hours, but its clock must not be ahead of ours by more.
-DEVICE_CLOCK_TOLERANCE = timedelta(minutes=10)
 # rule D1: a call taken on paper and entered later still counts from when it came in,
 # but a week back at most: older, it is a record to file, not a request to dispatch,
 # and an open door to backdating every deadline.
 BACKDATE_LIMIT = timedelta(days=7)
+# Desk work is entered by hand from the desk's own clock: a few minutes either way is a
+# slip of the keyboard, more is a mistake to point out.
+DESK_CLOCK_TOLERANCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,15 @@ class Coverage:
     clauses: tuple[str, ...]
     local: bool
     onsite: Mapping[str, Any] = field(default_factory=dict)  # the agreement's SLA terms
+    # Issue 13, intake: the cause it was judged for (domain/intake.py), in words why, and
+    # whether a breach carries a penalty (C17: not outside the vendor's liability). A
+    # request logged before causes were asked for has none (as a software fault).
+    cause: Cause | None = None
+    reason: str = ""
+    penalty: bool = True
+    # The agreement's check-in radius (onsite.geofence_m, D5), kept apart from the SLA
+    # terms: work owed no SLA (hardware, C17) is still checked in near the site.
+    geofence_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,12 +78,15 @@ class ClockSet:
     allowed: timedelta
     due: datetime
     risk_from: datetime
+    around_the_clock: bool = False  # rule C16: counted on the clock calendar (a phone request's respond clock)
 
 
 @dataclass(frozen=True)
 class DeadlinesSet:
     """rule D1/D2: the due times, fixed when the request came in. Stored, not recomputed,
-    so a later calendar update cannot change what a past request was promised."""
+    so a later calendar update cannot change what a past request was promised. Fields
+    added later have defaults that read older logs as they were decided then (Monday to
+    Friday, one calendar for every clock, no priority targets)."""
 
     requested_at: datetime
     calendar: Literal["clock", "working"]
@@ -70,26 +94,32 @@ class DeadlinesSet:
     clocks: tuple[ClockSet, ...]
     clauses: tuple[str, ...]
     provisional: tuple[int, ...] = ()  # D2: years counted on the regular week, their calendar unknown
+    service_days: tuple[int, ...] = (1, 2, 3, 4, 5)  # rule C20: ISO weekdays served (working calendar)
+    by_priority: tuple[dl.Kind, ...] = ()  # issue 13: clocks the priority's targets set or tightened
 
     def rebuild(self) -> dl.Deadlines:
-        timeline = dl.Timeline(self.calendar, self.service_hours)
+        timeline = dl.Timeline(self.calendar, self.service_hours, dl.OFFICE_TZ, self.service_days)
         return dl.Deadlines(self.requested_at, timeline,
-                            tuple(dl.Clock(c.kind, c.allowed, c.due, c.risk_from) for c in self.clocks),
+                            tuple(dl.Clock(c.kind, c.allowed, c.due, c.risk_from, around_the_clock=c.around_the_clock)
+                                  for c in self.clocks),
                             provisional=frozenset(self.provisional))
 
 
-def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["parallel_run", "cutover"] | None
-                  ) -> DeadlinesSet | None:
-    """No deadline without an SLA, or for work outside coverage (C1, C17)."""
+def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["parallel_run", "cutover"] | None,
+                  *, priority: Priority | None = None, channel: Channel | None = None) -> DeadlinesSet | None:
+    """No deadline without an SLA, or for work outside coverage (C1, C17). `priority`
+    moves a deadline only where the agreement sets targets for it (issue 13); `channel`
+    "phone" under 24-hour phone support counts the respond clock around the clock (C16)."""
     if coverage.verdict != "covered" or not coverage.onsite:
         return None
-    sla = sla_from_terms(coverage.onsite, local=coverage.local, phase=phase)
+    sla = sla_from_terms(coverage.onsite, local=coverage.local, phase=phase, priority=priority, channel=channel)
     if not sla.sets_deadlines:
         return None
     started = dl.Deadlines.start(opened_at, sla)
     return DeadlinesSet(opened_at, sla.calendar, sla.service_hours,
-                        tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from) for c in started.clocks), sla.clauses,
-                        tuple(sorted(started.provisional)))
+                        tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from, c.around_the_clock)
+                              for c in started.clocks), sla.clauses,
+                        tuple(sorted(started.provisional)), sla.service_days, sla.set_by_priority)
 
 
 # -- commands ----------------------------------------------------------------------
@@ -106,8 +136,59 @@ class OpenTicket:
     opened_at: datetime
     coverage: Coverage
     skill: str = "software:general"  # D4: "software:<product>", "hardware" or "network"
-    phase: Literal["parallel_run", "cutover"] | None = None  # rule C14
+    phase: Phase | None = None  # rule C14
     entered_at: datetime | None = None  # set when entered later than received (`opened_at`)
+    priority: Priority = "normal"
+    product: str = ""  # the product or device concerned, with its serial number when there is one
+    serial: str = ""
+    # The agreement's terms as contracts published them (None: no agreement): what the
+    # channel (C13) and the phase (C14) are checked against. Not stored with the request.
+    terms: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Reclassify:
+    """Issue 13: the cause, phase or priority corrected (the caller misjudged it), with the
+    coverage judged again for it as of when the request came in (D1). Until the first
+    report from site, like FindCoverage: what a technician reported was billed under the
+    coverage it had, and the billing clerk corrects money with a credit note."""
+
+    at: datetime
+    by: str
+    reason: str
+    cause: Cause
+    phase: Phase | None
+    priority: Priority
+    coverage: Coverage
+    terms: Mapping[str, Any] | None = None  # as OpenTicket's, for the phase
+
+
+@dataclass(frozen=True)
+class RecordResponse:
+    """rule C15: a first response by the desk, not on site: a call back to the customer, or
+    a remote session started. It meets the respond-by clock (an acceptance also does)."""
+
+    at: datetime
+    kind: ResponseKind
+    by: str
+    note: str
+
+
+@dataclass(frozen=True)
+class LogDeskWork:
+    """Issue 13, desk work (C13, B3): phone or remote work on a request, with or without a
+    visit, by a technician or a dispatcher (`worker`: a technician's id, or the desk's
+    actor). Billed like on-site work: nothing inside coverage, at the agreement's rates
+    outside it, hardware and network by the calendar day (C4)."""
+
+    worker: str
+    key: str
+    server_time: datetime
+    channel: DeskChannel
+    kind: WorkKind
+    started: datetime
+    ended: datetime
+    note: str
 
 
 @dataclass(frozen=True)
@@ -156,8 +237,12 @@ class RecordAssignment:
 
 @dataclass(frozen=True)
 class Accept:
+    """`at` is the server's time; `device_time` the phone's (D5), none from a dispatcher's
+    console acting for the technician."""
+
     technician_id: str
     at: datetime
+    device_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +250,11 @@ class Decline:
     technician_id: str
     at: datetime
     reason: str
+
+
+# rule D5: which clock a phone's action counts at, and why the phone's was not believed.
+TimeSource = Literal["device", "server"]
+TimeFlag = Literal["future", "before_assignment"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,9 +298,12 @@ class RecordExpense(Report):
 
 @dataclass(frozen=True)
 class Complete:
+    """As Accept: the server's time, and the phone's when the phone sent it (D5)."""
+
     technician_id: str
     at: datetime
     resolution: str
+    device_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +319,8 @@ class FindCoverage:
 
 
 Command = (OpenTicket | Tick | WaitForCustomer | CustomerResponded | ResolveRemotely | Escalate | RecordAssignment
-           | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete | FindCoverage)
+           | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete | FindCoverage
+           | Reclassify | RecordResponse | LogDeskWork)
 
 
 # -- events ------------------------------------------------------------------------
@@ -245,6 +339,50 @@ class TicketOpened:
     skill: str
     deadlines: DeadlinesSet | None = None
     entered_at: datetime | None = None  # a request received earlier than it was entered (D1)
+    phase: Phase | None = None  # rule C14
+    priority: Priority = "normal"
+    product: str = ""
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class Reclassified:
+    """The cause, phase or priority corrected, the coverage and deadlines decided again
+    from when the request came in (D1), stored as decided; `changes` says what changed,
+    field by field, as [before, after]."""
+
+    at: datetime
+    by: str
+    reason: str
+    phase: Phase | None
+    priority: Priority
+    coverage: Coverage
+    deadlines: DeadlinesSet | None
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Responded:
+    """rule C15: a call back or a remote session started (the desk's first response)."""
+
+    at: datetime
+    kind: ResponseKind
+    by: str
+    note: str
+
+
+@dataclass(frozen=True)
+class DeskWorkLogged:
+    """Issue 13: phone or remote work on a request (B3 outside coverage, C4 by the day)."""
+
+    worker: str
+    key: str
+    channel: DeskChannel
+    kind: WorkKind
+    started: datetime
+    ended: datetime
+    note: str
+    server_time: datetime
 
 
 @dataclass(frozen=True)
@@ -297,8 +435,19 @@ class VisitAssigned:
 
 @dataclass(frozen=True)
 class VisitAccepted:
+    """`at`: the server's time; `device_time`: the phone's, when it sent one (D5)."""
+
     technician_id: str
     at: datetime
+    device_time: datetime | None = None
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" and self.device_time else self.at
 
 
 @dataclass(frozen=True)
@@ -320,6 +469,14 @@ class CheckedIn:
     accuracy_m: float
     distance_m: float
     within_geofence: bool
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" else self.server_time
 
 
 @dataclass(frozen=True)
@@ -331,6 +488,14 @@ class CheckedOut:
     position: Position
     accuracy_m: float
     distance_m: float
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" else self.server_time
 
 
 @dataclass(frozen=True)
@@ -343,6 +508,15 @@ class WorkLogged:
     started: datetime
     ended: datetime
     server_time: datetime
+    device_time: datetime | None = None  # none in a log written before it was kept
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" and self.device_time else self.server_time
 
 
 @dataclass(frozen=True)
@@ -358,18 +532,38 @@ class ExpenseRecorded:
     nights: int | None
     note: str
     server_time: datetime
+    device_time: datetime | None = None  # none in a log written before it was kept
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" and self.device_time else self.server_time
 
 
 @dataclass(frozen=True)
 class VisitCompleted:
+    """As VisitAccepted: the server's time, the phone's, and which counts (D5)."""
+
     technician_id: str
     at: datetime
     resolution: str
+    device_time: datetime | None = None
+    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
+    # the phone's was out of bounds, why; a log written before kept only the server's.
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
+
+    @property
+    def counted_at(self) -> datetime:
+        return self.device_time if self.time_source == "device" and self.device_time else self.at
 
 
 Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | VisitAccepted | VisitDeclined
          | CheckedIn | CheckedOut | WorkLogged | ExpenseRecorded | VisitCompleted | ClocksPaused | ClocksResumed
-         | CoverageFound | dl.DeadlineAtRisk
+         | CoverageFound | Reclassified | Responded | DeskWorkLogged | dl.DeadlineAtRisk
          | dl.DeadlineBreached | dl.DeadlineMet)
 
 Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
@@ -381,7 +575,7 @@ OPEN: frozenset[Status] = frozenset({"triage", "awaiting_assignment", "assigned"
 
 # What someone may ask of a request next, named as the API's actions.
 Action = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
-                 "resume", "find_coverage"]
+                 "resume", "find_coverage", "reclassify", "respond", "desk_work"]
 # The state machine: the statuses in which each action may be taken (evolve says where
 # each event leads). `decide` refuses an action in any other status, unless the action's
 # effect already holds (`_already_holds`, issue 13 "idempotent by state": the same
@@ -401,6 +595,10 @@ ALLOWS: Mapping[Action, frozenset[Status]] = {
     "wait": OPEN,
     "resume": OPEN | CLOSED,
     "find_coverage": frozenset({"triage", "awaiting_assignment", "assigned", "accepted"}),
+    "reclassify": frozenset({"triage", "awaiting_assignment", "assigned", "accepted"}),
+    "respond": OPEN,  # rule C15: a call back or a remote session, whatever else is under way
+    # Desk work is logged late too (a call noted after the request closed), like the phone's reports.
+    "desk_work": OPEN | CLOSED,
 }
 
 
@@ -425,9 +623,15 @@ class Ticket:
     # Who accepted the current assignment (none since a reassignment or a decline): an
     # acceptance sent again after the check-in finds it still holds (issue 13).
     accepted_by: str | None = None
-    # rule C15: when a technician first accepted the visit (the first response), kept
-    # through declines, so coverage found later (D1) counts it
+    # rule C15: when a technician first accepted the visit or the desk first responded
+    # (the first response), kept through declines, so coverage found later (D1) counts it
     responded_at: datetime | None = None
+    desk_work: tuple[DeskWorkLogged, ...] = ()  # issue 13: phone and remote work
+    # rule D5: the events behind the status times, so each shows its clock, both times
+    # and any flag: the first acceptance, the last check-out, the completion
+    acceptance: VisitAccepted | None = None
+    check_out: CheckedOut | None = None
+    completion: VisitCompleted | None = None
 
 
 def allowed(state: Ticket) -> frozenset[Action]:
@@ -450,9 +654,15 @@ def _also_allows(state: Ticket, action: Action) -> bool:
             return state.deadlines is not None and state.deadlines.paused_at is not None
         case "find_coverage":  # rules D1, C1: nothing yet published under the coverage it has
             return (state.opened is not None and state.opened.coverage.agreement_id is None
-                    and state.first_check_in is None and state.flagged_check_ins == 0 and not state.work
-                    and not state.expenses)
+                    and _nothing_from_site(state))
+        case "reclassify":  # nothing from site yet, and no clock paused (deadlines are decided again)
+            return _nothing_from_site(state) and (state.deadlines is None or state.deadlines.paused_at is None)
     return True
+
+
+def _nothing_from_site(state: Ticket) -> bool:
+    return (state.first_check_in is None and state.flagged_check_ins == 0 and not state.work
+            and not state.expenses)
 
 
 def _allows(state: Ticket, action: Action) -> bool:
@@ -495,7 +705,15 @@ def _already_holds(command: Command, state: Ticket) -> bool:
 # what the board folds, with this module's own `evolve`.
 EVENTS = Codec([TicketOpened, ResolvedRemotely, VisitRequested, VisitAssigned, VisitAccepted, VisitDeclined,
                 CheckedIn, CheckedOut, WorkLogged, ExpenseRecorded, VisitCompleted, ClocksPaused, ClocksResumed,
-                CoverageFound, dl.DeadlineAtRisk, dl.DeadlineBreached, dl.DeadlineMet], prefix="private.")
+                CoverageFound, Reclassified, Responded, DeskWorkLogged, dl.DeadlineAtRisk, dl.DeadlineBreached,
+                dl.DeadlineMet],
+               prefix="private.")
+
+
+def geofence_radius(state: Ticket, default_m: float) -> float:
+    """rule D5: the agreement's own radius (onsite.geofence_m), else the service's."""
+    own = state.opened.coverage.geofence_m if state.opened is not None else None
+    return float(own) if own else default_m
 
 
 def geofence_m(accuracy_m: float, radius_m: float) -> float:
@@ -517,10 +735,24 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             check_skill(command.skill, "skill")  # D4: the same vocabulary technicians are matched on
             if command.entered_at is not None:
                 _check_backdating(command.opened_at, command.entered_at)
-            due = set_deadlines(command.opened_at, command.coverage, command.phase)
+            intake.check_channel(command.channel, command.terms)  # rule C13
+            intake.check_phase(command.phase, command.terms)  # rule C14
+            due = set_deadlines(command.opened_at, command.coverage, command.phase, priority=command.priority,
+                                channel=command.channel)
             return [TicketOpened(command.ticket_id, command.customer_id, command.site_id, command.site,
                                  command.channel, command.summary.strip(), command.opened_at, command.coverage,
-                                 command.skill, due, command.entered_at)]
+                                 command.skill, due, command.entered_at, command.phase, command.priority,
+                                 command.product.strip(), command.serial.strip())]
+        case Reclassify():
+            return _reclassify(command, state)
+        case RecordResponse():
+            _require(state, "respond", "only an open request is responded to")
+            require(bool(command.note.strip()), "missing", "note", "say what was done")
+            # rule C15: a first response; the respond clock stops at the first one only
+            return _with_clocks(state, [Responded(command.at, command.kind, command.by, command.note.strip())],
+                                command.at)
+        case LogDeskWork():
+            return _desk_work(command, state)
         case FindCoverage():
             require(state.opened is not None, "not_found", "ticket_id", "no such ticket")
             assert state.opened is not None
@@ -530,7 +762,8 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
                     "closed, or reports from site are in: they were published under the coverage they had")
             if command.coverage.agreement_id is None:
                 return []  # still none: nothing to record
-            due = set_deadlines(state.opened.opened_at, command.coverage, None)
+            due = set_deadlines(state.opened.opened_at, command.coverage, state.opened.phase,
+                                priority=state.opened.priority, channel=state.opened.channel)
             return [CoverageFound(command.at, command.coverage, command.by, due)]
         case Tick():
             if state.deadlines is None:
@@ -562,10 +795,7 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
             return [VisitAssigned(command.technician_id, command.at, command.explanation, command.at_risk,
                                   command.by, command.override_reason)]
         case Accept():
-            _require_assignee(state, command.technician_id)
-            require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance")
-            # rule C15: a technician's acceptance is a first response (the respond clock, if running)
-            return _with_clocks(state, [VisitAccepted(command.technician_id, command.at)], command.at)
+            return _accept(command, state)
         case Decline():
             _require_assignee(state, command.technician_id)
             require(_allows(state, "decline"), "conflict", "ticket_id", "nothing to decline")
@@ -574,11 +804,27 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
         case CheckIn() | CheckOut() | LogWork() | RecordExpense():
             return _with_clocks(state, _report(command, state, geofence_radius_m), command.server_time)
         case Complete():
-            _require_assignee(state, command.technician_id)
-            require(_allows(state, "complete"), "conflict", "ticket_id", "a visit is completed after a check-in")
-            return _with_clocks(state, [VisitCompleted(command.technician_id, command.at, command.resolution)],
-                                command.at)
+            return _complete(command, state)
     raise AssertionError(command)
+
+
+def _accept(command: Accept, state: Ticket) -> list[Event]:
+    _require_assignee(state, command.technician_id)
+    require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance")
+    # rule C15: a technician's acceptance is a first response (the respond clock, if
+    # running), stopped when the technician acted: the phone's time if plausible (D5)
+    counted = counted_time(command.device_time, command.at, _assigned_at(state, command.technician_id))
+    accepted = VisitAccepted(command.technician_id, command.at, command.device_time, counted.source, counted.flag)
+    return _with_clocks(state, [accepted], command.at)
+
+
+def _complete(command: Complete, state: Ticket) -> list[Event]:
+    _require_assignee(state, command.technician_id)
+    require(_allows(state, "complete"), "conflict", "ticket_id", "a visit is completed after a check-in")
+    counted = counted_time(command.device_time, command.at, _assigned_at(state, command.technician_id))  # D5
+    completed = VisitCompleted(command.technician_id, command.at, command.resolution, command.device_time,
+                               counted.source, counted.flag)
+    return _with_clocks(state, [completed], command.at)
 
 
 def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Event]:
@@ -592,6 +838,57 @@ def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Even
     if after.deadlines is None or after.deadlines == state.deadlines:
         return events
     return [*events, *dl.evaluate(after.deadlines, now)]
+
+
+def _desk_work(command: LogDeskWork, state: Ticket) -> list[Event]:
+    """Issue 13: phone or remote work, checked as a phone's work record is (D6), keyed
+    for one effect however often it is sent."""
+    _require(state, "desk_work", "no such request")
+    require(bool(command.key), "missing", "key", "every work record carries an idempotency key")
+    if command.key in state.keys:
+        return []
+    require(command.ended > command.started, "invalid", "ended", "work ends after it starts")
+    require(command.ended - command.started <= timedelta(days=31), "invalid", "ended",
+            "one record covers at most a month")
+    require(command.ended <= command.server_time + DESK_CLOCK_TOLERANCE, "invalid", "ended",
+            "work is logged once done, not ahead")
+    assert state.opened is not None
+    require(command.started >= state.opened.opened_at - DESK_CLOCK_TOLERANCE, "invalid", "started",
+            "work on a request starts after the request came in")
+    return [DeskWorkLogged(command.worker, command.key, command.channel, command.kind, command.started,
+                           command.ended, command.note.strip(), command.server_time)]
+
+
+def _reclassify(command: Reclassify, state: Ticket) -> list[Event]:
+    """Issue 13: the coverage and deadlines judged again for the corrected cause, phase or
+    priority, from when the request came in (D1); nothing stored when nothing changes."""
+    require(state.opened is not None, "not_found", "ticket_id", "no such ticket")
+    assert state.opened is not None
+    require("reclassify" in allowed(state), "conflict", "ticket_id",
+            "closed, paused, or reports from site are in: they were billed under the coverage they had; "
+            "the billing clerk corrects money with a credit note")
+    require(bool(command.reason.strip()), "missing", "reason", "say why the request is reclassified")
+    intake.check_phase(command.phase, command.terms)  # rule C14
+    opened = state.opened
+    before = {"cause": opened.coverage.cause or "software_fault", "phase": opened.phase,
+              "priority": opened.priority}
+    after = {"cause": command.cause, "phase": command.phase, "priority": command.priority}
+    if before == after:
+        return []  # idempotent by state: it already is what is asked
+    due = set_deadlines(opened.opened_at, command.coverage, command.phase, priority=command.priority,
+                        channel=opened.channel)
+    changes: dict[str, Any] = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
+    if command.coverage.verdict != opened.coverage.verdict:
+        changes["verdict"] = [opened.coverage.verdict, command.coverage.verdict]
+    if command.coverage.clauses != opened.coverage.clauses:
+        changes["clauses"] = [list(opened.coverage.clauses), list(command.coverage.clauses)]
+    old_due = {c.kind: c.due.isoformat() for c in (opened.deadlines.clocks if opened.deadlines else ())}
+    new_due = {c.kind: c.due.isoformat() for c in (due.clocks if due else ())}
+    if old_due != new_due:
+        changes["due"] = [old_due, new_due]
+    event = Reclassified(command.at, command.by, command.reason.strip(), command.phase, command.priority,
+                         command.coverage, due, changes)
+    return _with_clocks(state, [event], command.at)
 
 
 def _check_backdating(received_at: datetime, entered_at: datetime) -> None:
@@ -612,16 +909,52 @@ def _require_assignee(state: Ticket, technician_id: str) -> None:
         raise Rejected("forbidden", "technician_id", "the visit is not assigned to this technician")
 
 
+@dataclass(frozen=True)
+class Counted:
+    """rule D5: the time a phone's action counts at, the clock it comes from, and why the
+    phone's was not believed (None: it was)."""
+
+    at: datetime
+    source: TimeSource
+    flag: TimeFlag | None = None
+
+
+def counted_time(device_time: datetime | None, server_time: datetime, assigned_at: datetime | None) -> Counted:
+    """rule D5: the phone's time (the server's at its last sync plus its monotonic clock
+    since) counts when it is plausible: not after the upload reached the server
+    (`server_time`) and not before the visit reached the phone (`assigned_at`, when the
+    visit was assigned to this technician). Otherwise the server's time counts and the
+    action is flagged with the reason; it is recorded, never refused. No device time (a
+    dispatcher's console acting for the technician): the server's, unflagged."""
+    if device_time is None:
+        return Counted(server_time, "server")
+    if device_time > server_time:
+        return Counted(server_time, "server", "future")
+    if assigned_at is not None and device_time < assigned_at:
+        return Counted(server_time, "server", "before_assignment")
+    return Counted(device_time, "device")
+
+
+def _assigned_at(state: Ticket, technician_id: str) -> datetime | None:
+    """rule D5's lower bound: the VisitAssigned that gave this technician the visit (the
+    latest assignment: only its technician accepts, reports and completes). Without one,
+    the request's own time, before which nothing counts."""
+    if state.assignment is not None and state.assignment.technician_id == technician_id:
+        return state.assignment.at
+    return state.opened.opened_at if state.opened is not None else None
+
+
 def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket, radius_m: float) -> list[Event]:
-    """rule D5: duplicates and late offline uploads have exactly one effect."""
+    """rule D5: duplicates and late offline uploads have exactly one effect; each counts
+    at the time `counted_time` decides, stored with the event (evolve never recomputes it)."""
     _require_assignee(state, command.technician_id)
     require(bool(command.key), "missing", "key", "every phone report carries an idempotency key")
     if command.key in state.keys:
         return []
     # Offline phones upload late and out of order (a check-out before its check-in, an
-    # expense after completion): every state after assignment takes them.
-    require(command.device_time <= command.server_time + DEVICE_CLOCK_TOLERANCE, "invalid", "device_time",
-            "the phone's clock is ahead of the server's")
+    # expense after completion): every state after assignment takes them. A device time
+    # out of bounds is recorded and flagged, not refused (D5).
+    counted = counted_time(command.device_time, command.server_time, _assigned_at(state, command.technician_id))
     assert state.opened is not None
     match command:
         case CheckIn():
@@ -629,18 +962,18 @@ def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket
             meters = distance_km(command.position, state.opened.site) * 1000
             return [CheckedIn(command.technician_id, command.key, command.server_time, command.device_time,
                               command.position, command.accuracy_m, round(meters, 1),
-                              meters <= geofence_m(command.accuracy_m, radius_m))]
+                              meters <= geofence_m(command.accuracy_m, radius_m), counted.source, counted.flag)]
         case CheckOut():
             command.position.check()
             meters = distance_km(command.position, state.opened.site) * 1000
             return [CheckedOut(command.technician_id, command.key, command.server_time, command.device_time,
-                               command.position, command.accuracy_m, round(meters, 1))]
+                               command.position, command.accuracy_m, round(meters, 1), counted.source, counted.flag)]
         case LogWork():
             require(command.ended > command.started, "invalid", "ended", "work ends after it starts")
             require(command.ended - command.started <= timedelta(days=31), "invalid", "ended",
                     "one record covers at most a month")
             return [WorkLogged(command.technician_id, command.key, command.kind, command.started, command.ended,
-                               command.server_time)]
+                               command.server_time, command.device_time, counted.source, counted.flag)]
         case RecordExpense():
             require(command.amount > 0, "invalid", "amount", "a positive amount of yuan")
             require(command.amount == command.amount.quantize(Decimal("0.01")), "invalid", "amount",
@@ -650,8 +983,17 @@ def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket
                         "lodging is recorded by the night")
             return [ExpenseRecorded(command.technician_id, command.key, command.kind, command.amount,
                                     command.receipt_no, command.receipt_date, command.nights, command.note,
-                                    command.server_time)]
+                                    command.server_time, command.device_time, counted.source, counted.flag)]
     raise AssertionError(command)
+
+
+def _redecided(state: Ticket, stored: DeadlinesSet | None) -> dl.Deadlines | None:
+    """Deadlines decided again (coverage found, a reclassification), as stored; rule C15:
+    an acceptance before them was the first response."""
+    found = stored.rebuild() if stored else None
+    if found is not None and state.responded_at is not None:
+        found = found.stop("responded", state.responded_at)
+    return found
 
 
 def evolve(state: Ticket, event: Event) -> Ticket:
@@ -676,11 +1018,17 @@ def evolve(state: Ticket, event: Event) -> Ticket:
         case CoverageFound():
             assert state.opened is not None
             opened = replace(state.opened, coverage=event.coverage, deadlines=event.deadlines)
-            found = event.deadlines.rebuild() if event.deadlines else None
-            if found is not None and state.responded_at is not None:
-                # rule C15: an acceptance before the coverage was found was the first response
-                found = found.stop("responded", state.responded_at)
-            return replace(state, opened=opened, deadlines=found)
+            return replace(state, opened=opened, deadlines=_redecided(state, event.deadlines))
+        case Responded():
+            stopped = state.deadlines.stop("responded", event.at) if state.deadlines else None
+            return replace(state, deadlines=stopped, responded_at=min(state.responded_at or event.at, event.at))
+        case DeskWorkLogged():
+            return replace(state, keys=state.keys | {event.key}, desk_work=(*state.desk_work, event))
+        case Reclassified():
+            assert state.opened is not None
+            opened = replace(state.opened, coverage=event.coverage, deadlines=event.deadlines, phase=event.phase,
+                             priority=event.priority)
+            return replace(state, opened=opened, deadlines=_redecided(state, event.deadlines))
         case ResolvedRemotely():
             # rules D3, C15: resolved by phone or remote session, so responded too
             stopped = state.deadlines.stop("resolved", event.at) if state.deadlines else None
@@ -691,11 +1039,15 @@ def evolve(state: Ticket, event: Event) -> Ticket:
             return replace(state, status="assigned", technician_id=event.technician_id, assignment=event,
                            accepted_by=None)
         case VisitAccepted():
-            # rule C15: the first response (a later acceptance, after a decline, changes nothing)
-            stopped = state.deadlines.stop("responded", event.at) if state.deadlines else None
-            responded = min(state.responded_at or event.at, event.at)
+            # rule C15: the first response (a later acceptance, after a decline, changes nothing),
+            # at the time decide counted (D5)
+            at = event.counted_at
+            stopped = state.deadlines.stop("responded", at) if state.deadlines else None
+            responded = min(state.responded_at or at, at)
+            earliest = state.acceptance if state.acceptance is not None and state.acceptance.counted_at <= at \
+                else event
             return replace(state, status="accepted", accepted_by=event.technician_id, deadlines=stopped,
-                           responded_at=responded)
+                           responded_at=responded, acceptance=earliest)
         case VisitDeclined():
             return replace(state, status="awaiting_assignment", technician_id=None, accepted_by=None,
                            declined_by=state.declined_by | {event.technician_id})
@@ -704,20 +1056,25 @@ def evolve(state: Ticket, event: Event) -> Ticket:
             if not event.within_geofence:
                 # Recorded and flagged, never lost; it does not stop the clock.
                 return replace(state, keys=keys, flagged_check_ins=state.flagged_check_ins + 1)
+            # rule D5: the clocks stop when the technician acted, as decide counted it (the
+            # phone's time when plausible): an earlier check-in uploaded late comes first
             first = state.first_check_in
-            if first is None or event.server_time < first.server_time:
+            if first is None or event.counted_at < first.counted_at:
                 first = event
             status: Status = "on_site" if state.status in ("assigned", "accepted") else state.status
-            stopped = state.deadlines.stop("arrived", event.server_time) if state.deadlines else None
+            stopped = state.deadlines.stop("arrived", event.counted_at) if state.deadlines else None
             return replace(state, keys=keys, first_check_in=first, status=status, deadlines=stopped)
         case CheckedOut():
             status = "checked_out" if state.status == "on_site" else state.status
-            return replace(state, keys=state.keys | {event.key}, status=status)
+            last = state.check_out if state.check_out is not None and state.check_out.counted_at > event.counted_at \
+                else event
+            return replace(state, keys=state.keys | {event.key}, status=status, check_out=last)
         case WorkLogged():
             return replace(state, keys=state.keys | {event.key}, work=(*state.work, event))
         case ExpenseRecorded():
             return replace(state, keys=state.keys | {event.key}, expenses=(*state.expenses, event))
         case VisitCompleted():
-            stopped = state.deadlines.stop("resolved", event.at) if state.deadlines else None
-            return replace(state, status="completed", deadlines=stopped, completed_at=event.at)
+            stopped = state.deadlines.stop("resolved", event.counted_at) if state.deadlines else None
+            return replace(state, status="completed", deadlines=stopped, completed_at=event.counted_at,
+                           completion=event)
     raise AssertionError(event)

@@ -11,7 +11,6 @@ import structlog
 from faststream.nats import NatsBroker
 from sqlalchemy import select
 
-from weibao.dispatch.adapters import official_calendar
 from weibao.dispatch.adapters.coverage import CoverageBook
 from weibao.dispatch.adapters.technician_board import TechnicianBoard, technician, technicians
 from weibao.dispatch.adapters.ticket_board import TicketBoard, ticket_page, utc
@@ -20,8 +19,8 @@ from weibao.dispatch.application.planning import Planning
 from weibao.dispatch.application.technicians import Technicians
 from weibao.dispatch.application.tickets import Tickets, ticket_stream
 from weibao.dispatch.application.views import ticket_view
-from weibao.dispatch.domain import deadlines
 from weibao.dispatch.domain.ticket import ALLOWS
+from weibao.dispatch.entrypoints import calendar
 from weibao.shared.clock import utc_now
 from weibao.shared.commands import Body
 from weibao.shared.commands import dispatch as c
@@ -59,10 +58,8 @@ def answering_what_holds(handler: Handler, tickets: Tickets) -> Handler:
 
 
 def register(broker: NatsBroker, runtime: Runtime) -> None:
-    entered = official_calendar.load(official_calendar.path())
-    deadlines.publish(*entered)  # D2: years entered before a chinese-calendar release has them
-    if entered:
-        log.info("official calendar years entered", years=sorted(s.year for s in entered))
+    # D2: the official calendar's years, entered as events in the log (the file is seed data)
+    calendar.register(broker, runtime)
     tickets = application(runtime)
     crew = Technicians(runtime.store, tickets.now)
     book, technician_board, ticket_board = tickets.book, tickets.board, runtime.read_model(TicketBoard)
@@ -82,6 +79,9 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         "ticket.complete": answering_what_holds(command(tickets.complete, c.CompleteVisit), tickets),
         "ticket.wait": command(tickets.wait, c.WaitTicket),
         "ticket.find_coverage": command(tickets.find_coverage, c.TicketRef),
+        "ticket.reclassify": command(tickets.reclassify, c.ReclassifyTicket),
+        "ticket.respond": command(tickets.respond, c.RespondTicket),
+        "ticket.desk_work": command(tickets.desk_work, c.DeskWorkReport),
         "technician.register": command(crew.register, c.NewTechnician),
         "technician.time_off": command(crew.time_off, c.TechnicianTimeOff),
         "technician.change": command(crew.change, c.TechnicianPatch),
@@ -112,6 +112,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         return await planning.today(seconds=min(asked.seconds, 60.0))
 
     queries: dict[str, Handler] = {
+        "deadlines.preview": query(tickets.preview, c.DeadlinePreview),
         "plan": query(plan, c.PlanQuery),
         "ticket": query(ticket, c.TicketQuery),
         "history": query(history, c.TicketRef),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -16,6 +16,8 @@ router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
 Reader = Annotated[Caller, caller(*BILLING, *AUDIT)]
 Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+RenewalStatus = Annotated[Literal["open", "renewed", "withdrawn"] | None,
+                          Query(description="open, renewed or withdrawn")]
 
 
 @router.get("/invoices", response_model=Page, summary="Invoices, by customer, period and status")
@@ -23,6 +25,16 @@ async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, custo
                    period: Period = None, status: str | None = None) -> Any:
     return await call.ask("billing", "invoices", {"limit": limit, "offset": offset}, customer_id=customer_id,
                           period=period, status=status)
+
+
+@router.get("/renewals", response_model=Page,
+            summary="Renewal notices: annual fees fallen due (B4, C2), open, renewed or withdrawn; never invoice lines")
+async def renewals(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
+                   agreement_id: str | None = None, status: RenewalStatus = None) -> Any:
+    # The billing clerk follows them up, the auditor reads them (Reader); a technician or a
+    # dispatcher is refused (403) before anything is asked.
+    return await call.ask("billing", "renewals", {"limit": limit, "offset": offset}, customer_id=customer_id,
+                          agreement_id=agreement_id, status=status)
 
 
 @router.get("/invoices/{invoice_id}", response_model=Record,

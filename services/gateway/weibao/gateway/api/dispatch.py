@@ -14,13 +14,18 @@ from weibao.gateway.deps import AUDIT, BILLING, DISPATCH, OFFICE, AsOf, Caller, 
 from weibao.gateway.errors import ApiError
 from weibao.gateway.schemas import Page, Record
 from weibao.shared.commands.dispatch import (
+    Acceptance,
     Assign,
     Completion,
+    DeadlinePreview,
     Decline,
+    DeskWork,
     Expense,
     NewTechnician,
     NewTicket,
     Presence,
+    Reclassification,
+    Response,
     Retirement,
     TechnicianChange,
     TimeOff,
@@ -88,6 +93,36 @@ async def coverage_check(ticket_id: str, call: Dispatcher, key: IdempotencyKey =
     return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, key=key)
 
 
+@router.post("/tickets/{ticket_id}/classification", response_model=Record,
+             summary="Correct the cause, phase or priority; coverage and deadlines decided again (issue 13)")
+async def reclassify(ticket_id: str, body: Reclassification, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.reclassify", body, ticket_id=ticket_id, key=key)
+
+
+@router.post("/tickets/{ticket_id}/responses", response_model=Record,
+             summary="The desk called back or started a remote session: a first response (C15)")
+async def respond(ticket_id: str, body: Response, call: Dispatcher, key: IdempotencyKey = None) -> Any:
+    return await call.ask("dispatch", "ticket.respond", body, ticket_id=ticket_id, key=key)
+
+
+@router.post("/tickets/{ticket_id}/desk-work", response_model=Record,
+             summary="Phone or remote work on a request, billed as on-site work is (B3, C4)")
+async def desk_work(ticket_id: str, body: DeskWork, call: Field, key: IdempotencyKey = None) -> Any:
+    worker = body.technician_id
+    if call.principal.role == "technician":
+        if worker not in (None, call.principal.technician_id):
+            raise ApiError("forbidden", "technician_id", "a technician logs only their own work")
+        worker = call.principal.technician_id
+    return await call.ask("dispatch", "ticket.desk_work", body, ticket_id=ticket_id, technician_id=worker,
+                          key=key or body.key)
+
+
+@router.post("/deadlines/preview", response_model=Record,
+             summary="The coverage and due times a request would get at a site, at any time (D1, D2)")
+async def preview_deadlines(body: DeadlinePreview, call: Desk) -> Any:
+    return await call.ask("dispatch", "deadlines.preview", body)
+
+
 @router.post("/tickets/{ticket_id}/wait", response_model=Record,
              summary="Pause the clocks while waiting on the customer, or resume")
 async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
@@ -117,10 +152,10 @@ async def _report(call: Caller, name: str, ticket_id: str, body: Any, key: str |
                           key=key or getattr(body, "key", None))
 
 
-@router.post("/tickets/{ticket_id}/acceptance", response_model=Record, summary="The technician accepts the visit")
-async def accept(ticket_id: str, call: Field, key: IdempotencyKey = None) -> Any:
-    who = await _as_technician(call, ticket_id, None)
-    return await call.ask("dispatch", "ticket.accept", {}, ticket_id=ticket_id, technician_id=who, key=key)
+@router.post("/tickets/{ticket_id}/acceptance", response_model=Record,
+             summary="The technician accepts the visit (with the phone's `device_time`, D5; the body may be empty)")
+async def accept(ticket_id: str, call: Field, body: Acceptance | None = None, key: IdempotencyKey = None) -> Any:
+    return await _report(call, "ticket.accept", ticket_id, body or Acceptance(), key)
 
 
 @router.post("/tickets/{ticket_id}/decline", response_model=Record,

@@ -65,10 +65,27 @@ export async function api(path, { method = "GET", body, key, params, quiet401 = 
   } catch (error) {
     throw new ApiError(0, { code: "offline", field: "(network)", message: t("error.network") });
   }
+  heard(response);
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
   if (!response.ok) throw refusal(response.status, data, quiet401);
   return data;
+}
+
+// rule D5: every answer's Date header is the server's clock (to the second), handed with
+// the monotonic and wall clocks' readings on its arrival to whoever keeps the phone's time.
+const serverTimeListeners = [];
+
+export function onServerTime(listener) {
+  serverTimeListeners.push(listener);
+}
+
+function heard(response) {
+  const server = Date.parse(response.headers.get("date") || "");
+  if (Number.isNaN(server)) return;
+  const monotonic = performance.now();
+  const wall = Date.now();
+  for (const listener of serverTimeListeners) listener(server, monotonic, wall);
 }
 
 function refusal(status, data, quiet401) {

@@ -6,7 +6,7 @@ import {
   api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, probe, query, requireUser, showError, userBadge,
   BASE,
 } from "./api.js";
-import { apply, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
+import { apply, fmtDelay, fmtMinutes, fmtMoney, fmtTime, lang, langButton, t, tv } from "./i18n.js";
 import { MapView, mapControls } from "./map.js";
 import { explanationOfLine, fact, jsonView, percent, table, tickCountdowns } from "./views.js";
 
@@ -34,7 +34,8 @@ const state = {
   selected: null,
   plan: [],
   explanations: JSON.parse(sessionStorage.getItem(EXPLAINED) || "{}"),
-  assignments: new Map(), // ticket_id -> {seen, assignment}: the latest assignment as dispatch recorded it
+  assignments: new Map(), // ticket_id -> {assignment, technician_id, provisional}: as dispatch recorded it
+  details: new Map(), // ticket_id -> the request as dispatch answers it (coverage, milestones, status times)
   invoice: null,
   invoices: [],
   customerId: null,
@@ -172,6 +173,7 @@ function setUpBoard() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = Object.fromEntries(new FormData(form));
+    if (!data.phase) delete data.phase; // rule C14: no phase unless the agreement sets deadlines by phase
     try {
       await api("/tickets", { method: "POST", body: data, key: newKey() });
       notice(t("new.created", { id: data.ticket_id }));
@@ -249,7 +251,7 @@ async function refreshBoard() {
       state.total = page.total;
       renderBoard();
       renderDetail();
-      loadAssignment(state.selected);
+      loadTicket(state.selected);
     } catch (error) {
       showError(error);
     } finally {
@@ -313,7 +315,9 @@ function renderBoard() {
     },
     el("td", { class: "id" }, row.ticket_id),
     el("td", { class: "customer" }, customerName(row.customer_id), el("small", {}, siteName(row.customer_id, row.site_id))),
-    el("td", { class: "summary" }, row.summary, el("small", {}, `${tv("channel", row.channel)} · ${row.skill}`)),
+    el("td", { class: "summary" }, priorityBadge(row), row.summary,
+      el("small", {}, [tv("channel", row.channel), tv("cause", row.cause), tv("skill", row.skill)].filter(Boolean)
+        .join(" · "))),
     el("td", {}, el("span", { class: `badge status-${row.status}`, dataset: { testid: `status-${row.ticket_id}` } },
       tv("status", row.status)),
     rowFlags(row)),
@@ -324,6 +328,12 @@ function renderBoard() {
   }
   tick();
   drawMap();
+}
+
+// Issue 13: priority orders the work; urgent and high stand out on the board, low is muted.
+function priorityBadge(row, testid = `priority-${row.ticket_id}`) {
+  if (!row.priority || row.priority === "normal") return null;
+  return el("span", { class: `badge priority-${row.priority}`, dataset: { testid } }, tv("priority", row.priority));
 }
 
 function rowFlags(row) {
@@ -423,26 +433,34 @@ function select(id, focusOverride = false) {
   }
   renderDetail();
   if (focusOverride) $("detail").querySelector("select[name=technician_id]")?.focus();
-  loadAssignment(id);
+  loadTicket(id);
 }
 
-// rule D4 after the fact: the ticket query carries the latest assignment and its
-// explanation. Asked again when the board shows the ticket changed hands or state.
-async function loadAssignment(id) {
+// The selected request as dispatch answers it: coverage, milestones, status times and their
+// clocks (issue 13, D5), and the latest assignment with its explanation (rule D4 after the
+// fact). Asked again on every refresh of the board (something changed); one at a time.
+const ticketLoads = new Map(); // ticket_id -> {again}: a load under way, to be repeated once done
+
+async function loadTicket(id) {
   if (!id) return;
-  const row = state.tickets.find((r) => r.ticket_id === id);
-  const seen = row ? `${row.status}|${row.technician_id || ""}` : "";
-  const known = state.assignments.get(id);
-  if (known && (known.seen === seen || known.loading === seen)) return;
-  state.assignments.set(id, { ...known, loading: seen });
+  const running = ticketLoads.get(id);
+  if (running) {
+    running.again = true;
+    return;
+  }
+  const load = { again: false };
+  ticketLoads.set(id, load);
   try {
     const ticket = await api(`/tickets/${encodeURIComponent(id)}`);
-    state.assignments.set(id, { seen, assignment: ticket.assignment || null, technician_id: ticket.technician_id,
+    state.details.set(id, ticket);
+    state.assignments.set(id, { assignment: ticket.assignment || null, technician_id: ticket.technician_id,
       provisional: ticket.deadlines?.provisional_years || [] });
     if (state.selected === id) renderDetail();
   } catch (error) {
-    state.assignments.delete(id); // asked again on the next refresh; the board still shows the row
     if (error.status !== 404 && state.selected === id) showError(error);
+  } finally {
+    ticketLoads.delete(id);
+    if (load.again) loadTicket(id);
   }
 }
 
@@ -471,26 +489,51 @@ function renderDetail() {
   const same = box.dataset.ticket === state.selected;
   const kept = same ? [...box.querySelectorAll("input[name], select[name]")].map((f) => [f.name, f.value]) : [];
   const focused = same && box.contains(document.activeElement) ? document.activeElement.name : null;
+  const opened = same ? [...box.querySelectorAll("details[open]")].map((d) => d.dataset.testid) : [];
   box.dataset.ticket = state.selected;
   clear(box);
   box.append(el("button", { type: "button", class: "dismiss", "aria-label": t("common.close"),
     onclick: () => { state.selected = null; renderDetail(); } }, "×"));
   if (row) {
+    const ticket = state.details.get(row.ticket_id);
+    const opening = ticket?.opened || {};
+    const coverage = opening.coverage || {};
+    const cause = coverage.cause ?? row.cause;
+    const phase = ticket ? opening.phase : row.phase;
+    const priority = opening.priority ?? row.priority;
     box.append(
       el("h3", {}, `${row.ticket_id} · ${row.summary}`),
-      el("div", {}, el("span", { class: `badge status-${row.status}` }, tv("status", row.status)), rowFlags(row)),
+      el("div", {}, el("span", { class: `badge status-${row.status}` }, tv("status", row.status)), " ",
+        priorityBadge({ ...row, priority }, "detail-priority-badge"), rowFlags(row)),
       el("dl", { class: "facts" },
         fact("board.customer", `${customerName(row.customer_id)} (${row.customer_id})`),
         fact("board.site", siteName(row.customer_id, row.site_id)),
         fact("board.channel", tv("channel", row.channel)),
-        fact("board.skill", row.skill),
-        fact("board.verdict", `${tv("verdict", row.verdict)} · ${row.local ? t("board.local") : t("board.remote_site")}`),
+        fact("board.skill", tv("skill", row.skill)),
+        // issue 13: why the customer called, the customer's phase (C14), the priority, the device
+        fact("detail.cause", el("span", { dataset: { testid: "detail-cause" } }, cause ? tv("cause", cause) : "—")),
+        fact("detail.phase", el("span", { dataset: { testid: "detail-phase" } },
+          phase ? tv("phase", phase) : t("phase.none"))),
+        fact("detail.priority", el("span", { dataset: { testid: "detail-priority" } },
+          priority ? tv("priority", priority) : "—")),
+        ticket ? fact("detail.product", el("span", { dataset: { testid: "detail-product" } },
+          [opening.product, opening.serial].filter(Boolean).join(" / ") || t("common.none"))) : null,
+        fact("board.verdict", el("span", { dataset: { testid: "detail-verdict" } },
+          `${tv("verdict", coverage.verdict ?? row.verdict)} · ${row.local ? t("board.local") : t("board.remote_site")}`)),
+        (coverage.clauses || []).length ? fact("detail.clauses", el("span", { dataset: { testid: "detail-clauses" } },
+          coverage.clauses.map((c) => el("span", { class: "clause" }, c)),
+          // the verdict's reason is English prose: on the English screen only
+          coverage.reason && lang() === "en" ? el("small", {}, coverage.reason) : null)) : null,
+        typeof coverage.penalty === "boolean" ? fact("detail.penalty", el("span", { dataset: { testid: "detail-penalty" } },
+          t(coverage.penalty ? "detail.penalty_yes" : "detail.penalty_no"))) : null,
         fact("board.agreement", row.agreement_id || t("common.none")),
         fact("board.opened_at", fmtTime(row.opened_at)),
         fact("board.technician", row.technician_id ? `${technicianName(row.technician_id)} (${row.technician_id})` : ""),
         row.checked_in_at ? fact("board.checked_in_at", fmtTime(row.checked_in_at)) : null),
-      el("table", { class: "clocks" }, el("tbody", {}, CLOCKS.filter(([, column]) => row[column]).map(([kind, column]) =>
-        el("tr", {}, el("th", {}, tv("clock", kind)), clockCell(row, kind, column))))),
+      ticket ? milestones(ticket, row)
+        : el("table", { class: "clocks" }, el("tbody", {}, CLOCKS.filter(([, column]) => row[column]).map(([kind, column]) =>
+          el("tr", {}, el("th", {}, tv("clock", kind)), clockCell(row, kind, column))))),
+      ...(ticket ? [statusTimes(ticket), workRecords(ticket)] : []).filter(Boolean),
     );
     // rule D2: due times counted through a year whose official calendar was not known yet
     const provisional = state.assignments.get(row.ticket_id)?.provisional || [];
@@ -505,9 +548,226 @@ function renderDetail() {
     const field = box.querySelector(`[name="${name}"]`);
     if (field && value) field.value = value;
   }
+  for (const testid of opened) {
+    const details = box.querySelector(`details[data-testid="${testid}"]`);
+    if (details) details.open = true;
+  }
   if (focused) box.querySelector(`[name="${focused}"]`)?.focus();
   apply(box);
   tick();
+}
+
+// Issue 13: the SLA milestones, one per clock: where it stands (running, at risk, breached,
+// met), when it is due and when it stopped, in China time; what was announced of it.
+function milestones(ticket, row) {
+  const deadlines = ticket.deadlines;
+  const clocks = deadlines?.clocks || [];
+  const clauses = ticket.opened?.deadlines?.clauses || [];
+  const box = el("div", { class: "milestones", dataset: { testid: "milestones" } },
+    el("h4", {}, t("detail.milestones"), " ", clauses.map((c) => el("span", { class: "clause" }, c))));
+  if (!clocks.length) {
+    box.append(el("p", { class: "muted" }, t("detail.no_deadlines")));
+    return box;
+  }
+  const paused = !!deadlines.paused_at;
+  box.append(el("table", { class: "clocks milestones" },
+    el("thead", {}, el("tr", {}, el("th", {}),
+      ["board.status", "detail.due", "detail.stopped_at", "detail.announced"].map((key) => el("th", {}, t(key))))),
+    el("tbody", {}, clocks.map((clock) => {
+      const running = !clock.stopped_at;
+      const left = el("td", { class: "clock" });
+      if (!running) left.append(fmtTime(clock.stopped_at, { seconds: true }));
+      else if (paused) left.append(el("span", { class: "muted" }, t("board.paused_short")));
+      else {
+        left.dataset.due = clock.due;
+        left.append(el("span", { class: "countdown" }));
+      }
+      return el("tr", { class: `clock-${clock.status}`, dataset: { testid: `milestone-${clock.kind}`, status: clock.status } },
+        el("th", {}, tv("clock", clock.kind)),
+        el("td", {}, el("span", { class: `badge clock-${clock.status}` }, tv("clock_status", clock.status))),
+        el("td", {}, fmtTime(clock.due)),
+        left,
+        el("td", {}, (clock.announced || []).map((a) => tv("clock_status", a)).join("、") || "—"));
+    }))));
+  if (row.paused) box.append(el("p", { class: "muted" }, t("board.paused")));
+  return box;
+}
+
+// rule D5, in words: the time that counts, by which clock, how long the upload took and,
+// when the phone's time was not believed, why.
+function timeCells(time) {
+  const delay = time.upload_delay_s;
+  return [
+    el("td", {}, fmtTime(time.at, { seconds: true })),
+    el("td", {}, el("span", { class: `badge source-${time.source}` }, tv("time_source", time.source)),
+      time.source !== "device" && time.device_time
+        ? el("small", {}, t("detail.device_time", { time: fmtTime(time.device_time, { seconds: true }) })) : null),
+    el("td", {}, delay === null || delay === undefined ? "—"
+      : t(delay >= 0 ? "detail.upload_delay" : "detail.ahead_by", { delay: fmtDelay(delay) }),
+    time.flagged_reason ? el("span", { class: "flag at-risk" }, tv("time_flag", time.flagged_reason)) : null),
+  ];
+}
+
+const STATUS_TIMES = ["accepted", "checked_in", "checked_out", "completed"];
+
+function statusTimes(ticket) {
+  const times = ticket.times || {};
+  const reached = STATUS_TIMES.filter((name) => times[name]);
+  if (!reached.length) return null;
+  return el("div", { class: "status-times", dataset: { testid: "status-times" } },
+    el("h4", {}, t("detail.times")),
+    el("table", { class: "grid" },
+      el("thead", {}, el("tr", {}, el("th", {}), el("th", {}, t("detail.time_at")), el("th", {}, t("detail.time_source")),
+        el("th", {}))),
+      el("tbody", {}, reached.map((name) => el("tr", { dataset: { testid: `time-${name}`, source: times[name].source } },
+        el("th", {}, tv("times", name)), timeCells(times[name]))))));
+}
+
+// The work and expenses reported on the request, each with its clock (D5): on site from the
+// phone, or by phone or remote session from the desk (issue 13).
+function workRecords(ticket) {
+  const work = [...(ticket.work || []), ...(ticket.desk_work || [])];
+  const expenses = ticket.expenses || [];
+  if (!work.length && !expenses.length) return null;
+  const who = (id) => (state.technicians.some((tech) => tech.technician_id === id) ? technicianName(id) : "");
+  return el("div", { class: "work-records", dataset: { testid: "work-records" } },
+    el("h4", {}, t("detail.work")),
+    el("table", { class: "grid" }, el("tbody", {},
+      work.map((w) => el("tr", { dataset: { testid: `work-${w.key}` } },
+        el("th", {}, `${tv("work_channel", w.channel || "onsite")} · ${tv("work", w.kind)}`,
+          el("small", {}, [who(w.technician_id || w.worker), `${fmtTime(w.started)} – ${fmtTime(w.ended, { date: false })}`]
+            .filter(Boolean).join(" · "))),
+        w.time ? timeCells(w.time) : el("td", { colspan: 3 }, fmtTime(w.server_time)))),
+      expenses.map((x) => el("tr", { dataset: { testid: `expense-${x.key}` } },
+        el("th", {}, `${tv("expense", x.kind)} ${fmtMoney(x.amount)}`, el("small", {}, who(x.technician_id))),
+        x.time ? timeCells(x.time) : el("td", { colspan: 3 }, fmtTime(x.server_time)))))));
+}
+
+function options(prefix, values, { blank } = {}) {
+  return [blank ? el("option", { value: "" }, blank) : null,
+    ...values.map((value) => el("option", { value }, tv(prefix, value)))];
+}
+
+const CAUSES = ["software_fault", "environment_readaptation", "os_input_adaptation", "virus_cleanup",
+  "misoperation_repair", "usage_problem", "hardware_network", "third_party_hardware", "hardware_misuse",
+  "telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss", "upgrade", "training",
+  "installation", "change_request"];
+const PRIORITIES = ["urgent", "high", "normal", "low"];
+const PHASES = ["parallel_run", "cutover"];
+const deskKeys = new Map(); // ticket_id -> the key of desk work being entered: a retry is one record
+
+// A small form folded under its button; it stays open across the live redraws.
+function actionForm(testid, label, fields, onSubmit) {
+  const form = el("form", { class: "row" }, fields,
+    el("button", { type: "submit", class: "primary", dataset: { testid: `${testid}-submit` } }, t("action.submit")));
+  const box = el("details", { class: "action-form", dataset: { testid } }, el("summary", {}, label), form);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (await onSubmit(form)) {
+      // a live redraw may have replaced the form meanwhile: empty and fold whichever is shown
+      for (const shown of new Set([box, $("detail").querySelector(`details[data-testid="${testid}"]`)])) {
+        if (!shown) continue;
+        shown.querySelector("form").reset();
+        shown.open = false;
+      }
+    }
+  });
+  return box;
+}
+
+function labelled(key, field) {
+  return el("label", {}, el("span", {}, t(key)), field);
+}
+
+// A datetime-local field's value (the browser's zone, to the second).
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:`
+    + `${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+// Issue 13 on the desk: correct the classification, record a call back, log phone or remote work.
+function deskActions(row) {
+  const id = row.ticket_id;
+  const path = (what) => `/tickets/${encodeURIComponent(id)}/${what}`;
+  const forms = [];
+  if (allows(row, "respond")) {
+    forms.push(actionForm("respond", t("action.respond"), [
+      labelled("action.kind", el("select", { name: "response_kind", dataset: { testid: "respond-kind" } },
+        options("response", ["call_back", "remote_session"]))),
+      el("input", { name: "response_note", required: true, maxlength: 2000, placeholder: t("action.respond_note"),
+        dataset: { testid: "respond-note" } }),
+    ], async (form) => {
+      const answer = await command(path("responses"), { kind: form.elements.response_kind.value,
+        note: form.elements.response_note.value.trim() });
+      if (answer) notice(t("action.responded"));
+      return !!answer;
+    }));
+  }
+  if (allows(row, "reclassify")) {
+    const unchanged = t("action.unchanged");
+    forms.push(actionForm("reclassify", t("action.reclassify"), [
+      labelled("detail.cause", el("select", { name: "reclass_cause", dataset: { testid: "reclassify-cause" } },
+        options("cause", CAUSES, { blank: unchanged }))),
+      labelled("detail.phase", el("select", { name: "reclass_phase", dataset: { testid: "reclassify-phase" } },
+        options("phase", PHASES, { blank: unchanged }))),
+      labelled("detail.priority", el("select", { name: "reclass_priority", dataset: { testid: "reclassify-priority" } },
+        options("priority", PRIORITIES, { blank: unchanged }))),
+      el("input", { name: "reclass_reason", required: true, maxlength: 2000, placeholder: t("action.reclassify_reason"),
+        dataset: { testid: "reclassify-reason" } }),
+    ], async (form) => {
+      const body = { reason: form.elements.reclass_reason.value.trim() };
+      for (const name of ["cause", "phase", "priority"]) {
+        const value = form.elements[`reclass_${name}`].value;
+        if (value) body[name] = value; // what is not sent stays
+      }
+      const answer = await command(path("classification"), body);
+      if (answer) notice(t("action.reclassified"));
+      return !!answer;
+    }));
+  }
+  if (allows(row, "desk_work")) {
+    const work = actionForm("desk-work", t("action.desk_work"), [
+      labelled("action.channel", el("select", { name: "desk_channel", dataset: { testid: "desk-channel" } },
+        options("desk_channel", ["phone", "remote"]))),
+      labelled("action.work_kind", el("select", { name: "desk_kind", dataset: { testid: "desk-kind" } },
+        options("work", ["software", "hardware", "network"]))),
+      labelled("action.started", el("input", { type: "datetime-local", name: "desk_started", required: true,
+        step: 1, dataset: { testid: "desk-started" } })),
+      labelled("action.ended", el("input", { type: "datetime-local", name: "desk_ended", required: true,
+        step: 1, dataset: { testid: "desk-ended" } })),
+      labelled("action.desk_worker", el("select", { name: "desk_worker", dataset: { testid: "desk-worker" } },
+        el("option", { value: "" }, t("action.desk_self")),
+        state.technicians.map((tech) => el("option", { value: tech.technician_id }, tech.name)))),
+      el("input", { name: "desk_note", required: true, maxlength: 2000, placeholder: t("action.desk_note"),
+        dataset: { testid: "desk-note" } }),
+    ], async (form) => {
+      if (!deskKeys.has(id)) deskKeys.set(id, newKey());
+      const f = form.elements;
+      const body = { key: deskKeys.get(id), channel: f.desk_channel.value, kind: f.desk_kind.value,
+        started: new Date(f.desk_started.value).toISOString(), ended: new Date(f.desk_ended.value).toISOString(),
+        note: f.desk_note.value.trim() };
+      if (f.desk_worker.value) body.technician_id = f.desk_worker.value;
+      const answer = await command(path("desk-work"), body);
+      if (answer) {
+        deskKeys.delete(id);
+        notice(t("action.desk_logged"));
+      }
+      return !!answer;
+    });
+    // Opened: the last half hour until now, but not before the request came in (dispatch
+    // refuses that); what was typed already stays.
+    work.addEventListener("toggle", () => {
+      const f = work.querySelector("form").elements;
+      if (!work.open || f.desk_started.value || f.desk_ended.value) return;
+      const now = new Date();
+      const opened = Math.ceil(Date.parse(row.opened_at) / 1000) * 1000 || 0;
+      f.desk_started.value = localInput(new Date(Math.min(now.getTime(), Math.max(now.getTime() - 30 * 60000, opened))));
+      f.desk_ended.value = localInput(now);
+    });
+    forms.push(work);
+  }
+  return forms.length ? el("div", { class: "desk-actions" }, forms) : null;
 }
 
 function detailActions(row) {
@@ -556,6 +816,8 @@ function detailActions(row) {
         : el("button", { type: "button", dataset: { testid: "detail-wait" },
           onclick: () => wait(id, true, reason.value) }, t("action.wait"))));
   }
+  const desk = deskActions(row);
+  if (desk) actions.append(desk);
   return actions;
 }
 

@@ -3,11 +3,12 @@
 // every action gets its idempotency key once, when the technician taps, and waits in a
 // queue in localStorage until it uploads; a retry reuses the key (also sent as the
 // Idempotency-Key header), so an upload that was cut off has exactly one effect.
-// device_time is the tap's time with this phone's UTC offset.
+// device_time is the tap's time by the server's clock (D5, `deviceTime` below), with
+// this phone's UTC offset; taken at the tap, never when the queue uploads.
 
 import {
-  api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onUnauthenticated,
-  requireUser, showError, userBadge,
+  api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onServerTime,
+  onUnauthenticated, requireUser, showError, userBadge,
 } from "./api.js";
 import { apply, fmtTime, langButton, t, tv } from "./i18n.js";
 import { tickCountdowns } from "./views.js";
@@ -16,6 +17,10 @@ const QUEUE = "weibao.m.queue";
 const REJECTED = "weibao.m.rejected";
 const VISITS = "weibao.m.visits";
 const RETRY_MS = 15000;
+const SYNC = "weibao.m.clock";
+// A sync putting the server's time this much earlier than the best one means the
+// server's clock was set back (a slow answer only makes it a little earlier).
+const SET_BACK_MS = 30000;
 
 // What an action does to the visit's status, shown before the server confirms it.
 const AFTER = { acceptance: "accepted", "check-in": "on_site", "check-out": "checked_out", completion: "completed" };
@@ -37,6 +42,38 @@ function save(name, value) {
 
 const queue = () => load(QUEUE, []);
 const rejected = () => load(REJECTED, []);
+
+// -- the phone's clock (rule D5) ------------------------------------------------------------
+// When the technician acted, by the server's clock: its time at the last sync (any API
+// answer's Date header) plus the time elapsed since by the monotonic clock
+// (performance.now()), which setting the phone's clock does not move. A sleeping phone's
+// monotonic clock may stand still, so the wall clock's elapsed time since the sync counts
+// when it is longer: setting the clock back cannot make an action earlier, setting it
+// forward only later (and the server flags a time in the future). After a reload there is
+// no monotonic reading from before it: the wall clock's time since the sync kept in
+// localStorage, never less than none. Never synced: the phone's own clock (the server
+// judges a time out of bounds by its own).
+const clock = { offset: null }; // this page's: server time minus performance.now()
+
+function synced(server, monotonic, wall) {
+  // The header is to the second, cut down: of this page's answers, the one that puts the
+  // server's time latest is the closest, unless the server's clock was set back.
+  const offset = server - monotonic;
+  if (clock.offset === null || offset > clock.offset || offset < clock.offset - SET_BACK_MS) clock.offset = offset;
+  save(SYNC, { server, wall });
+}
+
+function deviceTime() {
+  const kept = load(SYNC, null);
+  const readings = [];
+  if (clock.offset !== null) readings.push(performance.now() + clock.offset);
+  if (kept && Number.isFinite(kept.server) && Number.isFinite(kept.wall)) {
+    readings.push(kept.server + Math.max(0, Date.now() - kept.wall));
+  }
+  return isoWithOffset(new Date(readings.length ? Math.max(...readings) : Date.now()));
+}
+
+onServerTime(synced);
 
 // -- start -------------------------------------------------------------------------------
 
@@ -94,8 +131,8 @@ async function refreshVisits() {
 // -- the queue ---------------------------------------------------------------------------
 
 function enqueue(action, ticketId, body) {
-  const item = { key: body?.key || newKey(), action, ticket_id: ticketId, body, queued_at: new Date().toISOString(),
-    attempts: 0, last_error: null };
+  const item = { key: body?.key || newKey(), action, ticket_id: ticketId, body,
+    queued_at: body?.device_time || deviceTime(), attempts: 0, last_error: null };
   save(QUEUE, [...queue(), item]);
   notice(`${tv("action", action)} · ${t("mobile.queued")}`);
   render();
@@ -170,14 +207,14 @@ function position() {
 // Check-in and check-out: the key and time are the tap's; the position follows.
 async function presence(action, ticketId, button) {
   const key = newKey();
-  const deviceTime = isoWithOffset(new Date());
+  const tapped = deviceTime();
   button.disabled = true;
   const status = el("span", { class: "muted" }, t("mobile.locating"));
   button.after(status);
   try {
     const fix = await position();
     enqueue(action, ticketId, {
-      key, device_time: deviceTime,
+      key, device_time: tapped,
       position: { latitude: fix.coords.latitude, longitude: fix.coords.longitude },
       accuracy_m: Math.min(Math.round((fix.coords.accuracy ?? 0) * 10) / 10, 100000),
     });
@@ -190,20 +227,20 @@ async function presence(action, ticketId, button) {
 }
 
 function accept(ticketId) {
-  enqueue("acceptance", ticketId, undefined);
+  enqueue("acceptance", ticketId, { device_time: deviceTime() });
 }
 
 function complete(ticketId, form) {
   const resolution = form.elements.resolution.value.trim();
   if (!resolution) return;
-  enqueue("completion", ticketId, { resolution });
+  enqueue("completion", ticketId, { resolution, device_time: deviceTime() });
 }
 
 function work(ticketId, form) {
   const key = newKey();
-  const deviceTime = isoWithOffset(new Date());
+  const tapped = deviceTime();
   const data = new FormData(form);
-  enqueue("work", ticketId, { key, device_time: deviceTime, kind: data.get("kind"),
+  enqueue("work", ticketId, { key, device_time: tapped, kind: data.get("kind"),
     started: localInputToIso(data.get("started")), ended: localInputToIso(data.get("ended")) });
   state.open.delete(`work-${ticketId}`);
   form.closest("details").open = false;
@@ -211,9 +248,9 @@ function work(ticketId, form) {
 
 function expense(ticketId, form) {
   const key = newKey();
-  const deviceTime = isoWithOffset(new Date());
+  const tapped = deviceTime();
   const data = new FormData(form);
-  const body = { key, device_time: deviceTime, kind: data.get("kind"), amount: String(data.get("amount")).trim(),
+  const body = { key, device_time: tapped, kind: data.get("kind"), amount: String(data.get("amount")).trim(),
     receipt_no: String(data.get("receipt_no") || "").trim(), receipt_date: String(data.get("receipt_date") || ""),
     note: String(data.get("note") || "").trim() };
   if (body.kind === "lodging") body.nights = Number(data.get("nights") || 1);

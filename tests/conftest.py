@@ -130,3 +130,15 @@ def secure_nats(tmp_path: Path) -> Iterator[SecureNats]:
     server.start()
     yield SecureNats(server, keys)
     server.stop(kill=True)
+
+
+@pytest.fixture
+def official_calendar_registry() -> Iterator[None]:
+    """The process's registry of entered official calendar years (rule D2) as the test
+    found it: the years are process-wide reference data, as chinese_calendar's tables are."""
+    from weibao.dispatch.domain import deadlines
+
+    before = dict(deadlines._PUBLISHED)
+    yield
+    deadlines._PUBLISHED.clear()
+    deadlines._PUBLISHED.update(before)

@@ -78,7 +78,7 @@ def templates() -> dict[str, TemplateFile]:
 @pytest.mark.parametrize("day", [date(2025, 6, 1), date(2026, 6, 1)], ids=["free-year", "no-period"])
 @pytest.mark.parametrize("template_id", ["xxx-software-service", "quansousuo-purchasing", "yizhuo-crm-maintenance",
                                          "chaoren-software-sale", "ziguang-three-guarantees"])
-def test_c3_c12_c17_the_intake_judgement_is_contracts_coverage_decision(
+def test_c3_c6_c7_c8_c10_c12_c17_the_intake_judgement_is_contracts_coverage_decision(
         templates: dict[str, TemplateFile], template_id: str, day: date) -> None:
     """Dispatch judges a request's cause from the terms contracts published; over every
     cause, seed template and period it answers contracts' verdict, penalty and deciding

@@ -17,7 +17,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import database_url
+from tests.decider import Decider
 from tests.dispatch.conftest import HEFEI_OFFICE, SITE, ask, ok, running
 from tests.helpers import eventually
-from weibao.contracts.adapters import templates as contract_templates
-from weibao.contracts.entrypoints import endpoints as contract_endpoints
 from weibao.dispatch.adapters import official_calendar as calendar_file
 from weibao.dispatch.application import official_calendar as application
 from weibao.dispatch.domain import deadlines
@@ -54,14 +53,7 @@ AMENDED = {**YEAR_2027, "workdays": ["2027-02-14"], "reason": "国务院办公�
            "notice": {**NOTICE, "reference": "国办发明电〔2026〕8号"}}
 
 
-@pytest.fixture(autouse=True)
-def registry() -> Iterator[None]:
-    """Every test leaves the process's calendar registry as it found it (rule D2's years
-    are process-wide reference data, as chinese_calendar's tables are)."""
-    before = dict(deadlines._PUBLISHED)
-    yield
-    deadlines._PUBLISHED.clear()
-    deadlines._PUBLISHED.update(before)
+pytestmark = pytest.mark.usefixtures("official_calendar_registry")
 
 
 def enter(**changes: Any) -> domain.EnterYear:
@@ -74,6 +66,9 @@ def enter(**changes: Any) -> domain.EnterYear:
 # -- the decider: given entries, when a year is entered, then ... ------------------------
 
 
+CALENDAR = Decider(decide=domain.decide, evolve=domain.evolve, initial=domain.Calendar())
+
+
 def test_d2_a_first_entry_is_revision_one_with_who_when_and_the_notice() -> None:
     (event,) = domain.decide(enter(), domain.Calendar())
     assert (event.year, event.revision, event.by, event.at, event.notice.reference) == (
@@ -82,13 +77,13 @@ def test_d2_a_first_entry_is_revision_one_with_who_when_and_the_notice() -> None
 
 
 def test_d2_the_same_year_again_with_the_same_content_stores_nothing() -> None:
-    state = domain.fold(domain.decide(enter(), domain.Calendar()))
+    state = CALENDAR.after(enter()).state
     again = enter(holidays=tuple(reversed(enter().holidays)), by="admin:other", at=AT + timedelta(days=1))
     assert domain.decide(again, state) == []  # the order of the dates, who or when: not content
 
 
 def test_d2_entering_a_year_again_supersedes_it_and_needs_a_reason() -> None:
-    state = domain.fold(domain.decide(enter(), domain.Calendar()))
+    state = CALENDAR.after(enter()).state
     amended = enter(workdays=(date(2027, 2, 14),))
     with pytest.raises(Rejected) as refused:
         domain.decide(amended, state)
@@ -102,7 +97,7 @@ def test_d2_entering_a_year_again_supersedes_it_and_needs_a_reason() -> None:
 def test_d2_a_year_in_the_file_is_seeded_only_while_the_log_lacks_it() -> None:
     seeded = domain.decide(domain.SeedYear(enter(by=domain.SYSTEM)), domain.Calendar())
     assert [e.by for e in seeded] == [domain.SYSTEM]
-    entered = domain.fold(domain.decide(enter(), domain.Calendar()))
+    entered = CALENDAR.after(enter()).state
     assert domain.decide(domain.SeedYear(enter(workdays=(), by=domain.SYSTEM)), entered) == []  # the log holds
 
 
@@ -238,20 +233,7 @@ async def test_d2_a_second_dispatch_process_on_the_same_database_takes_the_year_
 
 # -- end to end over NATS: contracts and dispatch running ---------------------------------
 
-WORKING = "yizhuo-working"  # rule C9 on the working calendar (D2): 4 working hours locally
-
-
-@pytest.fixture
-def working_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Contracts with one more agreement template: the 易卓 one, counted in working time."""
-    folder = tmp_path / "templates"
-    folder.mkdir()
-    shipped = (contract_templates.SHIPPED / "yizhuo-crm-maintenance.toml").read_text(encoding="utf-8")
-    folder.joinpath(f"{WORKING}.toml").write_text(
-        shipped.replace('id = "yizhuo-crm-maintenance"', f'id = "{WORKING}"')
-        .replace('calendar = "clock"', 'calendar = "working"'), encoding="utf-8")
-    load = contract_templates.load_templates
-    monkeypatch.setattr(contract_endpoints, "load_templates", lambda: {**load(), **load(folder)})
+WORKING = {"onsite.calendar": "working"}  # rule C9 on the working calendar (D2): 4 working hours locally
 
 
 @pytest.fixture
@@ -263,7 +245,7 @@ def friday_before_spring_festival(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def system(backend: str, nats_server: NatsServer, nc: NATS, tmp_path: Path, working_template: None,
+async def system(backend: str, nats_server: NatsServer, nc: NATS, tmp_path: Path,
                  friday_before_spring_festival: None) -> AsyncIterator[Settings]:
     url, schema = database_url(backend, tmp_path)
     settings = Settings(nats_server.url, url, db_schema=schema) if schema else \
@@ -284,9 +266,9 @@ async def customer_on_working_time(nc: NATS) -> None:
         "customer_id": "c-1", "name": "天宇贸易",
         "sites": [{"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]})
     await ok(nc, "contracts.sign", {
-        "agreement_id": "a-1", "customer_id": "c-1", "template_id": WORKING, "go_live": "2026-09-01",
+        "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance", "go_live": "2026-09-01",
         "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+                       "onsite.out_of_town_days": 2, "hardware.day_rate": "800", **WORKING},
         "office": HEFEI_OFFICE, "site_ids": ["s-1"]})
     probes = iter(range(1000))
 

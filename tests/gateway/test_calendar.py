@@ -8,9 +8,7 @@ The 2027 notice is made up for the tests (chinese-calendar 1.11 ends with 2026).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,13 +17,11 @@ import pytest
 from tests.gateway.backends import any_gateway
 from tests.gateway.conftest import HEFEI_OFFICE, SITE, Gateway
 from tests.gateway.test_api import dispatch_read_contracts, post
-from weibao.contracts.adapters import templates as contract_templates
-from weibao.contracts.entrypoints import endpoints as contract_endpoints
 from weibao.dispatch.domain import deadlines
 
 __all__ = ["any_gateway"]  # the fixture, imported for pytest to find
 
-WORKING = "yizhuo-working"  # rule C9 counted in working time (D2): 4 working hours locally
+WORKING = {"onsite.calendar": "working"}  # rule C9 counted in working time (D2): 4 working hours locally
 NOTICE = {"reference": "国办发明电〔2026〕7号", "title": "国务院办公厅关于2027年部分节假日安排的通知"}
 YEAR_2027 = {"holidays": ["2027-01-01", *(date(2027, 2, d).isoformat() for d in range(6, 13))],
              "workdays": ["2027-02-13"], "notice": NOTICE}  # Sat 6 .. Fri 12 February off, Sat 13 worked
@@ -33,31 +29,13 @@ AMENDED = {**YEAR_2027, "workdays": ["2027-02-14"], "reason": "国务院办公�
 
 
 @pytest.fixture(autouse=True)
-def registry() -> Iterator[None]:
-    """The process's calendar registry as each test found it."""
-    before = dict(deadlines._PUBLISHED)
+def registry(official_calendar_registry: None) -> None:
+    """The registry restored after each test, and 2027 not entered before it (the tests enter it)."""
     deadlines.withdraw(2027)
-    yield
-    deadlines._PUBLISHED.clear()
-    deadlines._PUBLISHED.update(before)
 
 
 @pytest.fixture
-def working(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Contracts with the 易卓 template counted in working time beside the shipped ones
-    (set up before `any_gateway` starts the services)."""
-    folder = tmp_path / "templates"
-    folder.mkdir()
-    shipped = (contract_templates.SHIPPED / "yizhuo-crm-maintenance.toml").read_text(encoding="utf-8")
-    folder.joinpath(f"{WORKING}.toml").write_text(
-        shipped.replace('id = "yizhuo-crm-maintenance"', f'id = "{WORKING}"')
-        .replace('calendar = "clock"', 'calendar = "working"'), encoding="utf-8")
-    load = contract_templates.load_templates
-    monkeypatch.setattr(contract_endpoints, "load_templates", lambda: {**load(), **load(folder)})
-
-
-@pytest.fixture
-def system(working: None, any_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
+def system(any_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     monkeypatch.setenv("WEIBAO_TODAY", "2027-02-05")
     monkeypatch.setenv("WEIBAO_NOW", "2027-02-05T09:00:00+00:00")  # Friday 17:00 in Hefei
     return any_gateway
@@ -110,9 +88,10 @@ async def test_d2_a_year_entered_counts_for_requests_opened_after_it_only(system
         await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
             {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
         await post(qian, "/agreements", {
-            "agreement_id": "a-1", "customer_id": "c-1", "template_id": WORKING, "go_live": "2026-09-01",
+            "agreement_id": "a-1", "customer_id": "c-1", "template_id": "yizhuo-crm-maintenance",
+            "go_live": "2026-09-01",
             "parameters": {"fee.percent": "10", "fee.licence_price": "120000", "onsite.local_hours": 4,
-                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800"},
+                           "onsite.out_of_town_days": 2, "hardware.day_rate": "800", **WORKING},
             "office": HEFEI_OFFICE, "site_ids": ["s-1"]}, status=201)
         await dispatch_read_contracts(shen)
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from weibao.shared.paging import DEFAULT_LIMIT
 
-Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]+$"
+Id = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
+MaybeId = Field(default=None, min_length=1, max_length=100, pattern=ID_PATTERN)  # a reference that may be left out
 Text = Field(default="", max_length=2000)
 Money = Field(gt=0, max_digits=14, decimal_places=2)
 
@@ -78,5 +80,5 @@ class Paging(Body):
     offset: Whole = 0
 
 
-__all__ = ["FIRST_YEAR", "LAST_YEAR", "Body", "Decimal", "Id", "Money", "Paging", "Point", "Text", "Whole", "aware",
-           "in_years"]
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "Body", "Decimal", "Id", "MaybeId", "Money", "Paging", "Point", "Text", "Whole",
+           "aware", "in_years"]

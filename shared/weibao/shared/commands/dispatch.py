@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from weibao.shared.commands import Body, Id, Money, Paging, Point, Text, aware
+from weibao.shared.commands import Body, Id, MaybeId, Money, Paging, Point, Text, aware
 from weibao.shared.public.dispatch import (
     Cause,
     Channel,
@@ -98,7 +98,7 @@ class DeskWork(Named):
     """Issue 13: phone or remote work on a request; `key` makes a retry one record. Who:
     a technician is always themselves; a dispatcher names a technician, or logs their own."""
 
-    technician_id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    technician_id: str | None = MaybeId
 
     key: str = Field(min_length=8, max_length=100)
     channel: DeskChannel

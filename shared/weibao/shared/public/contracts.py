@@ -10,6 +10,17 @@ from typing import Any, Literal, get_args
 
 from weibao.shared.codec import Codec
 
+# The causes an agreement's scope names (`terms["scope"]`: `covered_causes`,
+# `not_liable_causes`), one list each for contracts' terms and dispatch's intake.
+# rule C12, maintenance inside coverage: (A)-(D), and [4]'s problems met in use
+C12Cause = Literal["environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair",
+                   "usage_problem"]
+# rule C17: not the vendor's liability: billable, no SLA penalty
+C17Cause = Literal["telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss"]
+# rule C20: the ISO weekdays (1 = Monday ... 7 = Sunday) an agreement's desk serves unless
+# `terms["onsite"]["service_days"]` says otherwise; "7 days a week" is all seven
+MONDAY_TO_FRIDAY: tuple[int, ...] = (1, 2, 3, 4, 5)
+
 SERVICE = "contracts"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from weibao.shared.codec import Codec
+from weibao.shared.public.contracts import C12Cause, C17Cause
 
 SERVICE = "dispatch"
 
@@ -21,13 +22,11 @@ ExpenseKind = Literal["transport", "lodging", "meals", "travel"]  # rule C5, bil
 # coverage decided at intake is the full one (dispatch's domain/intake.py judges them).
 Cause = Literal[
     "software_fault",  # a fault of the software (C9, C12)
-    # rule C12, maintenance inside coverage: (A) (B) (C) (D), and [4]'s problems met in use
-    "environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair", "usage_problem",
+    C12Cause,  # rule C12, maintenance inside coverage (contracts' scope vocabulary)
     "hardware_network",  # hardware or network work the customer asks for (C3, C4)
     "third_party_hardware",  # rule C3: a third party's equipment under its supplier's warranty
     "hardware_misuse",  # rule C24: vendor-supplied hardware misused, repaired elsewhere, foreign parts
-    # rule C17, not the vendor's liability: billable, no SLA penalty
-    "telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss",
+    C17Cause,  # rule C17, not the vendor's liability: billable, no SLA penalty
     "upgrade",  # rule C6
     "training",  # rule C7
     "installation",  # rule C10

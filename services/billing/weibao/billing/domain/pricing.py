@@ -131,7 +131,7 @@ def for_expense(expense: ExpenseRecorded, terms: Mapping[str, Any], source: Sour
     kind = str(expense.kind)
     if kind not in EXPENSE_LABELS:
         raise Rejected("invalid", "kind", f"not an expense kind: {kind!r}; one of {', '.join(EXPENSE_LABELS)}")
-    amount = _money(expense.amount, "amount")
+    amount = money(expense.amount, "amount")
     if amount == 0:
         return []
     receipt = expense.receipt_no or "无票号"
@@ -139,7 +139,7 @@ def for_expense(expense: ExpenseRecorded, terms: Mapping[str, Any], source: Sour
     detail = f", {nights}晚" if kind == "lodging" and nights else ""
     return [_priced(source, (expense.customer_id, expense.agreement_id), "expense",
                     f"{EXPENSE_LABELS[kind]}（票据 {receipt}{detail}）", Decimal(1), unit="项", rate=amount,
-                    clauses=("B1", "C5"), on=_date(expense.receipt_date, "receipt_date"))]
+                    clauses=("B1", "C5"), on=day(expense.receipt_date, "receipt_date"))]
 
 
 # rules B2 (C4, C11, C19) and B3 (C1)
@@ -220,13 +220,13 @@ def for_renewal(granted: CoverageGranted, source: Source) -> list[BillableItem]:
     no line for a period nobody agreed."""
     if granted.basis != "paid" or granted.payment_id is None:
         return []
-    amount = _money(granted.amount, "amount")
+    amount = money(granted.amount, "amount")
     if amount == 0:
         return []
     period = f"{granted.period_from} 至 {granted.period_to}"
     return [_priced(source, (granted.customer_id, granted.agreement_id), "annual_fee",
                     f"年度维护费（{period}，续约缴费 {granted.payment_id}）", Decimal(1), unit="项", rate=amount,
-                    clauses=("B4", "C2"), on=_date(granted.paid_on, "paid_on"))]
+                    clauses=("B4", "C2"), on=day(granted.paid_on, "paid_on"))]
 
 
 # rule B5 (C7, C10)
@@ -254,10 +254,10 @@ def for_quota(quota: QuotaConsumed, prices: Mapping[str, Decimal], source: Sourc
         percent = _decimal(discount, "discount_percent")
         if not Decimal(0) <= percent <= Decimal(100):
             raise Rejected("invalid", "discount_percent", f"a percentage from 0 to 100, not {discount!r}")
-        price = _money(price, "price") * (Decimal(100) - percent) / Decimal(100)  # exact: a division by 100
+        price = money(price, "price") * (Decimal(100) - percent) / Decimal(100)  # exact: a division by 100
         description += f"，已缴年费优惠 {percent}%"
     return [_priced(source, (quota.customer_id, quota.agreement_id), item_kind, description, Decimal(units), unit=unit,
-                    rate=price, clauses=("B5", rule), on=_date(quota.on, "on"))]
+                    rate=price, clauses=("B5", rule), on=day(quota.on, "on"))]
 
 
 # rule B6 (C8)
@@ -283,7 +283,7 @@ def for_change_request(change: ChangeRequestAssessed, terms: Mapping[str, Any], 
             return []  # rule C8: small changes are free
     description = change.description or f"需求变更（{change.ref}）"
     return [_priced(source, (change.customer_id, change.agreement_id), "change_request", description, workload,
-                    unit="天", rate=day_rate, clauses=("B6", "C8"), on=_date(change.on, "on"))]
+                    unit="天", rate=day_rate, clauses=("B6", "C8"), on=day(change.on, "on"))]
 
 
 # rule B7 (C18)
@@ -298,11 +298,11 @@ def for_dongle(verdict: WarrantyVerdict, terms: Mapping[str, Any], source: Sourc
     fee: object = verdict.fee
     if fee is None:
         fee = (terms.get("warranty") or {}).get("dongle_replacement_fee")
-    if fee is not None and _money(fee, "fee") == 0:
+    if fee is not None and money(fee, "fee") == 0:
         return []
     reasons = ("C24",) if "C24" in verdict.clauses else ()
     return [_priced(source, (verdict.customer_id, None), "dongle", f"加密狗更换（序列号 {verdict.serial}）", Decimal(1),
-                    unit="个", rate=fee, clauses=("B7", "C18", *reasons), on=_date(verdict.on, "on"))]
+                    unit="个", rate=fee, clauses=("B7", "C18", *reasons), on=day(verdict.on, "on"))]
 
 
 # Helpers
@@ -325,10 +325,11 @@ def _price(value: object) -> Decimal:
         if not value.is_finite() or value < 0:
             raise Rejected("invalid", "rate", f"not a price: {value!r}")
         return value
-    return _money(value, "rate")
+    return money(value, "rate")
 
 
-def _money(value: object, field: str) -> Decimal:
+def money(value: object, field: str) -> Decimal:
+    """An exact, non-negative amount of yuan of a message, or a refusal naming its field."""
     try:
         amount = yuan(value)
     except (TypeError, ValueError) as error:
@@ -358,17 +359,8 @@ def _moment(value: object, field: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def money(value: object, field: str) -> Decimal:
-    """An exact, non-negative amount of yuan of a message, or a refusal naming its field."""
-    return _money(value, field)
-
-
 def day(value: object, field: str) -> date:
     """An ISO date of a message, or a refusal naming its field."""
-    return _date(value, field)
-
-
-def _date(value: object, field: str) -> date:
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError as error:

@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Literal
 
 from weibao.contracts.domain.agreement import Agreement
-from weibao.contracts.domain.terms import MONDAY_TO_FRIDAY, Channel, Onsite, Priority, Terms
+from weibao.contracts.domain.terms import Onsite, Terms
 from weibao.contracts.domain.warranty import Verdict
+from weibao.shared.public.contracts import MONDAY_TO_FRIDAY
+from weibao.shared.public.dispatch import Channel, Priority
 
 Service = Literal[
     "fault",  # a fault of the software (C9, C12)

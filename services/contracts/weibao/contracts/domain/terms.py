@@ -12,15 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
+
+# The public vocabularies: channels (C13), priorities (issue 13: priority orders work; it
+# moves a deadline only through the agreement's targets), the default service days (C20).
+from weibao.shared.public.contracts import MONDAY_TO_FRIDAY, C12Cause, C17Cause
+from weibao.shared.public.dispatch import Channel, Priority
 
 STRICT = {"extra": "forbid"}
 
-Channel = Literal["phone", "fax", "email", "remote", "letter", "qq", "onsite"]
-# Issue 13: priority orders work; it moves a deadline only through the agreement's targets.
-Priority = Literal["urgent", "high", "normal", "low"]
-# ISO weekdays, 1 = Monday ... 7 = Sunday (rule C20: "7 days a week" is all seven)
-MONDAY_TO_FRIDAY: tuple[int, ...] = (1, 2, 3, 4, 5)
 GEOFENCE_M = (50, 5000)  # rule D5: a check-in radius between these, in metres
 
 # What a term wants, in words: a refused value is named by its path and told this
@@ -52,11 +52,10 @@ class TermError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field, self.reason = field, reason
 
-# rule C12: maintenance inside coverage; [4] adds fixing problems met in use
-C12_CAUSES = ("environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair",
-              "usage_problem")
-# rule C17: not the vendor's liability: billable, no SLA penalty
-C17_CAUSES = ("telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss")
+# rule C12: maintenance inside coverage; [4] adds fixing problems met in use. rule C17: not
+# the vendor's liability. The public vocabulary, shared with dispatch's intake.
+C12_CAUSES: tuple[str, ...] = get_args(C12Cause)
+C17_CAUSES: tuple[str, ...] = get_args(C17Cause)
 
 
 @dataclass(frozen=True)

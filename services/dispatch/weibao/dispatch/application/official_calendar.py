@@ -101,11 +101,7 @@ class OfficialCalendar:
     async def _seed(self) -> None:
         for seed in self.seeds:
             schedule = seed.schedule
-            entry = domain.EnterYear(
-                schedule.year, tuple(sorted(schedule.holidays)), tuple(sorted(schedule.workdays)),
-                domain.Notice(seed.reference or self.seed_source,
-                              seed.title or f"{schedule.year}, from {self.seed_source} at start"),
-                by=domain.SYSTEM, at=self.now())
+            entry = seed_entry(seed, self.seed_source, self.now())
             try:
                 # Two replicas starting together: the loser decides again on the winner's
                 # entry and stores nothing (Repository retries a lost race).
@@ -146,6 +142,15 @@ class OfficialCalendar:
         return found[0] if found else None
 
 
+def seed_entry(seed: calendar_file.FileYear, source: str, at: datetime) -> domain.EnterYear:
+    """A year of the calendar file as `system:calendar` enters it; its notice is the file's
+    when the file names one, else the file itself."""
+    schedule = seed.schedule
+    notice = domain.Notice(seed.reference or source, seed.title or f"{schedule.year}, from {source} at start")
+    return domain.EnterYear(schedule.year, tuple(sorted(schedule.holidays)), tuple(sorted(schedule.workdays)),
+                            notice, by=domain.SYSTEM, at=at)
+
+
 def _entry_view(event: RecordedEvent) -> dict[str, Any]:
     data = dict(event.data)
     return {**data, "superseded_by": None, "position": event.position, "recorded_at": event.recorded_at.isoformat(),
@@ -174,10 +179,7 @@ def start(store: EventStore, source: Path | None = None, *,
     seeds = calendar_file.entries(path)
     for seed in seeds:  # refused now, at start, rather than at the first request
         try:
-            domain.check(domain.EnterYear(seed.schedule.year, tuple(sorted(seed.schedule.holidays)),
-                                          tuple(sorted(seed.schedule.workdays)),
-                                          domain.Notice(seed.reference or path.name, seed.title or path.name),
-                                          by=domain.SYSTEM, at=now()))
+            domain.check(seed_entry(seed, path.name, now()))
         except Rejected as refused:  # named as the file names it: the year's table
             raise Rejected(refused.code, f"calendar.{seed.schedule.year}.{refused.field}",
                            f"{path}: {refused.message}") from None

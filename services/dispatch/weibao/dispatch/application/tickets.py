@@ -159,13 +159,8 @@ class Tickets:
                          **kw: Any) -> list[RecordedEvent]:
         """Issue 13: a corrected cause, phase or priority; the coverage judged again as of
         when the request came in (D1), from the terms contracts last published."""
-        state = await self.ticket(body.ticket_id)
-        opened = state.opened
-        assert opened is not None
-        where = await site(self.engine, self.book, opened.site_id)
-        require(where is not None, "not_found", "site_id", "the request's site is no longer published")
-        assert where is not None
-        cause = body.cause or opened.coverage.cause or "software_fault"
+        opened, where = await self._opened_where(body.ticket_id)
+        cause = body.cause or opened.coverage.judged_cause
         phase = body.phase or opened.phase  # what is not sent stays
         coverage, terms = await self._coverage(where, opened.opened_at, cause)
         by = str((meta or {}).get("actor", "system"))
@@ -178,15 +173,20 @@ class Tickets:
         """rules D1, C1: look again for the coverage of a request opened without an agreement
         (its coverage had not reached dispatch yet), as of when it came in; nothing is
         stored when there is still none."""
-        state = await self.ticket(body.ticket_id)
-        opened = state.opened
+        opened, where = await self._opened_where(body.ticket_id)
+        coverage, _ = await self._coverage(where, opened.opened_at, opened.coverage.judged_cause)
+        by = str((meta or {}).get("actor", "system"))
+        return await self.execute(opened.ticket_id, domain.FindCoverage(self.now(), coverage, by), meta=meta, **kw)
+
+    async def _opened_where(self, ticket_id: str) -> tuple[domain.TicketOpened, SiteView]:
+        """A request as it was opened and its site as contracts last published it: what
+        judging its coverage again needs (coverage found, a reclassification)."""
+        opened = (await self.ticket(ticket_id)).opened
         assert opened is not None
         where = await site(self.engine, self.book, opened.site_id)
         require(where is not None, "not_found", "site_id", "the request's site is no longer published")
         assert where is not None
-        coverage, _ = await self._coverage(where, opened.opened_at, opened.coverage.cause or "software_fault")
-        by = str((meta or {}).get("actor", "system"))
-        return await self.execute(opened.ticket_id, domain.FindCoverage(self.now(), coverage, by), meta=meta, **kw)
+        return opened, where
 
     async def _coverage(self, where: SiteView, received: datetime, cause: Cause
                         ) -> tuple[domain.Coverage, dict[str, Any] | None]:

@@ -50,13 +50,13 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped]
 
-from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, MONDAY_TO_FRIDAY, CalendarKind, ServiceHours, Sla
+from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, CalendarKind, Kind, ServiceHours, Sla
 from weibao.shared.errors import Rejected, require
+from weibao.shared.public.contracts import MONDAY_TO_FRIDAY
 
 # rule C20: the servicing office's local time; every Chinese office keeps Beijing time.
 OFFICE_TZ: tzinfo = ZoneInfo("Asia/Shanghai")
 
-Kind = Literal["respond", "arrive", "resolve"]
 Milestone = Literal["responded", "arrived", "resolved"]
 Status = Literal["on_track", "at_risk", "breached", "met"]
 Announcement = Literal["at_risk", "breached", "met"]

@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from weibao.shared.errors import require
+from weibao.shared.public.contracts import C12Cause, C17Cause
 from weibao.shared.public.dispatch import Cause, Channel, Phase
 
 Verdict = Literal["covered", "billable", "excluded"]
 Period = Literal["free", "paid"]
 
 CAUSES: tuple[Cause, ...] = get_args(Cause)
-# rule C12 (A)-(D) and [4]'s "problems met in use": the causes a scope may cover
-C12: frozenset[str] = frozenset({"environment_readaptation", "os_input_adaptation", "virus_cleanup",
-                                 "misoperation_repair", "usage_problem"})
-# rule C17: the causes outside the vendor's liability unless an agreement names others
-C17: frozenset[str] = frozenset({"telecom_maintenance", "policy_change", "force_majeure",
-                                 "customer_misoperation_loss"})
+# rule C12 (A)-(D) and [4]'s "problems met in use": the causes a scope may cover; rule
+# C17: the causes outside the vendor's liability unless an agreement names others
+C12: frozenset[str] = frozenset(get_args(C12Cause))
+C17: frozenset[str] = frozenset(get_args(C17Cause))
 # What contracts' defaults say when an agreement's terms do not (terms.py `Scope`, `Terms`).
 DEFAULT_COVERED_CAUSES = ("environment_readaptation", "os_input_adaptation", "virus_cleanup", "misoperation_repair")
 DEFAULT_CHANNELS: tuple[Channel, ...] = ("phone", "onsite")

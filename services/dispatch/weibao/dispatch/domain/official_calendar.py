@@ -18,7 +18,7 @@ changes only deadlines decided after it, never one a customer was already promis
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
@@ -212,10 +212,3 @@ def evolve(state: Calendar, event: Event) -> Calendar:
             years[event.year] = (*years.get(event.year, ()), event)
             return replace(state, years=years)
     raise AssertionError(event)
-
-
-def fold(events: Sequence[Event]) -> Calendar:
-    state = Calendar()
-    for event in events:
-        state = evolve(state, event)
-    return state

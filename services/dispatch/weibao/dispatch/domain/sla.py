@@ -37,17 +37,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from weibao.shared.errors import Rejected, require
-from weibao.shared.public.dispatch import PRIORITIES, Priority
+from weibao.shared.public.contracts import MONDAY_TO_FRIDAY
+from weibao.shared.public.dispatch import PRIORITIES, Phase, Priority
 
 CalendarKind = Literal["clock", "working"]
-Phase = Literal["parallel_run", "cutover"]
 ServiceHours = tuple[time, time]
-Kind = Literal["respond", "arrive", "resolve"]  # a deadline clock
+Kind = Literal["respond", "arrive", "resolve"]  # a deadline clock (deadlines.py counts them)
 
 # rule C20: 9:00-18:00 in the servicing office's local time, unless the agreement says otherwise
 DEFAULT_SERVICE_HOURS: ServiceHours = (time(9), time(18))
-# rule C20: the ISO weekdays served unless the agreement says otherwise; all seven is "7 days a week"
-MONDAY_TO_FRIDAY: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain import intake
 from weibao.dispatch.domain.skills import check_skill
-from weibao.dispatch.domain.sla import ServiceHours, sla_from_terms
+from weibao.dispatch.domain.sla import Kind, ServiceHours, sla_from_terms
 from weibao.shared.codec import Codec
 from weibao.shared.errors import Rejected, require
 from weibao.shared.geo import distance_km
@@ -71,10 +71,16 @@ class Coverage:
     # terms: work owed no SLA (hardware, C17) is still checked in near the site.
     geofence_m: float | None = None
 
+    @property
+    def judged_cause(self) -> Cause:
+        """The cause the coverage stands for: a request logged before causes were asked
+        for was judged as a software fault."""
+        return self.cause or "software_fault"
+
 
 @dataclass(frozen=True)
 class ClockSet:
-    kind: dl.Kind
+    kind: Kind
     allowed: timedelta
     due: datetime
     risk_from: datetime
@@ -95,7 +101,7 @@ class DeadlinesSet:
     clauses: tuple[str, ...]
     provisional: tuple[int, ...] = ()  # D2: years counted on the regular week, their calendar unknown
     service_days: tuple[int, ...] = (1, 2, 3, 4, 5)  # rule C20: ISO weekdays served (working calendar)
-    by_priority: tuple[dl.Kind, ...] = ()  # issue 13: clocks the priority's targets set or tightened
+    by_priority: tuple[Kind, ...] = ()  # issue 13: clocks the priority's targets set or tightened
 
     def rebuild(self) -> dl.Deadlines:
         timeline = dl.Timeline(self.calendar, self.service_hours, dl.OFFICE_TZ, self.service_days)
@@ -105,7 +111,7 @@ class DeadlinesSet:
                             provisional=frozenset(self.provisional))
 
 
-def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Literal["parallel_run", "cutover"] | None,
+def set_deadlines(opened_at: datetime, coverage: Coverage, phase: Phase | None,
                   *, priority: Priority | None = None, channel: Channel | None = None) -> DeadlinesSet | None:
     """No deadline without an SLA, or for work outside coverage (C1, C17). `priority`
     moves a deadline only where the agreement sets targets for it (issue 13); `channel`
@@ -253,8 +259,15 @@ class Decline:
 
 
 # rule D5: which clock a phone's action counts at, and why the phone's was not believed.
+# Each phone event keeps both times, `time_source` and `time_flag` as `counted_time`
+# decided them once (never recomputed); a log written before kept only the server's,
+# so it reads as "server". `counted_at` is the time that counts.
 TimeSource = Literal["device", "server"]
 TimeFlag = Literal["future", "before_assignment"]
+
+
+def _counted(source: TimeSource, device_time: datetime | None, server_time: datetime) -> datetime:
+    return device_time if source == "device" and device_time is not None else server_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -440,14 +453,12 @@ class VisitAccepted:
     technician_id: str
     at: datetime
     device_time: datetime | None = None
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" and self.device_time else self.at
+        return _counted(self.time_source, self.device_time, self.at)
 
 
 @dataclass(frozen=True)
@@ -469,14 +480,12 @@ class CheckedIn:
     accuracy_m: float
     distance_m: float
     within_geofence: bool
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" else self.server_time
+        return _counted(self.time_source, self.device_time, self.server_time)
 
 
 @dataclass(frozen=True)
@@ -488,14 +497,12 @@ class CheckedOut:
     position: Position
     accuracy_m: float
     distance_m: float
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" else self.server_time
+        return _counted(self.time_source, self.device_time, self.server_time)
 
 
 @dataclass(frozen=True)
@@ -509,14 +516,12 @@ class WorkLogged:
     ended: datetime
     server_time: datetime
     device_time: datetime | None = None  # none in a log written before it was kept
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" and self.device_time else self.server_time
+        return _counted(self.time_source, self.device_time, self.server_time)
 
 
 @dataclass(frozen=True)
@@ -533,14 +538,12 @@ class ExpenseRecorded:
     note: str
     server_time: datetime
     device_time: datetime | None = None  # none in a log written before it was kept
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" and self.device_time else self.server_time
+        return _counted(self.time_source, self.device_time, self.server_time)
 
 
 @dataclass(frozen=True)
@@ -551,14 +554,12 @@ class VisitCompleted:
     at: datetime
     resolution: str
     device_time: datetime | None = None
-    # rule D5: which clock counts (`counted_time`, decided once, never recomputed) and, when
-    # the phone's was out of bounds, why; a log written before kept only the server's.
     time_source: TimeSource = "server"
     time_flag: TimeFlag | None = None
 
     @property
     def counted_at(self) -> datetime:
-        return self.device_time if self.time_source == "device" and self.device_time else self.at
+        return _counted(self.time_source, self.device_time, self.at)
 
 
 Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | VisitAccepted | VisitDeclined
@@ -847,9 +848,7 @@ def _desk_work(command: LogDeskWork, state: Ticket) -> list[Event]:
     require(bool(command.key), "missing", "key", "every work record carries an idempotency key")
     if command.key in state.keys:
         return []
-    require(command.ended > command.started, "invalid", "ended", "work ends after it starts")
-    require(command.ended - command.started <= timedelta(days=31), "invalid", "ended",
-            "one record covers at most a month")
+    _check_span(command.started, command.ended)
     require(command.ended <= command.server_time + DESK_CLOCK_TOLERANCE, "invalid", "ended",
             "work is logged once done, not ahead")
     assert state.opened is not None
@@ -857,6 +856,12 @@ def _desk_work(command: LogDeskWork, state: Ticket) -> list[Event]:
             "work on a request starts after the request came in")
     return [DeskWorkLogged(command.worker, command.key, command.channel, command.kind, command.started,
                            command.ended, command.note.strip(), command.server_time)]
+
+
+def _check_span(started: datetime, ended: datetime) -> None:
+    """rule D6: a work record, on site or from the desk, spans a positive time, a month at most."""
+    require(ended > started, "invalid", "ended", "work ends after it starts")
+    require(ended - started <= timedelta(days=31), "invalid", "ended", "one record covers at most a month")
 
 
 def _reclassify(command: Reclassify, state: Ticket) -> list[Event]:
@@ -870,7 +875,7 @@ def _reclassify(command: Reclassify, state: Ticket) -> list[Event]:
     require(bool(command.reason.strip()), "missing", "reason", "say why the request is reclassified")
     intake.check_phase(command.phase, command.terms)  # rule C14
     opened = state.opened
-    before = {"cause": opened.coverage.cause or "software_fault", "phase": opened.phase,
+    before = {"cause": opened.coverage.judged_cause, "phase": opened.phase,
               "priority": opened.priority}
     after = {"cause": command.cause, "phase": command.phase, "priority": command.priority}
     if before == after:
@@ -969,9 +974,7 @@ def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket
             return [CheckedOut(command.technician_id, command.key, command.server_time, command.device_time,
                                command.position, command.accuracy_m, round(meters, 1), counted.source, counted.flag)]
         case LogWork():
-            require(command.ended > command.started, "invalid", "ended", "work ends after it starts")
-            require(command.ended - command.started <= timedelta(days=31), "invalid", "ended",
-                    "one record covers at most a month")
+            _check_span(command.started, command.ended)
             return [WorkLogged(command.technician_id, command.key, command.kind, command.started, command.ended,
                                command.server_time, command.device_time, counted.source, counted.flag)]
         case RecordExpense():

@@ -162,6 +162,10 @@ function setUpBoard() {
   $("map-controls").append(mapControls(map, { onPlan: allowed(["dispatcher"]) ? planToday : null }));
   $("board-refresh").addEventListener("click", () => refreshBoard());
   const form = $("new-ticket");
+  // issue 13: the console's one list of each vocabulary (CAUSES, PRIORITIES, PHASES below)
+  form.elements.cause.append(...options("cause", CAUSES).filter(Boolean));
+  form.elements.priority.append(...options("priority", PRIORITIES, { chosen: "normal" }).filter(Boolean));
+  form.elements.phase.append(...options("phase", PHASES, { blank: "phase.none" }).filter(Boolean));
   $("new-ticket-toggle").addEventListener("click", () => {
     form.hidden = !form.hidden;
     if (!form.hidden) {
@@ -643,9 +647,15 @@ function workRecords(ticket) {
         x.time ? timeCells(x.time) : el("td", { colspan: 3 }, fmtTime(x.server_time)))))));
 }
 
-function options(prefix, values, { blank } = {}) {
-  return [blank ? el("option", { value: "" }, blank) : null,
-    ...values.map((value) => el("option", { value }, tv(prefix, value)))];
+// A select's choices in the user's words, translated again when the language switches
+// (`apply` reads data-i18n); `blank`: the i18n key of an empty first choice.
+function options(prefix, values, { blank, chosen } = {}) {
+  return [blank ? el("option", { value: "", dataset: { i18n: blank } }, t(blank)) : null,
+    ...values.map((value) => {
+      const option = el("option", { value, dataset: { i18n: `${prefix}.${value}` } }, tv(prefix, value));
+      option.defaultSelected = value === chosen; // what the form's reset returns to
+      return option;
+    })];
 }
 
 const CAUSES = ["software_fault", "environment_readaptation", "os_input_adaptation", "virus_cleanup",
@@ -705,7 +715,7 @@ function deskActions(row) {
     }));
   }
   if (allows(row, "reclassify")) {
-    const unchanged = t("action.unchanged");
+    const unchanged = "action.unchanged";
     forms.push(actionForm("reclassify", t("action.reclassify"), [
       labelled("detail.cause", el("select", { name: "reclass_cause", dataset: { testid: "reclassify-cause" } },
         options("cause", CAUSES, { blank: unchanged }))),

@@ -216,6 +216,18 @@ def test_b3_c1_software_work_outside_coverage_at_the_agreements_rates() -> None:
     assert_exact(daily)
 
 
+def test_b3_c13_desk_work_says_on_the_line_whether_it_was_by_phone_or_remote() -> None:
+    # issue 13: a desk hour is billed like an on-site one; the line says where it was done
+    terms = {**TERMS, "service": {"hourly_rate": "150"}}
+    lines = {channel: only(for_work(replace(work("software", clauses=("C1", "B3")), channel=channel), terms,
+                                    source("WorkLogged"))).description
+             for channel in ("onsite", "phone", "remote")}
+    assert lines == {"onsite": "服务范围外的软件服务（工单 T-1）", "phone": "服务范围外的软件服务（电话，工单 T-1）",
+                     "remote": "服务范围外的软件服务（远程，工单 T-1）"}
+    hardware = only(for_work(replace(work(), channel="remote"), TERMS, source("WorkLogged")))
+    assert hardware.description == "硬件维护（远程，工单 T-1，2026-03-02）"
+
+
 # B4, C2: the annual fee
 
 

@@ -41,6 +41,11 @@ def types(answer: dict[str, Any]) -> list[str]:
     return [e["type"] for e in answer["events"]]
 
 
+def public(answer: dict[str, Any], message: str) -> dict[str, Any]:
+    [data] = [e["data"] for e in answer["events"] if e["type"] == message]
+    return data
+
+
 def arrival(ticket: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in ticket["deadlines"]["clocks"] if c["kind"] == "arrive")
 
@@ -60,6 +65,9 @@ async def test_d5_an_offline_check_in_before_the_deadline_uploaded_after_it_is_m
         assert types(uploaded) == ["private.CheckedIn", "VisitCheckedIn", "private.DeadlineMet", "SlaMet"]
         again = await post(near, "/tickets/t-1/check-in", check_in("phone-d5-0001", ACTED), key="phone-d5-0001")
         assert again == uploaded  # the phone's retry: one check-in, one SlaMet
+        published = public(uploaded, "VisitCheckedIn")  # what billing and the board read says the same
+        assert (published["time_source"], published["time_flag"]) == ("device", None)
+        assert datetime.fromisoformat(published["counted_at"]) == datetime.fromisoformat(ACTED)
 
         ticket = (await li.get("/api/v1/tickets/t-1")).json()
         assert arrival(ticket)["met"] is True
@@ -75,6 +83,9 @@ async def test_d5_an_offline_check_in_before_the_deadline_uploaded_after_it_is_m
                                                              "device_time": "2026-06-01T11:40:00+08:00"})
         [completed] = [e["data"] for e in done["events"] if e["type"] == "private.VisitCompleted"]
         assert completed["time_source"] == "device"
+        published = public(done, "VisitCompleted")
+        assert (published["time_source"], published["time_flag"]) == ("device", None)
+        assert datetime.fromisoformat(published["counted_at"]) == datetime.fromisoformat("2026-06-01T11:40:00+08:00")
         assert datetime.fromisoformat(completed["device_time"]) == datetime.fromisoformat("2026-06-01T11:40:00+08:00")
         times = (await li.get("/api/v1/tickets/t-1")).json()["times"]
         assert times["completed"]["source"] == "device" and times["completed"]["upload_delay_s"] == 4 * 3600 + 53 * 60
@@ -101,6 +112,9 @@ async def test_d5_a_forged_device_time_is_flagged_and_judged_by_server_time(
             [checked_in] = [e["data"] for e in uploaded["events"] if e["type"] == "private.CheckedIn"]
             assert (checked_in["time_source"], checked_in["time_flag"]) == ("server", reason)
             assert datetime.fromisoformat(checked_in["device_time"]) == datetime.fromisoformat(device_time)  # kept
+            published = public(uploaded, "VisitCheckedIn")
+            assert (published["time_source"], published["time_flag"]) == ("server", reason)
+            assert datetime.fromisoformat(published["counted_at"]) == datetime.fromisoformat(UPLOADED)
 
             ticket = (await li.get(f"/api/v1/tickets/{ticket_id}")).json()
             assert arrival(ticket)["met"] is False

@@ -39,6 +39,10 @@ DeskChannel = Literal["phone", "remote"]  # issue 13: work done from the desk (C
 # sets targets for it (onsite.priority_targets), and then the tighter one wins.
 Priority = Literal["urgent", "high", "normal", "low"]
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+# rule D5: which clock a phone's action counts at (the device's, within bounds, or the
+# server's receipt), and why the device's was not believed when it was not.
+TimeSource = Literal["device", "server"]
+TimeFlag = Literal["future", "before_assignment"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ class VisitAssigned:
 
 @dataclass(frozen=True)
 class VisitCheckedIn:
-    """rule D5: the first valid check-in (server time) stops the response clock."""
+    """rule D5: the first check-in within the geofence stops the response clock at
+    `counted_at`: the device's time when it lies within bounds (`time_source` "device"),
+    else the server's receipt `at` ("server", with `time_flag` saying why)."""
 
     SCHEMA = 1
     ticket_id: str
@@ -82,6 +88,10 @@ class VisitCheckedIn:
     device_time: str
     distance_m: float
     within_geofence: bool
+    # issue 13; defaults read messages published before them (then the server's time counted)
+    counted_at: str = ""
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,10 @@ class VisitCompleted:
     resolution: str
     verdict: str
     clauses: tuple[str, ...]
+    # rule D5 (issue 13), as on VisitCheckedIn: the time that met the resolve clock
+    counted_at: str = ""
+    time_source: TimeSource = "server"
+    time_flag: TimeFlag | None = None
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,9 @@ QUOTA_KINDS: Mapping[str, tuple[ItemKind, str, str]] = {
     "training_seat": ("training", "人", "超出免费名额的培训"),  # rule C7
     "onsite_training_session": ("training", "次", "超出免费次数的现场培训"),  # rule C7
 }
+# Where work was done, on the customer's line (B3: a desk hour by phone or remote session is
+# billed as an on-site one, and the clerk and the customer see which it was)
+WORK_CHANNEL_LABELS: Mapping[str, str] = {"onsite": "现场", "phone": "电话", "remote": "远程"}
 # Why work outside coverage is billable, when the verdict says so (B3)
 _SERVICE_REASONS = ("C1", "C12", "C17")
 
@@ -169,8 +172,8 @@ def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source,
             label = "硬件维护" if kind == "hardware" else "网络维护"
             item = _priced(source, (work.customer_id, work.agreement_id),
                            "hardware_days" if kind == "hardware" else "network_days",
-                           f"{label}（工单 {work.ticket_id}，{'、'.join(map(str, days))}）", Decimal(len(days)),
-                           unit="天", rate=rate, clauses=("B2", "C4"), on=days[0])
+                           f"{label}（{_where(work)}工单 {work.ticket_id}，{'、'.join(map(str, days))}）",
+                           Decimal(len(days)), unit="天", rate=rate, clauses=("B2", "C4"), on=days[0])
             return [replace(item, days=days)]
         case "software":
             if work.verdict == "covered":
@@ -178,7 +181,7 @@ def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source,
             on = started.astimezone(CHINA).date()
             reasons = tuple(c for c in _SERVICE_REASONS if c in work.clauses)
             service = terms.get("service") or {}
-            description = f"服务范围外的软件服务（工单 {work.ticket_id}）"
+            description = f"服务范围外的软件服务（{_where(work)}工单 {work.ticket_id}）"
             if service.get("hourly_rate") is not None:
                 hours = Decimal(_ceil(elapsed, _HOUR))
                 return [_priced(source, (work.customer_id, work.agreement_id), "service", description, hours,
@@ -187,6 +190,12 @@ def for_work(work: WorkLogged, terms: Mapping[str, Any], source: Source,
             return [_priced(source, (work.customer_id, work.agreement_id), "service", description, days_worked,
                             unit="天", rate=service.get("day_rate"), clauses=("B3", *reasons), on=on)]
     raise Rejected("invalid", "kind", f"not a kind of work: {kind!r}; one of hardware, network, software")
+
+
+def _where(work: WorkLogged) -> str:
+    """'电话，' or '远程，' before the request's number for desk work; nothing for on-site work,
+    which is what every line meant before desk work existed (their descriptions unchanged)."""
+    return "" if work.channel == "onsite" else f"{WORK_CHANNEL_LABELS.get(work.channel, work.channel)}，"
 
 
 def work_days(work: WorkLogged, terms: Mapping[str, Any]) -> tuple[date, ...]:

@@ -70,11 +70,12 @@ def translate(event: domain.Event, state: domain.Ticket) -> list[Any]:
                                          event.by, event.override_reason, dict(event.explanation))]
         case domain.CheckedIn() if event.within_geofence and state.first_check_in == event:
             return [public.VisitCheckedIn(opened.ticket_id, event.technician_id, _iso(event.server_time),
-                                          _iso(event.device_time), event.distance_m, event.within_geofence)]
+                                          _iso(event.device_time), event.distance_m, event.within_geofence,
+                                          _iso(event.counted_at), event.time_source, event.time_flag)]
         case domain.VisitCompleted():
             return [public.VisitCompleted(opened.ticket_id, opened.customer_id, cover.agreement_id,
                                           event.technician_id, _iso(event.at), event.resolution, cover.verdict,
-                                          cover.clauses)]
+                                          cover.clauses, _iso(event.counted_at), event.time_source, event.time_flag)]
         case domain.WorkLogged():
             return [public.WorkLogged(opened.ticket_id, opened.customer_id, cover.agreement_id, event.technician_id,
                                       event.key, event.kind, _iso(event.started), _iso(event.ended), cover.verdict,

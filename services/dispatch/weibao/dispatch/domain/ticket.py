@@ -30,6 +30,8 @@ from weibao.shared.public.dispatch import (
     Phase,
     Priority,
     ResponseKind,
+    TimeFlag,
+    TimeSource,
     WorkKind,
 )
 
@@ -258,12 +260,9 @@ class Decline:
     reason: str
 
 
-# rule D5: which clock a phone's action counts at, and why the phone's was not believed.
-# Each phone event keeps both times, `time_source` and `time_flag` as `counted_time`
-# decided them once (never recomputed); a log written before kept only the server's,
-# so it reads as "server". `counted_at` is the time that counts.
-TimeSource = Literal["device", "server"]
-TimeFlag = Literal["future", "before_assignment"]
+# rule D5: each phone event keeps both times, and `time_source` and `time_flag` (the
+# public vocabulary) as `counted_time` decided them once (never recomputed); a log written
+# before kept only the server's, so it reads as "server". `counted_at` is the time that counts.
 
 
 def _counted(source: TimeSource, device_time: datetime | None, server_time: datetime) -> datetime:

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.dispatch.adapters.coverage import CoverageBook, SiteView, coverage_on, site
-from weibao.dispatch.adapters.technician_board import TechnicianBoard, technician
+from weibao.dispatch.adapters.technician_board import TechnicianBoard
 from weibao.dispatch.application.official_calendar import refresh as refresh_calendar
+from weibao.dispatch.application.technicians import technician_stream
 from weibao.dispatch.application.views import counted_days, deadline_view
 from weibao.dispatch.domain import deadlines as dl
 from weibao.dispatch.domain import intake
@@ -239,8 +240,10 @@ class Tickets:
         """Issue 13: phone or remote work; the worker is the technician named (the gateway
         names a technician's own id) or else whoever logs it (the desk's actor)."""
         if body.technician_id is not None:
-            named = await technician(self.engine, self.board, body.technician_id)
-            require(named is not None, "not_found", "technician_id", "no such technician")
+            # Asked of the log, not the board: a technician registered a moment ago is known
+            # before the board's consumer has caught up (the board is eventually consistent).
+            known = await self.store.version(technician_stream(body.technician_id)) > 0
+            require(known, "not_found", "technician_id", "no such technician")
         worker = body.technician_id or str((meta or {}).get("actor", "system"))
         command = domain.LogDeskWork(worker=worker, key=body.key, server_time=self.now(), channel=body.channel,
                                      kind=body.kind, started=body.started, ended=body.ended, note=body.note)

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from weibao.shared.clock import CHINA
-from weibao.shared.commands import Body, Decimal, Id, Money, Paging, Whole
+from weibao.shared.commands import ID_PATTERN, Body, Decimal, Id, Money, Paging, Whole
 from weibao.shared.public.billing import InvoiceStatus
 
 # An invoice is named after its customer and period (`<customer>-2026-06`,
@@ -108,6 +108,14 @@ class PriceLine(LineRef, LinePrice):
 # -- billing's lists -----------------------------------------------------------------
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+# An invoice list's period: a month such as 2026-06 (per-visit invoices by the month their
+# draft opened), or `visit:<ticket_id>` (one visit's invoice); billing tells which. The
+# gateway's query parameter is bound by the same pattern and length (issue 14).
+PERIOD = rf"^(\d{{4}}-(0[1-9]|1[0-2])|visit:{ID_PATTERN.removeprefix('^').removesuffix('$')})$"
+PERIOD_MAX = 250
+# A renewal notice's standing (rules B4, C2): the fee fell due and nothing is billed yet,
+# it was paid (its annual fee is drafted), or the agreement was terminated.
+RenewalStatus = Literal["open", "renewed", "withdrawn"]
 EXPORT_LIMIT, EXPORT_MAX = 1000, 5000  # an export's page: bigger than a list's, still bounded
 
 
@@ -115,9 +123,7 @@ class InvoiceList(Paging):
     """`weibao.billing.invoices`: a page of invoices, by customer, period and status."""
 
     customer_id: str | None = Field(default=None, min_length=1, max_length=100)
-    # a month such as 2026-06 (per-visit invoices by the month their draft opened), or
-    # `visit:<ticket_id>`: billing says which it is not
-    period: str | None = Field(default=None, min_length=1, max_length=250)
+    period: str | None = Field(default=None, max_length=PERIOD_MAX, pattern=PERIOD)
     status: InvoiceStatus | None = None
 
 
@@ -128,7 +134,7 @@ class RenewalList(Paging):
 
     customer_id: str | None = Field(default=None, min_length=1, max_length=100)
     agreement_id: str | None = Field(default=None, min_length=1, max_length=100)
-    status: Literal["open", "renewed", "withdrawn"] | None = None
+    status: RenewalStatus | None = None
 
 
 class ExportQuery(Body):

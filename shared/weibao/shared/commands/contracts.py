@@ -223,9 +223,14 @@ class CustomerSearch(Paging):
     q: str | None = Field(default=None, max_length=100)  # a part of the name or id
 
 
+# An agreement's standing in the register (contracts' adapters/agreement_register.py):
+# signed and not ended, or terminated. A lapse (C1) is a date beside it, not a standing.
+AgreementStatus = Literal["active", "terminated"]
+
+
 class AgreementSearch(Paging):
     customer_id: str | None = Field(default=None, max_length=100)
-    status: str | None = Field(default=None, max_length=20)  # the register knows its standings
+    status: AgreementStatus | None = None
 
 
 # Vendor hardware's warranty (rules C11, C18, C19, C21-C24): one schema per action, the

@@ -324,10 +324,15 @@ class TechnicianTimeOff(TechnicianRef, TimeOff):
     pass
 
 
+# Which requests a list shows: those still pending, those closed, or all (the gateway's
+# query parameter is this same Literal).
+TicketStatus = Literal["open", "closed", "all"]
+
+
 class TicketList(Paging):
     """`weibao.dispatch.tickets`: a page of the board."""
 
-    status: Literal["open", "closed", "all"] = "open"
+    status: TicketStatus = "open"
     technician_id: str | None = None  # a filter: an unknown id lists nothing
     customer_id: str | None = None
 

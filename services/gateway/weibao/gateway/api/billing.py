@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -10,19 +10,21 @@ from fastapi.responses import HTMLResponse
 from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.schemas import HTML, Page, Record
 from weibao.gateway.security import PRINT_CSP
-from weibao.shared.commands.billing import CreditNote, Issue, LinePrice, Payment
+from weibao.shared.commands.billing import PERIOD, PERIOD_MAX, CreditNote, Issue, LinePrice, Payment, RenewalStatus
+from weibao.shared.public.billing import InvoiceStatus
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
 Reader = Annotated[Caller, caller(*BILLING, *AUDIT)]
-Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
-RenewalStatus = Annotated[Literal["open", "renewed", "withdrawn"] | None,
-                          Query(description="open, renewed or withdrawn")]
+# The filters are billing's own list schemas' (InvoiceList, RenewalList): the same pattern
+# and Literals, so what billing accepts the gateway lets through, and nothing else.
+Period = Annotated[str | None, Query(pattern=PERIOD, max_length=PERIOD_MAX,
+                                     description="a month (YYYY-MM), or visit:<ticket_id>")]
 
 
 @router.get("/invoices", response_model=Page, summary="Invoices, by customer, period and status")
 async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
-                   period: Period = None, status: str | None = None) -> Any:
+                   period: Period = None, status: InvoiceStatus | None = None) -> Any:
     return await call.ask("billing", "invoices", {"limit": limit, "offset": offset}, customer_id=customer_id,
                           period=period, status=status)
 
@@ -30,7 +32,7 @@ async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, custo
 @router.get("/renewals", response_model=Page,
             summary="Renewal notices: annual fees fallen due (B4, C2), open, renewed or withdrawn; never invoice lines")
 async def renewals(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
-                   agreement_id: str | None = None, status: RenewalStatus = None) -> Any:
+                   agreement_id: str | None = None, status: RenewalStatus | None = None) -> Any:
     # The billing clerk follows them up, the auditor reads them (Reader); a technician or a
     # dispatcher is refused (403) before anything is asked.
     return await call.ask("billing", "renewals", {"limit": limit, "offset": offset}, customer_id=customer_id,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from weibao.gateway.deps import BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.schemas import Page, Record, Template
 from weibao.shared.commands.contracts import (
+    AgreementStatus,
     Amendment,
     Assessment,
     ChangeRequest,
@@ -75,7 +76,7 @@ async def move_site(customer_id: str, site_id: str, body: SiteMove, call: Desk, 
 
 @router.get("/agreements", response_model=Page, summary="Agreements, by customer and status")
 async def agreements(call: Office, limit: Limit = 50, offset: Offset = 0,
-                     customer_id: str | None = None, status: str | None = None) -> Any:
+                     customer_id: str | None = None, status: AgreementStatus | None = None) -> Any:
     return await call.ask("contracts", "agreements", {"limit": limit, "offset": offset},
                           customer_id=customer_id, status=status)
 

@@ -6,7 +6,7 @@ refuses a report on a visit assigned to someone else, so a forged body cannot pa
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -28,6 +28,7 @@ from weibao.shared.commands.dispatch import (
     Response,
     Retirement,
     TechnicianChange,
+    TicketStatus,
     TimeOff,
     Triage,
     Wait,
@@ -40,12 +41,10 @@ Viewer = Annotated[Caller, caller(*OFFICE, "technician")]
 Field = Annotated[Caller, caller(*DISPATCH, "technician")]  # the technician, or a dispatcher on their behalf
 Desk = Annotated[Caller, caller(*DISPATCH, *AUDIT)]
 
-Status = Literal["open", "closed", "all"]
-
 
 @router.get("/tickets", response_model=Page,
             summary="Requests and visits, soonest deadline first (a technician: their own)")
-async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status: Status = "open",
+async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status: TicketStatus = "open",
                   technician_id: str | None = None, customer_id: str | None = None) -> Any:
     if call.principal.role == "technician":
         if technician_id not in (None, call.principal.technician_id):

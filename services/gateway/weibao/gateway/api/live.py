@@ -10,36 +10,75 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sse_starlette import EventSourceResponse
 
 from weibao.gateway.auth import Principal
 from weibao.gateway.deps import OFFICE, allow
 from weibao.gateway.schemas import EVENTS
+from weibao.shared.public import dispatch
 
 router = APIRouter(tags=["live"])
 SUBJECTS = ("dispatch.>", "billing.>", "contracts.>")
 BACKLOG = 1000  # a page this far behind is told to reload instead of being fed a backlog
 
 
-def _envelope(raw: bytes) -> dict[str, Any] | None:
+class Visit(Protocol):
+    """What the live feed reads of an event's data: whose visit it is."""
+
+    @property
+    def technician_id(self) -> str | None: ...
+
+
+# The public messages a technician hears of, typed as what this feed reads: renaming their
+# `technician_id` fails mypy here rather than silencing every technician's page. Private
+# events on the same streams name the technician by the same field, read alike (_Data).
+ABOUT_A_VISIT: tuple[type[Visit], ...] = (dispatch.VisitAssigned, dispatch.VisitCheckedIn, dispatch.VisitCompleted,
+                                          dispatch.WorkLogged, dispatch.ExpenseRecorded)
+
+
+class _Data(BaseModel):
+    """An event's data, read only for whose visit it is; other fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    technician_id: str | None = None
+
+
+class Change(BaseModel):
+    """What a page is told of each event: the envelope only, never the data."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    service: str | None = None
+    stream_id: str
+    type: str | None = None
+    position: int | None = None
+    recorded_at: str | None = None
+
+
+class Envelope(Change):
+    """The envelope as the relay publishes it (weibao.shared.messages.encode), as far as
+    this feed reads it: decoded in one pass, typed, so a field read here that the relay
+    no longer writes is a type error, not a key looked up in a dictionary."""
+
+    data: _Data | None = None  # not an object: whose it is cannot be told
+
+
+def _envelope(raw: bytes) -> Envelope | None:
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Envelope.model_validate_json(raw)
+    except ValidationError:  # not JSON, not an envelope: nothing a page can be told
         return None
-    if not isinstance(body, dict) or "stream_id" not in body:
-        return None
-    return body
 
 
-def visible(principal: Principal, body: dict[str, Any]) -> bool:
+def visible(principal: Principal, body: Envelope) -> bool:
     """A technician hears only of visits that are theirs (assigned, checked in, ...)."""
     if principal.role != "technician":
         return True
-    data = body.get("data")
-    return isinstance(data, dict) and data.get("technician_id") == principal.technician_id
+    visit: Visit | None = body.data
+    return visit is not None and visit.technician_id is not None and visit.technician_id == principal.technician_id
 
 
 @router.get("/live", responses=EVENTS, response_class=EventSourceResponse,
@@ -53,7 +92,7 @@ async def live(request: Request, principal: Annotated[Principal, Depends(allow(*
         body = _envelope(msg.data)
         if body is None or not visible(principal, body):
             return
-        change = {k: body.get(k) for k in ("service", "stream_id", "type", "position", "recorded_at")}
+        change = body.model_dump(include=set(Change.model_fields))
         try:
             queue.put_nowait(change)
         except asyncio.QueueFull:  # a stalled page: drop the backlog, ask it to reload once

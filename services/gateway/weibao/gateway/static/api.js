@@ -288,6 +288,33 @@ export function userBadge(user) {
 
 // -- ids and times ---------------------------------------------------------------------
 
+// The values each select offers (channels, causes, kinds of work and expense, ...), as
+// the gateway reads them from the shared schemas the API validates with: a page never
+// keeps a list of its own that could drift from what the API accepts. Its last answer is
+// kept on this device, so a page opened offline still offers them (the phone's service
+// worker keeps it in its shell too).
+const VOCABULARY = "weibao.vocabulary";
+let vocabularyAsked = null;
+
+export function vocabulary() {
+  vocabularyAsked ??= (async () => {
+    try {
+      const response = await fetch(`${BASE}/vocabulary`, { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new ApiError(response.status, null);
+      const words = await response.json();
+      localStorage.setItem(VOCABULARY, JSON.stringify(words));
+      return words;
+    } catch (error) {
+      const kept = JSON.parse(localStorage.getItem(VOCABULARY) || "null");
+      if (kept) return kept;
+      vocabularyAsked = null; // nothing to offer yet: ask again next time
+      throw error instanceof ApiError ? error
+        : new ApiError(0, { code: "offline", field: "(network)", message: t("error.network") });
+    }
+  })();
+  return vocabularyAsked;
+}
+
 // A fresh idempotency key: crypto.randomUUID where the page is a secure context,
 // otherwise a v4 UUID from crypto.getRandomValues (available everywhere).
 export function newKey() {

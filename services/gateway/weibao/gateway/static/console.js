@@ -4,7 +4,7 @@
 
 import {
   api, clear, el, errorBox, live, newKey, notice, onUnauthenticated, probe, query, requireUser, showError, userBadge,
-  BASE,
+  vocabulary, BASE,
 } from "./api.js";
 import { apply, fmtDelay, fmtMinutes, fmtMoney, fmtTime, lang, langButton, t, tv } from "./i18n.js";
 import { MapView, mapControls } from "./map.js";
@@ -34,6 +34,7 @@ const state = {
   selected: null,
   plan: [],
   explanations: JSON.parse(sessionStorage.getItem(EXPLAINED) || "{}"),
+  vocabulary: {}, // each select's values, from the gateway (the shared schemas' lists)
   assignments: new Map(), // ticket_id -> {assignment, technician_id, provisional}: as dispatch recorded it
   details: new Map(), // ticket_id -> the request as dispatch answers it (coverage, milestones, status times)
   invoice: null,
@@ -60,6 +61,7 @@ async function start() {
   }
   window.addEventListener("hashchange", () => show(window.location.hash.slice(1)));
   window.addEventListener("weibao:lang", () => renderAll());
+  state.vocabulary = await vocabulary();
   setUpBoard();
   setUpCustomers();
   setUpInvoices();
@@ -162,10 +164,11 @@ function setUpBoard() {
   $("map-controls").append(mapControls(map, { onPlan: allowed(["dispatcher"]) ? planToday : null }));
   $("board-refresh").addEventListener("click", () => refreshBoard());
   const form = $("new-ticket");
-  // issue 13: the console's one list of each vocabulary (CAUSES, PRIORITIES, PHASES below)
-  form.elements.cause.append(...options("cause", CAUSES).filter(Boolean));
-  form.elements.priority.append(...options("priority", PRIORITIES, { chosen: "normal" }).filter(Boolean));
-  form.elements.phase.append(...options("phase", PHASES, { blank: "phase.none" }).filter(Boolean));
+  // The choices are the API's own lists (words()); the defaults are NewTicket's.
+  form.elements.channel.append(...options("channel", words("channel"), { chosen: "phone" }).filter(Boolean));
+  form.elements.cause.append(...options("cause", words("cause")).filter(Boolean));
+  form.elements.priority.append(...options("priority", words("priority"), { chosen: "normal" }).filter(Boolean));
+  form.elements.phase.append(...options("phase", words("phase"), { blank: "phase.none" }).filter(Boolean));
   $("new-ticket-toggle").addEventListener("click", () => {
     form.hidden = !form.hidden;
     if (!form.hidden) {
@@ -658,12 +661,8 @@ function options(prefix, values, { blank, chosen } = {}) {
     })];
 }
 
-const CAUSES = ["software_fault", "environment_readaptation", "os_input_adaptation", "virus_cleanup",
-  "misoperation_repair", "usage_problem", "hardware_network", "third_party_hardware", "hardware_misuse",
-  "telecom_maintenance", "policy_change", "force_majeure", "customer_misoperation_loss", "upgrade", "training",
-  "installation", "change_request"];
-const PRIORITIES = ["urgent", "high", "normal", "low"];
-const PHASES = ["parallel_run", "cutover"];
+// One of the API's vocabularies (issue 14): the values its schema accepts, in its order.
+const words = (name) => state.vocabulary[name] || [];
 const deskKeys = new Map(); // ticket_id -> the key of desk work being entered: a retry is one record
 
 // A small form folded under its button; it stays open across the live redraws.
@@ -704,7 +703,7 @@ function deskActions(row) {
   if (allows(row, "respond")) {
     forms.push(actionForm("respond", t("action.respond"), [
       labelled("action.kind", el("select", { name: "response_kind", dataset: { testid: "respond-kind" } },
-        options("response", ["call_back", "remote_session"]))),
+        options("response", words("response")))),
       el("input", { name: "response_note", required: true, maxlength: 2000, placeholder: t("action.respond_note"),
         dataset: { testid: "respond-note" } }),
     ], async (form) => {
@@ -718,11 +717,11 @@ function deskActions(row) {
     const unchanged = "action.unchanged";
     forms.push(actionForm("reclassify", t("action.reclassify"), [
       labelled("detail.cause", el("select", { name: "reclass_cause", dataset: { testid: "reclassify-cause" } },
-        options("cause", CAUSES, { blank: unchanged }))),
+        options("cause", words("cause"), { blank: unchanged }))),
       labelled("detail.phase", el("select", { name: "reclass_phase", dataset: { testid: "reclassify-phase" } },
-        options("phase", PHASES, { blank: unchanged }))),
+        options("phase", words("phase"), { blank: unchanged }))),
       labelled("detail.priority", el("select", { name: "reclass_priority", dataset: { testid: "reclassify-priority" } },
-        options("priority", PRIORITIES, { blank: unchanged }))),
+        options("priority", words("priority"), { blank: unchanged }))),
       el("input", { name: "reclass_reason", required: true, maxlength: 2000, placeholder: t("action.reclassify_reason"),
         dataset: { testid: "reclassify-reason" } }),
     ], async (form) => {
@@ -739,9 +738,9 @@ function deskActions(row) {
   if (allows(row, "desk_work")) {
     const work = actionForm("desk-work", t("action.desk_work"), [
       labelled("action.channel", el("select", { name: "desk_channel", dataset: { testid: "desk-channel" } },
-        options("desk_channel", ["phone", "remote"]))),
+        options("desk_channel", words("desk_channel")))),
       labelled("action.work_kind", el("select", { name: "desk_kind", dataset: { testid: "desk-kind" } },
-        options("work", ["software", "hardware", "network"]))),
+        options("work", words("work"), { chosen: "software" }))),
       labelled("action.started", el("input", { type: "datetime-local", name: "desk_started", required: true,
         step: 1, dataset: { testid: "desk-started" } })),
       labelled("action.ended", el("input", { type: "datetime-local", name: "desk_ended", required: true,
@@ -1055,6 +1054,8 @@ function coverageView(coverage) {
 
 function setUpInvoices() {
   const form = $("invoice-filter");
+  form.elements.status.append(...options("invoice_status", words("invoice_status"), { blank: "invoices.all" })
+    .filter(Boolean));
   form.addEventListener("change", () => refreshInvoices());
   form.addEventListener("submit", (event) => {
     event.preventDefault();

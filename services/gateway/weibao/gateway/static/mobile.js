@@ -8,7 +8,7 @@
 
 import {
   api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onServerTime,
-  onUnauthenticated, requireUser, showError, userBadge,
+  onUnauthenticated, requireUser, showError, userBadge, vocabulary,
 } from "./api.js";
 import { apply, fmtTime, langButton, t, tv } from "./i18n.js";
 import { tickCountdowns } from "./views.js";
@@ -22,10 +22,19 @@ const SYNC = "weibao.m.clock";
 // server's clock was set back (a slow answer only makes it a little earlier).
 const SET_BACK_MS = 30000;
 
-// What an action does to the visit's status, shown before the server confirms it.
-const AFTER = { acceptance: "accepted", "check-in": "on_site", "check-out": "checked_out", completion: "completed" };
+// What the phone offers is what dispatch answers with each visit (`actions`, its state
+// machine), as the console does. An action waiting in the queue is shown as done before
+// the server confirms it: the status it leads to, the actions it ends and those it opens
+// (the server's answer replaces this guess once the queue uploads).
+const AFTER = {
+  acceptance: { status: "accepted", ends: ["accept"] },
+  "check-in": { status: "on_site", ends: ["accept", "decline"], opens: ["complete"] },
+  "check-out": { status: "checked_out", opens: ["complete"] },
+  completion: { status: "completed", ends: ["accept", "decline", "complete"] },
+};
 
-const state = { user: null, visits: [], fetchedAt: null, flushing: null, open: new Set(), deferred: false };
+const state = { user: null, visits: [], fetchedAt: null, flushing: null, open: new Set(), deferred: false,
+  vocabulary: {} };
 const $ = (id) => document.getElementById(id);
 
 function load(name, fallback) {
@@ -90,6 +99,7 @@ async function start() {
     state.fetchedAt = cached.at;
   }
   state.user = await requireUser(["technician"]);
+  state.vocabulary = await vocabulary(); // the selects' values: the API's own lists (kept for offline)
   $("header-tools").append(userBadge(state.user));
   onUnauthenticated(() => flush());
   window.addEventListener("online", () => { network(); flush(); });
@@ -291,10 +301,19 @@ function renderQueue() {
   }
 }
 
-function shownStatus(visit, pending) {
+// The visit as it will stand once what waits in the queue is uploaded: its status and
+// what it allows next.
+function shown(visit, pending) {
   let status = visit.status;
-  for (const item of pending) status = AFTER[item.action] || status;
-  return status;
+  const actions = new Set(visit.actions || []);
+  for (const item of pending) {
+    const after = AFTER[item.action];
+    if (!after) continue; // work and expenses change neither
+    status = after.status;
+    for (const action of after.ends || []) actions.delete(action);
+    for (const action of after.opens || []) actions.add(action);
+  }
+  return { status, actions };
 }
 
 function renderVisits() {
@@ -315,13 +334,13 @@ function renderVisits() {
   const waiting = queue();
   for (const visit of state.visits) {
     const pending = waiting.filter((item) => item.ticket_id === visit.ticket_id);
-    const status = shownStatus(visit, pending);
-    box.append(visitCard(visit, status, pending));
+    const { status, actions } = shown(visit, pending);
+    box.append(visitCard(visit, status, actions, pending));
   }
   tickCountdowns();
 }
 
-function visitCard(visit, status, pending) {
+function visitCard(visit, status, allowed, pending) {
   const id = visit.ticket_id;
   const due = visit.arrive_by || visit.respond_by;
   const stopped = (visit.stopped || []).includes(visit.arrive_by ? "arrive" : "respond");
@@ -341,32 +360,40 @@ function visitCard(visit, status, pending) {
     due ? [el("dt", {}, t("mobile.due")), el("dd", { class: "clock", dataset: stopped ? {} : { due } },
       stopped ? `✓ ${t("board.met")}` : el("span", { class: "countdown" }), el("small", {}, ` ${fmtTime(due)}`))] : null));
   const actions = el("div", { class: "visit-actions" });
-  if (status === "assigned") {
+  const can = (action) => allowed.has(action);
+  if (can("accept")) {
     actions.append(el("button", { type: "button", dataset: { testid: `accept-${id}` }, onclick: () => accept(id) },
       t("mobile.accept")));
   }
-  if (["assigned", "accepted"].includes(status)) {
+  // "report" covers every report from the site; which presence comes next is where the
+  // technician is: before arriving (a visit can be declined until then) a check-in, on site
+  // a check-out.
+  if (can("report") && can("decline")) {
     const button = el("button", { type: "button", class: "primary big", dataset: { testid: `check-in-${id}` } },
       t("mobile.check_in"));
     button.addEventListener("click", () => presence("check-in", id, button));
     actions.append(button);
   }
-  if (status === "on_site") {
+  if (can("report") && status === "on_site") {
     const button = el("button", { type: "button", class: "primary big", dataset: { testid: `check-out-${id}` } },
       t("mobile.check_out"));
     button.addEventListener("click", () => presence("check-out", id, button));
     actions.append(button);
   }
-  card.append(actions, workForm(id), expenseForm(id));
-  if (["on_site", "checked_out"].includes(status)) card.append(completionForm(id));
+  card.append(actions);
+  if (can("report")) card.append(workForm(id), expenseForm(id));
+  if (can("complete")) card.append(completionForm(id));
   return card;
 }
+
+// One of the API's vocabularies (issue 14): the values its schema accepts, in its order.
+const words = (name) => state.vocabulary[name] || [];
 
 function workForm(id) {
   const now = new Date();
   const form = el("form", { class: "form-grid", dataset: { testid: `work-form-${id}` } },
     el("label", {}, t("mobile.work_kind"), el("select", { name: "kind" },
-      ["hardware", "network", "software"].map((k) => el("option", { value: k }, tv("work", k))))),
+      words("work").map((k) => el("option", { value: k }, tv("work", k))))),
     el("label", {}, t("mobile.started"), el("input", { type: "datetime-local", name: "started", required: true,
       value: localInputValue(new Date(now.getTime() - 3600000)) })),
     el("label", {}, t("mobile.ended"), el("input", { type: "datetime-local", name: "ended", required: true,
@@ -382,7 +409,7 @@ function workForm(id) {
 function expenseForm(id) {
   const nights = el("label", { hidden: true }, t("mobile.nights"),
     el("input", { type: "number", name: "nights", min: 1, max: 365, value: 1 }));
-  const kind = el("select", { name: "kind" }, ["transport", "lodging", "meals"].map((k) =>
+  const kind = el("select", { name: "kind" }, words("expense").map((k) =>
     el("option", { value: k }, tv("expense", k))));
   kind.addEventListener("change", () => { nights.hidden = kind.value !== "lodging"; });
   const form = el("form", { class: "form-grid", dataset: { testid: `expense-form-${id}` } },

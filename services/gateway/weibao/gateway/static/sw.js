@@ -1,9 +1,10 @@
 // The phone page's service worker (served as /m/sw.js, scope /m/): keeps the page shell
 // so the page opens without a network. Network first, so a new release is picked up at
-// once when online; the cached copy when offline. The API is never cached here: the page
-// keeps its own copy of the visits and its queue of actions (localStorage).
+// once when online; the cached copy when offline. The API is never cached here (the page
+// keeps its own copy of the visits and its queue of actions, in localStorage), but for
+// its vocabulary: the selects' values, the same for everyone until a release changes them.
 
-const CACHE = "weibao-m-shell-v2"; // v2: the page imports views.js
+const CACHE = "weibao-m-shell-v3"; // v3: the page's selects come from /api/v1/vocabulary
 const SHELL = [
   "/m/",
   "/static/mobile.js",
@@ -13,6 +14,7 @@ const SHELL = [
   "/static/style.css",
   "/static/mobile.webmanifest",
   "/static/icon.svg",
+  "/api/v1/vocabulary",
 ];
 const PATIENCE_MS = 4000; // a network this slow is treated as no network
 

@@ -7,12 +7,29 @@ What a backup holds, and why:
 - the users file and the gateway's token secret beside it;
 - the keys folder: the signing keys and the NATS seeds. A restore without them could not
   verify one signature of the restored logs, nor let the services onto the broker;
-- the demo marker, so a restored system does not load the demo a second time.
+- the demo marker, so a restored system does not load the demo a second time;
+- the sign-in state that lives only in JetStream key-value buckets (issue 12, Backups):
+  every key of the users bucket with its value as stored (argon2 hash, disabled flag and
+  epoch: a user added with `weibao users add` exists nowhere else, and a demo user
+  disabled there would come back enabled from the users file), and the signed-out
+  tokens of the revocations bucket that have not expired yet (each with its expiry: a
+  signed-out token must stay refused after a restore). Read as the `gateway` NATS
+  identity, the one allowed to read both; from the running broker, or from one started
+  on the stopped system's store for the purpose. The throttle bucket is not kept: its
+  counts are for the last 15 minutes, and a restore starts them afresh.
+
+Everything written is the owner's alone (folders 0700, files 0600): the copies hold
+password hashes, the token secret, the signing keys and the NATS seeds (issue 12, item 4:
+data files readable by the owner only), so a backup must not be easier to read than the
+data it copies.
 
 Not the JetStream data: the SQL logs are the truth and the streams are copies of them.
 A restore sets the broker's old store aside (a stream ahead of a restored log would hold
 positions the log no longer has: foreign messages), creates the streams anew
-(`weibao streams setup`, on a broker started for the purpose) and, at the next
+(`weibao streams setup`, on a broker started for the purpose), puts the exported users
+and revocations back into their new buckets on that broker, so they are there before
+the gateway starts (it then imports the users file only for names the bucket lacks,
+changing none) and, at the next
 `weibao up`, each relay republishes its whole log and the consumers, which keep their
 checkpoints in SQL, go on from where the restored databases say.
 
@@ -24,22 +41,35 @@ Production (PostgreSQL, a NATS cluster) uses those systems' own tools: deploy/RE
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import json
+import os
 import shutil
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
 
 from weibao.runtime import demo
 from weibao.runtime.natsd import NatsServer, free_port
 from weibao.runtime.supervisor import LOCK, embedded_streams_setup, is_up, nats_keys
 from weibao.shared import identities
 from weibao.shared.clock import utc_now
+from weibao.shared.service import connect
 from weibao.shared.settings import environment
-from weibao.shared.streams import SERVICES
+from weibao.shared.streams import REVOKED_BUCKET, SERVICES, USERS_BUCKET
+from weibao.shared.users import watch_bucket
 
 MANIFEST = "manifest.json"
 SECRET = "jwt-secret"  # the gateway's token secret, beside the users file
+# The key-value buckets a backup exports, each into its own file: {"bucket", "entries": [...]}.
+BUCKET_FILES = {USERS_BUCKET: "users-bucket.json", REVOKED_BUCKET: "revoked-bucket.json"}
 
 
 class BackupError(Exception):
@@ -53,6 +83,9 @@ def _databases(data: Path) -> list[str]:
 def _snapshot(source: Path, target: Path) -> int:
     """A consistent copy of a live SQLite database; returns its log's last position."""
     target.unlink(missing_ok=True)
+    # Born the owner's alone: sqlite3 keeps an existing (empty) file's mode, and gives
+    # its journal the same one.
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     # Read-only on the source: a backup must never be the writer that takes a lock.
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
@@ -63,10 +96,141 @@ def _snapshot(source: Path, target: Path) -> int:
             return 0
 
 
+@contextlib.contextmanager
+def _owner_only_files() -> Iterator[None]:
+    """Everything this process creates meanwhile is born 0600 / 0700 (no window in which a
+    copy of a password hash or a seed is world-readable); `_owner_only` then fixes what
+    kept a wider mode of its own (copy2 copies the source's, e.g. the public auth.conf)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _owner_only(root: Path) -> None:
+    """`root` and everything under it: folders 0700, files 0600 (issue 12, item 4)."""
+    root.chmod(0o700)
+    for folder, folders, files in os.walk(root):
+        for name in folders:
+            (Path(folder) / name).chmod(0o700)
+        for name in files:
+            (Path(folder) / name).chmod(0o600)
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+def _embedded_url(data: Path) -> str | None:
+    port_file = data / "nats" / "port"
+    return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else None
+
+
+def _gateway_seed(data: Path) -> str | None:
+    # The gateway identity reads and writes the sign-in buckets and nothing else of
+    # JetStream (weibao.shared.identities); the cli's reaches the users bucket only.
+    seed = identities.seed_path(nats_keys(data), "gateway")
+    return str(seed) if seed.exists() else None
+
+
+async def _bucket_entries(kv: KeyValue) -> dict[str, bytes]:
+    """Every live key of a bucket with its current value, bytes as stored."""
+    entries: dict[str, bytes] = {}
+
+    def keep(key: str, value: bytes | None) -> None:
+        if value is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = value
+
+    follower, loaded = await watch_bucket(kv, keep)
+    try:
+        await loaded
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    return entries
+
+
+async def _export_buckets(url: str, seed: str | None) -> dict[str, list[dict[str, Any]]]:
+    """The users bucket whole; the revocations not yet expired, each with its expiry and
+    the seconds it had left when taken. A bucket not created yet exports nothing."""
+    nc = await connect(url, "weibao-backup", seed=seed, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        exported: dict[str, list[dict[str, Any]]] = {}
+        for bucket in BUCKET_FILES:
+            try:
+                entries = await _bucket_entries(await js.key_value(bucket))
+            except BucketNotFoundError:
+                entries = {}
+            rows: list[dict[str, Any]] = []
+            now = time.time()
+            for key, value in sorted(entries.items()):
+                row: dict[str, Any] = {"key": key, "value": base64.b64encode(value).decode()}
+                if bucket == REVOKED_BUCKET:
+                    expiry = float(value)  # a revocation's value is its token's expiry (gateway.auth)
+                    if expiry <= now:
+                        continue  # its token has expired anyway: nothing left to refuse
+                    row.update(expires_at=expiry, remaining_seconds=round(expiry - now, 3))
+                rows.append(row)
+            exported[bucket] = rows
+        return exported
+    finally:
+        await nc.close()
+
+
+async def _import_buckets(url: str, seed: str | None, exported: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Put exported entries back, values byte for byte; revocations only while their
+    token would still be good (the bucket's own TTL then forgets them after at most a
+    token lifetime, and every gateway ignores one past its expiry)."""
+    nc = await connect(url, "weibao-restore", seed=seed, max_reconnect_attempts=0)
+    done = []
+    try:
+        js = nc.jetstream()
+        for bucket, rows in exported.items():
+            kv = await js.key_value(bucket)
+            now, put = time.time(), 0
+            for row in rows:
+                if bucket == REVOKED_BUCKET and float(row["expires_at"]) <= now:
+                    continue
+                await kv.put(row["key"], base64.b64decode(row["value"]))
+                put += 1
+            done.append(f"{bucket}: {put} entr{'y' if put == 1 else 'ies'} restored")
+        return done
+    finally:
+        await nc.close()
+
+
+def _export_from(data: Path) -> dict[str, list[dict[str, Any]]] | None:
+    """The buckets from the running broker, else from one started on the stopped store;
+    None when there is no store at all (a system never started has no users bucket)."""
+    seed = _gateway_seed(data)
+    if is_up(data) and (url := _embedded_url(data)) is not None:
+        return asyncio.run(_export_buckets(url, seed))
+    if not (data / "nats" / "jetstream").exists():
+        return None
+    keys = nats_keys(data)
+    identities.ensure(keys)
+    url = _embedded_url(data)
+    port = int(url.rsplit(":", 1)[1]) if url else free_port()
+    broker = NatsServer(data / "nats", port=port, authorization=identities.authorization_for(keys))
+    broker.start()
+    try:
+        return asyncio.run(_export_buckets(broker.url, seed))
+    finally:
+        broker.stop()
+
+
 def _embedded_only() -> None:
     if environment().database_url is not None:
         raise BackupError("DATABASE_URL is set: this is a production system; back it up with pg_dump and restore "
-                          "with pg_restore per schema (deploy/README.md, Backups)")
+                          "with pg_restore per schema, and the users and revocations buckets with `nats stream "
+                          "backup KV_weibao_users` / `KV_weibao_revoked` (deploy/README.md, Backups)")
 
 
 def backup(data: Path, target: Path) -> dict[str, Any]:
@@ -76,7 +240,14 @@ def backup(data: Path, target: Path) -> dict[str, Any]:
         raise BackupError(f"no service database in {data.resolve()}: nothing to back up")
     if target.exists() and any(target.iterdir()):
         raise BackupError(f"{target} is not empty: a backup goes into a folder of its own")
-    target.mkdir(parents=True, exist_ok=True)
+    with _owner_only_files():
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        manifest = _backup_into(data, target)
+    _owner_only(target)
+    return manifest
+
+
+def _backup_into(data: Path, target: Path) -> dict[str, Any]:
     manifest: dict[str, Any] = {"taken_at": utc_now().isoformat(), "from": str(data.resolve()), "databases": {}}
     for service in _databases(data):
         manifest["databases"][service] = {"log_position": _snapshot(data / f"{service}.db",
@@ -92,7 +263,13 @@ def backup(data: Path, target: Path) -> dict[str, Any]:
         manifest["keys"] = True
     else:
         manifest["keys"] = False
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    exported = _export_from(data)
+    manifest["buckets"] = {}
+    for bucket, rows in (exported or {}).items():
+        _write_private(target / BUCKET_FILES[bucket],
+                       json.dumps({"bucket": bucket, "entries": rows}, indent=2, ensure_ascii=False) + "\n")
+        manifest["buckets"][bucket] = {"file": BUCKET_FILES[bucket], "entries": len(rows)}
+    _write_private(target / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
@@ -109,12 +286,18 @@ def restore(source: Path, data: Path) -> list[str]:
         raise BackupError("the backup has no keys and this folder has none: the logs' signatures could not be "
                           "verified; restore the keys folder too")
     data.mkdir(parents=True, exist_ok=True)
+    with _owner_only_files():
+        return _restore_into(source, data, manifest)
+
+
+def _restore_into(source: Path, data: Path, manifest: dict[str, Any]) -> list[str]:
     done = []
     for service in manifest["databases"]:
         target = data / f"{service}.db"
         for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm"), Path(f"{target}-journal")):
             leftover.unlink(missing_ok=True)  # an old WAL would be replayed over the restored file
         shutil.copy2(source / f"{service}.db", target)
+        target.chmod(0o600)  # the data's owner only, whatever mode the copy had
         done.append(f"{service}: database restored (log up to position "
                     f"{manifest['databases'][service]['log_position']})")
     users = demo.users_path(data)
@@ -127,13 +310,16 @@ def restore(source: Path, data: Path) -> list[str]:
             shutil.rmtree(data / "keys")
         shutil.copytree(source / "keys", data / "keys")
         done.append("keys: restored (signing keys and NATS seeds)")
-    done += _fresh_streams(data)
+    exported = {bucket: json.loads((source / info["file"]).read_text("utf-8"))["entries"]
+                for bucket, info in manifest.get("buckets", {}).items()}
+    done += _fresh_streams(data, exported)
     return done
 
 
-def _fresh_streams(data: Path) -> list[str]:
+def _fresh_streams(data: Path, exported: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Set the old JetStream store aside and create empty streams on a broker started
-    for the purpose, with the restored identities: the relays fill them at the next start."""
+    for the purpose, with the restored identities: the relays fill them at the next start.
+    The exported buckets go back on the same broker, before any gateway can start."""
     done = []
     store = data / "nats" / "jetstream"
     if store.exists():
@@ -148,6 +334,10 @@ def _fresh_streams(data: Path) -> list[str]:
     broker.start()
     try:
         done += [f"streams: {line}" for line in embedded_streams_setup(data, broker.url)]
+        if exported:
+            done += asyncio.run(_import_buckets(broker.url, _gateway_seed(data), exported))
+        else:
+            done.append("buckets: this backup holds none (an older backup): users come from the users file only")
     finally:
         broker.stop()
     done.append("streams: empty; each service's relay republishes its log at the next `weibao up`")

@@ -68,6 +68,10 @@ class Environment(BaseSettings):
                                    description="seconds a service has to answer before a 504")
     max_body: int = Field(default=2**20, validation_alias="WEIBAO_MAX_BODY", ge=1024,
                           description="largest request body (bytes)")
+    # True means exactly one HTTP proxy of ours in front (MDN's "trusted proxy count" rule,
+    # count one): the client is the right-most X-Forwarded-For entry, the scheme the
+    # right-most X-Forwarded-Proto; false, neither header is read (weibao.gateway.security;
+    # deploy/README.md, "Behind a proxy"; issue 12).
     trust_proxy: bool = Field(default=False, validation_alias="WEIBAO_TRUST_PROXY",
                               description="believe X-Forwarded-For/-Proto (only behind your own proxy)")
     token_ttl: int = Field(default=TOKEN_TTL_SECONDS, validation_alias="WEIBAO_TOKEN_TTL", ge=60,

@@ -27,6 +27,7 @@ uvicorn.run(
     host=env.http_host,
     port=env.http_port,
     log_level=env.log_level.lower(),
-    # the phone and console pages are same-origin; a proxy in front sets X-Forwarded-*
-    proxy_headers=True,
+    # Forwarded headers are read by the gateway's own middleware (security.SecurityHeaders),
+    # and only with WEIBAO_TRUST_PROXY: uvicorn's would believe any local client's.
+    proxy_headers=False,
 )

@@ -1,11 +1,25 @@
 """What the gateway adds to every request and response, whatever the route: a bound on
-the request body, the browser security headers, and the session cookie's attributes.
+the request body, the browser security headers, the session cookie's attributes, and,
+behind a trusted proxy (WEIBAO_TRUST_PROXY), the client's own address and scheme.
+
+Behind a proxy (issue 12, item 4), the rule is the "trusted proxy count" rule of MDN's
+X-Forwarded-For reference with a count of one: WEIBAO_TRUST_PROXY says exactly one HTTP
+proxy of ours stands in front of the gateway (the ingress controller, or the proxy of
+the compose file). That proxy appends the address it accepted the connection from to
+X-Forwarded-For, so the client is the right-most address; everything left of it the
+client may have written itself and proves nothing. Likewise the scheme is the right-most
+X-Forwarded-Proto entry (the one our proxy set). Unset, the forwarded headers are never
+read: a client that reaches the gateway directly could write anything in them. More
+than one proxy in a row: have the outer ones resolved by the one in front of the
+gateway (ingress-nginx: `use-forwarded-headers` with `proxy-real-ip-cidr`), so that it
+forwards a single address (deploy/README.md, "Behind a proxy").
 
 Pure ASGI middleware (not Starlette's BaseHTTPMiddleware), so streamed responses (exports,
 server-sent events) pass through untouched and only their first message is amended."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -45,8 +59,58 @@ HEADERS = {
 }
 
 
+def _header(scope: Scope, name: bytes) -> list[str]:
+    """A header's entries, every field of that name joined in order (RFC 9110 5.3)."""
+    joined = b",".join(value for key, value in scope.get("headers", []) if key.lower() == name)
+    return [entry.strip() for entry in joined.decode("latin-1").split(",")] if joined else []
+
+
+def _address(entry: str) -> str | None:
+    """An X-Forwarded-For entry's IP address (`1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `::1`),
+    normalised; None for anything else (`unknown`, an obfuscated name, garbage)."""
+    host = entry
+    if entry.startswith("[") and "]" in entry:
+        host = entry[1:entry.index("]")]
+    elif entry.count(":") == 1:
+        host = entry.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def forwarded_client(scope: Scope) -> str | None:
+    """The client's address as our one trusted proxy saw it: the right-most X-Forwarded-For
+    entry; None (keep the connection's peer) when there is none or it is not an address."""
+    entries = _header(scope, b"x-forwarded-for")
+    return _address(entries[-1]) if entries else None
+
+
+def forwarded_proto(scope: Scope) -> str | None:
+    """The scheme our proxy was reached over: the right-most X-Forwarded-Proto entry."""
+    entries = _header(scope, b"x-forwarded-proto")
+    proto = entries[-1].lower() if entries else ""
+    return proto if proto in ("http", "https") else None
+
+
+def from_trusted_proxy(scope: Scope) -> None:
+    """With WEIBAO_TRUST_PROXY, the request's client and scheme become what the proxy says,
+    so everything inside (the sign-in throttle's per-address count, the cookie's Secure,
+    the URLs FastAPI builds) sees the browser, not the proxy. Without it, nothing: a
+    spoofed header changes nothing."""
+    if not environment().trust_proxy:
+        return
+    if (client := forwarded_client(scope)) is not None:
+        peer = scope.get("client")
+        scope["client"] = (client, peer[1] if peer else 0)
+    if (proto := forwarded_proto(scope)) is not None:
+        scope["scheme"] = proto
+
+
 class SecurityHeaders:
-    """Adds the security headers to every HTTP response that does not set its own."""
+    """Adds the security headers to every HTTP response that does not set its own. The
+    outermost middleware, so it is also where a trusted proxy's client and scheme are
+    taken (`from_trusted_proxy`) before anything inside reads them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -55,6 +119,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from_trusted_proxy(scope)
         path = str(scope.get("path", ""))
         policy = DOCS_CSP if path.startswith(DOCS) else CSP
 
@@ -109,16 +174,14 @@ def too_large(limit: int) -> Response:
 
 
 def over_tls(request: Request) -> bool:
-    """Did the browser reach us over HTTPS? Directly (the scheme), or through a proxy that
-    says so in X-Forwarded-Proto, believed only when WEIBAO_TRUST_PROXY is set (a client
-    that reaches the gateway directly could claim anything). uvicorn's --proxy-headers
-    (trusted --forwarded-allow-ips) already rewrites the scheme, which counts too."""
+    """Did the browser reach us over HTTPS? Directly (the scheme), or through our proxy
+    that says so in X-Forwarded-Proto (its right-most entry, the one the proxy set),
+    believed only when WEIBAO_TRUST_PROXY is set (a client that reaches the gateway
+    directly could claim anything). Read here too, not only as the scheme
+    `from_trusted_proxy` sets, so a route served without that middleware agrees."""
     if request.url.scheme == "https":
         return True
-    if not environment().trust_proxy:
-        return False
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return forwarded.split(",")[0].strip().lower() == "https"
+    return environment().trust_proxy and forwarded_proto(request.scope) == "https"
 
 
 def set_session_cookie(response: Response, request: Request, name: str, token: str, max_age: int,

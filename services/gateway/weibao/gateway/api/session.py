@@ -32,7 +32,7 @@ router = APIRouter(tags=["session"], lifespan=lifespan)
 
 
 def client_address(request: Request) -> str:
-    # uvicorn's proxy_headers make this the forwarded client when a trusted proxy is in front.
+    # With WEIBAO_TRUST_PROXY, security.SecurityHeaders has already set the forwarded client.
     return request.client.host if request.client else "unknown"
 
 

@@ -5,6 +5,8 @@ configuration for real."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,45 @@ def test_kubernetes_manifests_parse(path: Path) -> None:
             sources = next(v["projected"]["sources"] for v in pod["volumes"] if v["name"] == "signing-keys")
             assert [s["secret"]["name"] for s in sources if "secret" in s] == [f"weibao-signing-{name}"]
             assert [s["configMap"]["name"] for s in sources if "configMap" in s] == ["weibao-trusted-keys"]
+
+
+def _secrets_named(pod: dict[str, Any]) -> set[str]:
+    """Every Secret a pod spec mounts or reads into its environment."""
+    found = set()
+    for volume in pod.get("volumes", []):
+        if "secret" in volume:
+            found.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                found.add(source["secret"]["name"])
+    for container in pod.get("containers", []) + pod.get("initContainers", []):
+        for variable in container.get("env", []):
+            reference = variable.get("valueFrom", {}).get("secretKeyRef")
+            if reference:
+                found.add(reference["name"])
+        found |= {e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e}
+    return found
+
+
+def test_kustomize_renders_and_each_process_gets_its_secrets() -> None:
+    """What `kubectl apply -k` would send (DESIGN.md, "Trust"; issue 11: "their files
+    must at least render"): each process its NATS identity and the CA, each signer its
+    signing key, the gateway its JWT secret."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not on PATH: the manifests are only parsed (test_kubernetes_manifests_parse)")
+    rendered = subprocess.run([kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [d for d in yaml.safe_load_all(rendered.stdout) if d is not None]
+    assert objects and all("kind" in d and "name" in d.get("metadata", {}) for d in objects)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in objects
+            if d["kind"] in ("Deployment", "Job", "StatefulSet")}
+    for name, role in ROLES.items():
+        secrets = _secrets_named(pods[f"weibao-{name}"])
+        assert {f"weibao-nats-{role}", "weibao-nats-ca"} <= secrets, (name, secrets)
+        # Least privilege: no other process's NATS identity or signing key.
+        assert {s for s in secrets if s.startswith("weibao-nats-")} == {f"weibao-nats-{role}", "weibao-nats-ca"}
+        signing = {s for s in secrets if s.startswith("weibao-signing-")}
+        assert signing == ({f"weibao-signing-{name}"} if name in SIGNERS else set()), (name, signing)
+    assert "weibao-jwt" in _secrets_named(pods["weibao-gateway"])

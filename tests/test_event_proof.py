@@ -9,6 +9,7 @@ foreign message for its own, and verification of the log and the stream names it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,12 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.helpers import eventually
 from weibao.shared import keys
 from weibao.shared.consumer import TrackingConsumer, list_parked
-from weibao.shared.events import NewEvent, RecordedEvent, canonical_json, event_hash
+from weibao.shared.db import make_engine
+from weibao.shared.events import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, event_hash
 from weibao.shared.eventstore import SIGNING_STARTED, EventStore
-from weibao.shared.messages import MSG_ID, encode
+from weibao.shared.messages import MSG_ID, Message, decode, encode
+from weibao.shared.proof import Proof, signature_problem
 from weibao.shared.readmodels import StreamIndex, create_tables
 from weibao.shared.relay import Relay
 from weibao.shared.replay import compare, rebuild
+from weibao.shared.service import Runtime, ServiceSpec
 from weibao.shared.verification import verify_stream
 
 
@@ -141,6 +145,17 @@ async def test_the_relays_next_id_taken_first_erases_nothing(
     await eventually(lambda: _rows_are(engine, index, {"visit-1": 2}))
     assert list(relay.alarms.values()) == ["unreadable message claiming position 2: "
                                           "unknown envelope version None (we read 1)"]
+    health = await Runtime(ServiceSpec("dispatch"), engine, store, nc, relay, []).health()
+    assert (health["status"], [f["stream_seq"] for f in health["foreign_messages"]]) == ("alarm", [2])
+    # A restart forgets the alarm held in memory, and its tail walk stops at our own last
+    # event, after the foreign one: the stream's message count still gives it away, so
+    # health is red again from the start (issue 11, item 4).
+    restarted = Relay(store, nc, "dispatch")
+    await restarted.sync_tail()
+    again = await Runtime(ServiceSpec("dispatch"), engine, store, nc, restarted, []).health()
+    assert (again["status"], again["relayed_position"]) == ("alarm", 2)
+    assert [f["stream_seq"] for f in again["foreign_messages"]] == [0]
+    assert "1 not the log's events" in again["foreign_messages"][0]["reason"]
 
 
 async def test_a_duplicate_the_broker_already_holds_is_compared_not_trusted(
@@ -150,6 +165,11 @@ async def test_a_duplicate_the_broker_already_holds_is_compared_not_trusted(
     relay = Relay(store, nc, "dispatch")
     await store.append("visit-1", [NewEvent("Logged", {"i": 0})], expected_version=0)
     await relay_all(relay, store)
+    # A clean stream raises nothing, at start either: the count below is no false alarm.
+    clean = Relay(store, nc, "dispatch")
+    await clean.sync_tail()
+    assert clean.alarms == {}
+    assert (await Runtime(ServiceSpec("dispatch"), engine, store, nc, relay, [consumer]).health())["status"] == "ok"
     await store.append("visit-1", [NewEvent("Logged", {"i": 1})], expected_version=1)
     real = (await store.read_from(1))[0]
     fake = forged((await store.read_from(0))[0], keys.Signer.generate("dispatch"))
@@ -162,6 +182,122 @@ async def test_a_duplicate_the_broker_already_holds_is_compared_not_trusted(
     assert any("not the log's event" in r for r in relay.alarms.values())
     await eventually(lambda: _parked(engine, 1))
     assert await index_rows(engine, index) == {"visit-1": 1}
+    # The alarm turns the service's health red (issue 11, item 4): never "ok" meanwhile.
+    health = await Runtime(ServiceSpec("dispatch"), engine, store, nc, relay, []).health()
+    assert health["status"] == "alarm"
+    assert [f["stream_seq"] for f in health["foreign_messages"]] == [2]
+    assert "not the log's event" in health["foreign_messages"][0]["reason"]
+
+
+async def test_a_forked_log_signed_by_the_trusted_key_is_parked_for_its_link(
+        engine: AsyncEngine, nc: NATS, store: EventStore, index: StreamIndex, consumer: TrackingConsumer,
+        keyring: keys.Keyring, tmp_path: Path) -> None:
+    """Two logs under one key (an old backup restored and written to): every signature
+    holds, only the previous-hash link tells the fork's event from the real next one."""
+    relay = Relay(store, nc, "dispatch")
+    await store.append("visit-1", [NewEvent("Logged", {"i": i}) for i in range(3)], expected_version=0)
+    await relay_all(relay, store)
+    await eventually(lambda: _rows_are(engine, index, {"visit-1": 3}))
+    fork = (await _other_log(tmp_path / "fork.db", keyring.signer("dispatch"), "visit-fork", 4))[-1]
+    payload, headers = encode("dispatch", fork)
+    assert fork.position == 4 and signature_problem(keyring.trust, "dispatch",
+                                                    decode(f"dispatch.{fork.type}", payload, headers)) is None
+    await publish_foreign(nc, fork)
+    await eventually(lambda: _parked(engine, 1))
+    assert [(p.position, p.reason) for p in await list_parked(engine)] == [
+        (4, "not applied, no proof: does not follow the last event applied from this producer (prev_hash differs)")]
+    await store.append("visit-1", [NewEvent("Logged", {"i": 3})], expected_version=3)
+    await relay_all(relay, store)
+    await eventually(lambda: _rows_are(engine, index, {"visit-1": 4}))
+    assert (consumer.applied, consumer.refused) == (4, 1)
+
+
+async def test_an_unsigned_event_of_a_forked_old_log_is_parked_though_its_position_is_vouched_for(
+        engine: AsyncEngine, nc: NATS, keyring: keys.Keyring, index: StreamIndex, tmp_path: Path) -> None:
+    """Before SigningStarted nothing is signed, but the log was a hash chain all along:
+    an unsigned event at a vouched-for position must still follow the last one applied.
+    Else a fork's event is applied and the real one at its position skipped as a repeat."""
+    old = EventStore(engine)
+    await old.create_tables()
+    old_relay = Relay(old, nc, "dispatch")
+    await old.append("visit-1", [NewEvent("Logged", {"i": i}) for i in range(2)], expected_version=0)
+    await relay_all(old_relay, old)
+    fork = (await _other_log(tmp_path / "old-fork.db", None, "visit-fork", 3))[-1]
+    await publish_foreign(nc, fork)  # ahead of the real position 3
+    await old.append("visit-1", [NewEvent("Logged", {"i": 2})], expected_version=2)
+    await relay_all(old_relay, old)
+    store = EventStore(engine, signer=keyring.signer("dispatch"))
+    started = await store.start_signing()
+    assert started is not None and started.data["unsigned_through"] == 3
+    await relay_all(Relay(store, nc, "dispatch"), store)
+    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, trust=keyring.trust)
+    await consumer.create_tables()
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await eventually(lambda: _rows_are(engine, index, {"visit-1": 3, "$signing": 1}))
+        assert [(p.position, p.reason) for p in await list_parked(engine)] == [
+            (3, "not applied, no proof: does not follow the last event applied from this producer "
+                "(prev_hash differs)")]
+        assert (consumer.applied, consumer.refused) == (4, 1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_unsigned_events_are_linked_and_old_checkpoints_still_apply(nc: NATS, keyring: keys.Keyring) -> None:
+    proof = Proof(keyring.trust, "dispatch", unsigned_through=10)  # as a SigningStarted at 11 vouches
+    first, second = (_message(e) for e in _unsigned_chain(2))
+
+    async def problem(message: Message, applied: int, last_hash: str | None) -> str | None:
+        return await proof.problem(message, applied, last_hash, nc)
+
+    assert await problem(first, 0, None) is None  # position 1 follows the genesis hash
+    assert await problem(second, 1, first.hash) is None
+    assert "prev_hash differs" in str(await problem(second, 1, "f" * 64))
+    # A checkpoint from before links were kept (or moved past a parked event) knows no
+    # hash: the old log applies as before.
+    assert await problem(second, 1, None) is None
+    # The vouched-for position proves no content: the hash still must match it.
+    tampered = dataclasses.replace(second, data={"i": 99})
+    assert await problem(tampered, 1, first.hash) == "content does not match its hash"
+    # Relayed before envelopes carried links: fine at the start of an old stream, not
+    # after the chain was seen.
+    unlinked = [dataclasses.replace(m, prev_hash=None, hash=None) for m in (first, second)]
+    assert await problem(unlinked[0], 0, None) is None
+    assert await problem(unlinked[1], 1, None) is None
+    assert "carries no prev_hash" in str(await problem(unlinked[1], 1, first.hash))
+
+
+async def _other_log(path: Path, signer: keys.Signer | None, stream_id: str, count: int) -> list[RecordedEvent]:
+    """The events of another log of the same producer at positions 1..count."""
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        other = EventStore(engine, signer=signer)
+        await other.create_tables()
+        await other.append(stream_id, [NewEvent("Logged", {"fork": i}) for i in range(count)], expected_version=0)
+        return await other.read_from(0)
+    finally:
+        await engine.dispose()
+
+
+def _unsigned_chain(count: int, stream_id: str = "visit-1") -> list[RecordedEvent]:
+    events: list[RecordedEvent] = []
+    moment = datetime.now(UTC)
+    for position in range(1, count + 1):
+        prev = events[-1].hash if events else GENESIS_HASH
+        data = {"i": position}
+        digest = event_hash(prev, position=position, stream_id=stream_id, version=position, type="Logged",
+                            schema_version=1, data_json=canonical_json(data), meta_json=canonical_json({}),
+                            recorded_at=moment)
+        events.append(RecordedEvent(position, stream_id, position, "Logged", 1, data, {}, moment, prev, digest,
+                                    None, None))
+    return events
+
+
+def _message(event: RecordedEvent) -> Message:
+    payload, headers = encode("dispatch", event)
+    return decode(f"dispatch.{event.type}", payload, headers)
 
 
 async def test_a_log_written_before_signing_is_vouched_for_by_its_signing_started(

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
+import nats.errors
 import pytest
 
 from tests.helpers import eventually, health
@@ -106,6 +108,7 @@ async def test_up_serves_healthz_stops_cleanly_and_reuses_its_data(system: Syste
     system.up()
     first = await wait_healthy(system)
     assert set(first["services"]) == {"contracts", "dispatch", "billing"}
+    await refused_without_credentials(system.nats_port)
     await append_to_contracts(system.workdir, 5)
 
     async def indexed() -> bool:
@@ -138,6 +141,35 @@ async def test_up_serves_healthz_stops_cleanly_and_reuses_its_data(system: Syste
     verify = system.cli("verify", "contracts", "--log-only")
     assert verify.returncode == 0, verify.stderr
     assert json.loads(verify.stdout)["ok"] is True
+
+
+async def refused_without_credentials(nats_port: int) -> None:
+    """`weibao up`'s own broker admits nobody without credentials (issue 11, item 1): a
+    plain nats-py client, and a command written straight onto the socket. (The command
+    would have been a contracts event; the log holding only the 5 appended by hand,
+    checked after the restart, shows it was never run.)"""
+    errors: list[Exception] = []
+
+    async def noted(error: Exception) -> None:
+        errors.append(error)
+
+    with pytest.raises(nats.errors.Error) as refused:
+        await nats.connect(f"nats://127.0.0.1:{nats_port}", allow_reconnect=False, max_reconnect_attempts=0,
+                           connect_timeout=5, error_cb=noted)
+    assert "authorization" in " ".join(repr(e) for e in [refused.value, *errors]).lower(), (refused.value, errors)
+    reader, writer = await asyncio.open_connection("127.0.0.1", nats_port)
+    try:
+        info = await reader.readline()
+        assert info.startswith(b"INFO ") and b'"auth_required":true' in info.replace(b" ", b"")
+        command = json.dumps({"customer_id": "intruder", "name": "Intruder"}).encode()
+        writer.write(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1,"headers":true}\r\n'
+                     b"PUB weibao.contracts.customer.register _INBOX.intruder %d\r\n%s\r\nPING\r\n"
+                     % (len(command), command))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # the broker closes on us
+    finally:
+        writer.close()
+    assert b"-ERR 'Authorization Violation'" in answer and b"PONG" not in answer, answer
 
 
 async def test_replay_from_the_command_line_matches_the_live_model(system: System) -> None:

@@ -7,7 +7,9 @@ applies a message only if the hash matches the content, the signature is by a ke
 trusts for that producer, and it follows the last event it applied from that producer.
 
 Events a log stored before its service signed carry no signature; they are accepted only
-at positions the log's signed `SigningStarted` vouches for."""
+at positions the log's signed `SigningStarted` vouches for, and, like signed ones, only if
+their content matches their hash and they follow the last event applied (the log is one
+hash chain, signed or not)."""
 
 from __future__ import annotations
 
@@ -55,16 +57,22 @@ class Proof:
         checkpoint from before links were kept); else why not, in words. The consumer and
         the replay ask alike, so a replay refuses what the live model refused."""
         if message.signature is None and message.hash is None:
-            return await self._unsigned(message, nc)
-        problem = signature_problem(self.trust, self.upstream, message)
+            problem: str | None = UNSIGNED
+        else:
+            problem = signature_problem(self.trust, self.upstream, message)
         if problem == UNSIGNED:
-            return await self._unsigned(message, nc)
+            problem = await self._unsigned(message, nc)
+            if problem is None and message.hash is not None and message.prev_hash is not None \
+                    and hash_of(message, message.prev_hash) != message.hash:
+                # The vouched-for position says nothing of the content: the hash still must.
+                problem = "content does not match its hash"
         if problem is not None:
             return problem
-        # Linked only to the event right before it: a later one waits its turn (a gap).
-        previous = (GENESIS_HASH if applied == 0 else last_hash) if message.position == applied + 1 else None
-        if previous is not None and message.prev_hash != previous:
-            return "does not follow the last event applied from this producer (prev_hash differs)"
+        # Signed or not, the log is one hash chain (issue 11, item 3): a fork (an old
+        # backup restored and written to, signed by the same key) breaks the link.
+        problem = link_problem(message, applied, last_hash)
+        if problem is not None:
+            return problem
         if message.type == SIGNING_STARTED:
             self.unsigned_through = _unsigned_through(message)
         return None
@@ -76,6 +84,26 @@ class Proof:
         if self.unsigned_through is not None and message.position <= self.unsigned_through:
             return None
         return "unsigned, and no signed SigningStarted of its producer vouches for its position"
+
+
+def link_problem(message: Message, applied: int, last_hash: str | None) -> str | None:
+    """Why `message` does not follow the last event applied from its producer (position
+    `applied`, hash `last_hash`), or None. Only the event right after is linked: a later
+    one waits its turn (a gap). Unknown links (`last_hash` None past position 0: a
+    checkpoint from before links were kept, or one moved past a parked event) are not
+    checked, so old checkpoints keep applying."""
+    if message.position != applied + 1:
+        return None
+    previous = GENESIS_HASH if applied == 0 else last_hash
+    if previous is None:
+        return None
+    if message.prev_hash is None:
+        # Relayed before envelopes carried links: only the start of an old stream. Once
+        # the chain was seen, an unlinked message cannot continue it.
+        return None if applied == 0 else "carries no prev_hash, yet the event applied before it had a hash"
+    if message.prev_hash != previous:
+        return "does not follow the last event applied from this producer (prev_hash differs)"
+    return None
 
 
 def _unsigned_through(message: Message) -> int | None:

@@ -296,3 +296,70 @@ def test_d1_c1_no_coverage_is_taken_once_a_report_came_from_site() -> None:
         check_in("k-1"))
     reported.when(FindCoverage(T0 + timedelta(hours=1), FOUND, "dispatcher:li")).then_rejected("conflict", "ticket_id")
     TICKET.given().when(FindCoverage(T0, FOUND, "dispatcher:li")).then_rejected()  # no such ticket
+
+
+# rule D2, issue 15: only the commands that count working time read the official calendar,
+# so the application refreshes it (a read of the log) for those alone
+
+
+def test_d2_only_the_commands_that_decide_due_times_read_the_official_calendar(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typing import get_args
+
+    from weibao.dispatch.domain import deadlines
+    from weibao.dispatch.domain.ticket import (
+        DECIDES_DUE_TIMES,
+        LogDeskWork,
+        Reclassify,
+        RecordResponse,
+    )
+    from weibao.shared.errors import Rejected
+
+    working = Coverage("a-1", "covered", ("C1", "C9"), True,
+                       {"kind": "local_or_out_of_town", "local_hours": 8, "out_of_town_days": 2,
+                        "calendar": "working"})
+    on_a_weekday = datetime(2026, 6, 2, 1, 0, tzinfo=UTC)  # Tuesday 09:00 in Beijing
+    history = TICKET.after(OpenTicket("t-1", "c-1", "s-1", SITE, "phone", "开票模块报错", on_a_weekday, working),
+                           Escalate(on_a_weekday, "上门"))
+    later = on_a_weekday + timedelta(hours=1)
+    in_triage = TICKET.after(OpenTicket("t-2", "c-1", "s-1", SITE, "phone", "报错", later, working))
+
+    def no_calendar(*_: object) -> object:
+        raise AssertionError("read the official calendar")
+
+    monkeypatch.setattr(deadlines, "_official_day", no_calendar)
+    monkeypatch.setattr(deadlines, "official", no_calendar)
+    assigned = history.after(RecordAssignment("tech-1", later, {"winner": "tech-1"}, False, "dispatcher:li"))
+    work = LogWork(technician_id="tech-1", key="w1", server_time=later, device_time=later, kind="software",
+                   started=on_a_weekday, ended=later)
+    hotel = RecordExpense(technician_id="tech-1", key="e1", server_time=later, device_time=later, kind="meals",
+                          amount=Decimal("30"))
+    others: list[Command] = [
+        Tick(later), WaitForCustomer(later, "客户不在"), ResolveRemotely(later, "远程解决"),
+        RecordResponse(later, "call_back", "dispatcher:li", "回电"), Accept("tech-1", later),
+        Decline("tech-1", later, "冲突"), check_in("k1", at=later), work, hotel,
+        CheckOut(technician_id="tech-1", key="k2", server_time=later, device_time=later, position=NEAR,
+                 accuracy_m=20.0),
+        Complete("tech-1", later, "修复"),
+        LogDeskWork(worker="dispatcher:li", key="d1", server_time=later, channel="phone", kind="software",
+                    started=on_a_weekday, ended=later, note="电话指导"),
+    ]
+    for command in others:  # decided (events or a refusal) without a calendar read
+        target = assigned if not isinstance(command, (ResolveRemotely, RecordResponse, LogDeskWork)) else history
+        try:
+            decide(command, target.state)
+        except AssertionError as read:
+            raise AssertionError(f"{type(command).__name__} {read}") from None
+        except Rejected:  # a refusal is a decision too; only a calendar read fails here
+            pass
+    decide(Complete("tech-1", later, "修复"), assigned.after(check_in("k1", at=later)).state)
+    decide(RecordAssignment("tech-2", later, {}, True, "dispatcher:li"), history.state)
+    decide(Escalate(later, "上门"), in_triage.state)
+    exercised = {type(c) for c in others} | {RecordAssignment, Escalate}
+    # every command is either refreshed for or shown here to read no calendar
+    assert {*DECIDES_DUE_TIMES, *exercised} == set(get_args(Command))
+    assert Reclassify in DECIDES_DUE_TIMES
+    # and the probe does catch a read: a resume counts working time
+    paused = history.after(WaitForCustomer(later, "客户不在"))
+    with pytest.raises(AssertionError, match="official calendar"):
+        decide(CustomerResponded(later + timedelta(hours=1)), paused.state)

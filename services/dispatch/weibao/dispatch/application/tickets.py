@@ -126,8 +126,10 @@ class Tickets:
 
     async def execute(self, ticket_id: str, command: domain.Command, **kw: Any) -> list[RecordedEvent]:
         # rule D2: a year another replica entered counts before this one decides a due time
-        # (one indexed read of the calendar stream's version; folded again only when it moved)
-        await refresh_calendar(self.store)
+        # (one indexed read of the calendar stream's version; folded again only when it
+        # moved), for the commands that count working time; the others read no calendar
+        if isinstance(command, domain.DECIDES_DUE_TIMES):
+            await refresh_calendar(self.store)
         return await self.repository.execute(
             ticket_stream(ticket_id),
             lambda state: domain.decide(command, state,

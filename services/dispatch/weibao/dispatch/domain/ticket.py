@@ -333,6 +333,11 @@ class FindCoverage:
 Command = (OpenTicket | Tick | WaitForCustomer | CustomerResponded | ResolveRemotely | Escalate | RecordAssignment
            | Accept | Decline | CheckIn | CheckOut | LogWork | RecordExpense | Complete | FindCoverage
            | Reclassify | RecordResponse | LogDeskWork)
+# rule D2: the commands whose decision counts working time, and so reads the official
+# calendar (set_deadlines, or a resume moving the due times on). Every other command
+# decides from due times already stored, so the application refreshes the calendar (a
+# read of the log) for these alone, not on every check-in (issue 15: cheap commands).
+DECIDES_DUE_TIMES: tuple[type[Command], ...] = (OpenTicket, Reclassify, FindCoverage, CustomerResponded)
 
 
 # -- events ------------------------------------------------------------------------

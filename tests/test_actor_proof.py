@@ -240,3 +240,28 @@ def test_replays_remember_fresh_signatures_only_and_stay_bounded() -> None:
     for n in range(10):  # a flood never grows the memory past its limit
         assert seen.first_time(f"s{n}", start + timedelta(minutes=12))
     assert len(seen._seen) <= 4
+
+
+def test_a_good_signature_is_verified_once_per_process_and_a_bad_one_every_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: the readers of one stream share the process's Trust, so an event's
+    signature found good is not verified again; what was verified is the whole key."""
+    keyring = Keyring.from_env()
+    assert keyring is not None
+    dispatch = keyring.signer("dispatch")
+    assert dispatch is not None
+    trust = keyring.trust
+    good = dispatch.sign(keys.EVENT, b"hash-1")
+    assert trust.check("dispatch", keys.EVENT, b"hash-1", dispatch.key_id, good) is None
+    monkeypatch.setattr(keys, "VERIFIED_KEPT", 2)
+    verified = len(trust._verified)
+    assert trust.check("dispatch", keys.EVENT, b"hash-1", dispatch.key_id, good) is None  # a lookup
+    assert len(trust._verified) == verified
+    # the same signature over other bytes, or for another purpose, is verified (and refused)
+    assert "does not match" in str(trust.check("dispatch", keys.EVENT, b"hash-2", dispatch.key_id, good))
+    assert "does not match" in str(trust.check("dispatch", keys.COMMAND, b"hash-1", dispatch.key_id, good))
+    # a key not trusted for the signer is refused before any lookup
+    assert "not trusted" in str(trust.check("billing", keys.EVENT, b"hash-1", dispatch.key_id, good))
+    for n in range(5):  # bounded
+        trust.check("dispatch", keys.EVENT, b"h%d" % n, dispatch.key_id, dispatch.sign(keys.EVENT, b"h%d" % n))
+    assert len(trust._verified) <= 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +93,21 @@ def _verify_key(key_id: str) -> VerifyKey:
     return VerifyKey(raw)
 
 
+VERIFIED_KEPT = 4096  # a few batches of every reader in a process
+
+
 @dataclass(frozen=True)
 class Trust:
     """The public keys accepted for each signer."""
 
     keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
     _verifiers: dict[str, VerifyKey] = field(default_factory=dict, repr=False, compare=False)
+    # Signatures already found good, by exactly what was verified: every reader of one
+    # stream in a process (dispatch has three) checks the same event, and Ed25519 is a
+    # pure function of key, bytes and signature, so the second reader's check is a lookup
+    # (issue 15). Only successes are kept; bounded, oldest out first.
+    _verified: OrderedDict[tuple[str, bytes, str], None] = field(default_factory=OrderedDict, repr=False,
+                                                                 compare=False)
 
     def __post_init__(self) -> None:
         for key_ids in self.keys.values():
@@ -114,10 +124,17 @@ class Trust:
             return UNSIGNED
         if key_id not in self.keys.get(signer, ()):
             return f"signed by {key_id}, a key not trusted for {signer}"
+        signed = (key_id, purpose + message, signature)
+        if signed in self._verified:
+            self._verified.move_to_end(signed)
+            return None
         try:
-            self._verifiers[key_id].verify(purpose + message, _unb64(signature))
+            self._verifiers[key_id].verify(signed[1], _unb64(signature))
         except (BadSignatureError, ValueError):
             return f"the signature does not match (key {key_id})"
+        self._verified[signed] = None
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
         return None
 
     def as_json(self) -> dict[str, list[str]]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared.aggregates import Repository
 from weibao.shared.codec import Codec
+from weibao.shared.db import begin_write
 from weibao.shared.errors import Rejected
 from weibao.shared.eventstore import EventStore
 
@@ -59,3 +63,73 @@ async def test_a_retried_command_answers_what_it_stored_even_when_it_would_now_b
     assert [e.position for e in again] == [e.position for e in first]
     state, version = await counter.load("counter-2")
     assert (state, version) == (1, 1)
+
+
+# Issue 15: a repository keeps the committed states it folded, and a load reads only the
+# events after the kept version; never a decision on a stale or uncommitted state.
+
+
+@dataclass(frozen=True)
+class Added:
+    n: int
+
+
+def total(state: int, event: Added) -> int:
+    return state + event.n
+
+
+def add(n: int) -> Callable[[int], list[Added]]:
+    return lambda _state: [Added(n)]
+
+
+async def summing(engine: AsyncEngine) -> tuple[EventStore, Repository[int, Added]]:
+    store = EventStore(engine)
+    await store.create_tables()
+    return store, Repository(store, Codec([Added], prefix="private."), total, 0)
+
+
+async def test_a_kept_state_loads_only_what_came_after_it(engine: AsyncEngine,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    store, counter = await summing(engine)
+    asked: list[int] = []
+    load = store.load
+
+    async def counting(stream_id: str, **kw: Any) -> Any:
+        asked.append(kw.get("after_version", 0))
+        return await load(stream_id, **kw)
+
+    monkeypatch.setattr(store, "load", counting)
+    for n in (1, 2, 3):
+        await counter.execute("sum-1", add(n))
+    assert asked == [0, 1, 2]  # the first command folds the stream; the others start where it ended
+    assert await counter.load("sum-1") == (6, 3)
+
+
+async def test_another_writer_s_events_are_folded_in_before_deciding(engine: AsyncEngine) -> None:
+    """A second replica (its own store and repository on the same database) appends
+    between two commands of the first: the first decides on the whole log."""
+    _, first = await summing(engine)
+    _, second = await summing(engine)
+    await first.execute("sum-2", add(1))
+    await second.execute("sum-2", add(10))
+    seen: list[int] = []
+
+    def record(state: int) -> list[Added]:
+        seen.append(state)
+        return [Added(100)]
+
+    await first.execute("sum-2", record)
+    assert seen == [11]
+    assert await first.load("sum-2") == (111, 3) == await second.load("sum-2")
+
+
+async def test_a_state_folded_in_a_transaction_that_rolls_back_is_not_kept(engine: AsyncEngine) -> None:
+    _, counter = await summing(engine)
+    await counter.execute("sum-3", add(1))
+    with pytest.raises(RuntimeError):
+        async with begin_write(engine) as conn:
+            await counter.execute("sum-3", add(5), conn=conn)  # appended inside, then rolled back
+            raise RuntimeError("the caller's batch fails")
+    _, other = await summing(engine)
+    await other.execute("sum-3", add(7))  # takes version 2, the one the rolled-back event had
+    assert await counter.load("sum-3") == (8, 2)

@@ -8,6 +8,7 @@ the event store refuses it (`CommandReused`)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from weibao.shared.eventstore import ConcurrencyError, EventStore
 
 # How many times a command decides again after losing a race, before the caller hears it.
 CONFLICT_ATTEMPTS = 3
+# Streams whose folded state a repository keeps (the busiest requests of the moment).
+CACHED_STATES = 2048
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -39,16 +42,35 @@ class Repository(Generic[S, E]):
     initial: S
     public: Codec = field(default_factory=lambda: Codec([]))
     translate: Callable[[E, S], list[Any]] = _nothing
+    # Committed states by stream, with the version they were folded to (issue 15: loading
+    # costs what happened since, not the whole history). Never trusted on its own: a
+    # load reads the log's events after the cached version, so another writer's (a
+    # replica's, the clock's) are folded in, and the append still checks the version. Only
+    # what is committed goes in: a state folded inside a caller's transaction (which may
+    # roll back) is not kept. States are immutable (evolve returns new ones).
+    _states: OrderedDict[str, tuple[int, S]] = field(default_factory=OrderedDict, repr=False)
 
     async def load(self, stream_id: str, *, as_of: datetime | None = None,
                    conn: AsyncConnection | None = None) -> tuple[S, int]:
         """The state folded from the stream's private events, and the stream's version."""
-        events = await self.store.load(stream_id, as_of=as_of, conn=conn)
-        state = self.initial
+        cached = self._states.get(stream_id) if as_of is None else None
+        version, state = cached if cached is not None else (0, self.initial)
+        events = await self.store.load(stream_id, as_of=as_of, conn=conn, after_version=version)
         for recorded in events:
             if self.private.knows(recorded.type):
                 state = self.evolve(state, self.private.decode(recorded))
-        return state, (events[-1].version if events else 0)
+        version = events[-1].version if events else version
+        if as_of is None and conn is None:
+            self._keep(stream_id, version, state)
+        return state, version
+
+    def _keep(self, stream_id: str, version: int, state: S) -> None:
+        if version == 0:
+            return  # nothing stored yet: the initial state, no lookup to save
+        self._states[stream_id] = (version, state)
+        self._states.move_to_end(stream_id)
+        while len(self._states) > CACHED_STATES:
+            self._states.popitem(last=False)
 
     async def execute(
         self,
@@ -96,4 +118,9 @@ class Repository(Generic[S, E]):
             stored.extend(self.public.encode(message) for message in self.translate(event, state))
         result = await self.store.append(stream_id, stored, expected_version=version, command_id=command_id,
                                          meta=meta, conn=conn)
+        if conn is None and result.events and result.events[0].version == version + 1:
+            # committed, and ours directly after what was folded: the state it makes is
+            # known without reading it back (an answer of an earlier run of the same
+            # command id is not: the next load reads the log instead)
+            self._keep(stream_id, result.events[-1].version, state)
         return list(result.events)

@@ -553,10 +553,13 @@ class EventStore:
     # -- reading ---------------------------------------------------------------------
 
     async def load(self, stream_id: str, *, as_of: datetime | None = None,
-                   conn: AsyncConnection | None = None) -> list[RecordedEvent]:
-        """A stream's events in version order; with `as_of`, only those recorded by then.
+                   conn: AsyncConnection | None = None, after_version: int = 0) -> list[RecordedEvent]:
+        """A stream's events in version order; with `as_of`, only those recorded by then;
+        with `after_version`, only those after it (a state already folded that far).
         With `conn`, inside the caller's transaction (it sees its own uncommitted appends)."""
         query = select(events_table).where(events_table.c.stream_id == stream_id)
+        if after_version:
+            query = query.where(events_table.c.version > after_version)
         if as_of is not None:
             # In UTC, as stored: SQLite compares the text, so an instant given at +08:00
             # would otherwise reach eight hours too far.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from weibao.dispatch.domain import technician as domain
@@ -37,7 +38,7 @@ class Technicians:
     store: EventStore
     now: Callable[[], datetime]
 
-    @property
+    @cached_property  # one per application, so its folded states are kept (issue 15)
     def crew(self) -> Repository[domain.Technician, domain.Event]:
         return Repository(self.store, CREW, domain.evolve, domain.Technician())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -112,7 +113,7 @@ class Tickets:
     now: Callable[[], datetime]
     geofence_m: float = 500.0
 
-    @property
+    @cached_property  # one per application, so its folded states are kept (issue 15)
     def repository(self) -> Repository[domain.Ticket, domain.Event]:
         return Repository(self.store, TICKET, domain.evolve, domain.Ticket(), PUBLIC, translate)
 

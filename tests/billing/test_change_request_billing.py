@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.billing.ledger import Ledger, as_message
+from tests.decider import Decider
 from weibao.billing.domain import pricing
 from weibao.contracts.adapters.templates import load_templates
 from weibao.contracts.application.agreements import translate
@@ -27,6 +28,9 @@ from weibao.shared.public.dispatch import WorkLogged
 
 D = Decimal
 HEFEI = Office("合肥办事处", "3401", 31.8206, 117.2272)
+# The agreement's commands and its change requests fold into one history (tests/decider.py).
+AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
+CHANGES = Decider(decide=decide_change, evolve=evolve, initial=Agreement())
 
 
 def assessed(ref: str, workload: str, verdict: str = "billable",
@@ -89,13 +93,12 @@ async def test_b6_c1_a_change_as_contracts_assesses_and_publishes_it_is_billed(e
     (C1, no paid period) is billable whatever its size, at the signed day rate."""
     template = load_templates()["quansousuo-purchasing"]
     terms = template.resolve({"service.day_rate": "1200"})
-    state = Agreement()
-    for event in decide(SignAgreement("a-q", "q-1", template.template.id, terms, date(2025, 3, 1), date(2025, 3, 1),
-                                      HEFEI), state):
-        state = evolve(state, event)
-    [recorded] = decide_change(RecordChangeRequest("CR-9", "增加导出功能", date(2026, 6, 15), D("1.25")), state)
-    state = evolve(state, recorded)
-    [message] = translate(recorded, state)
+    signed = AGREEMENT.after(SignAgreement("a-q", "q-1", template.template.id, terms, date(2025, 3, 1),
+                                           date(2025, 3, 1), HEFEI))
+    recording = CHANGES.given_state(signed.state).when(
+        RecordChangeRequest("CR-9", "增加导出功能", date(2026, 6, 15), D("1.25")))
+    [recorded] = recording.events
+    [message] = translate(recorded, recording.state)
     assert isinstance(message, ChangeRequestAssessed) and message.clauses == ("C1", "C8", "B3")
 
     ledger = await Ledger(engine).start()

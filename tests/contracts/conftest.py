@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
+from tests.decider import Decider
 from tests.helpers import eventually, request, services_answer, stream_messages
 from weibao.contracts.adapters.templates import TemplateFile, load_templates
 from weibao.contracts.domain.agreement import Agreement, Office, SignAgreement, decide, evolve
@@ -36,16 +37,16 @@ def templates() -> dict[str, TemplateFile]:
     return load_templates()
 
 
-def signed(template: TemplateFile, go_live: date = date(2025, 3, 1), **parameters: Any) -> Agreement:
+# The agreement's decider, for every contracts test that starts from a signed agreement:
+# the one given/when/then helper (tests/decider.py), not a fold of its own.
+AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
+
+
+def signing(template: TemplateFile, go_live: date = date(2025, 3, 1), **parameters: Any) -> SignAgreement:
+    """The command that signs agreement `agr-1` for `cust-1` from `template` with `parameters`:
+    `AGREEMENT.after(signing(...))` is the signed agreement's history."""
     terms = template.resolve(parameters)
-    command = SignAgreement("agr-1", "cust-1", template.template.id, terms, go_live, go_live, HEFEI)
-    return apply(Agreement(), decide(command, Agreement()))
-
-
-def apply(state: Agreement, events: list[Any]) -> Agreement:
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return SignAgreement("agr-1", "cust-1", template.template.id, terms, go_live, go_live, HEFEI)
 
 
 OFFICE = {"name": "合肥办事处", "city_code": "3401", "latitude": 31.8206, "longitude": 117.2272}

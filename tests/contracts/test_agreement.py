@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.decider import Decider, Given
+from tests.decider import Given
 from weibao.contracts.adapters.templates import TemplateFile
 from weibao.contracts.domain.agreement import (
     Agreement,
@@ -25,18 +25,14 @@ from weibao.contracts.domain.agreement import (
     RecordFeePayment,
     TerminateAgreement,
     add_months,
-    decide,
-    evolve,
 )
 
-from .conftest import YIZHUO_PARAMETERS, signed
-
-AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
+from .conftest import AGREEMENT, YIZHUO_PARAMETERS, signing
 
 
 def signed_history(template: TemplateFile, **parameters: Any) -> Given[Command, Event, Agreement]:
-    """The agreement as the contracts fixtures sign it (conftest's `signed`)."""
-    return AGREEMENT.given_state(signed(template, **parameters))
+    """The agreement as the contracts fixtures sign it (conftest's `signing`)."""
+    return AGREEMENT.after(signing(template, **parameters))
 
 
 @pytest.fixture
@@ -45,7 +41,7 @@ def yizhuo(templates: dict[str, TemplateFile]) -> TemplateFile:
 
 
 def test_c1_first_year_after_go_live_is_free(yizhuo: TemplateFile) -> None:
-    state = signed(yizhuo, **YIZHUO_PARAMETERS)
+    state = signed_history(yizhuo, **YIZHUO_PARAMETERS).state
     assert state.free_until == date(2026, 2, 28)
     assert state.covered_on(date(2025, 3, 1)) == "free"
     assert state.covered_on(date(2026, 2, 28)) == "free"

@@ -18,7 +18,6 @@ from weibao.contracts.domain.agreement import (
     ChangeRequestRecorded,
     Event,
     TerminateAgreement,
-    decide,
     evolve,
 )
 from weibao.contracts.domain.changes import RecordChangeRequest
@@ -27,21 +26,20 @@ from weibao.contracts.domain.terms import ServiceRates
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
 
-from .conftest import OFFICE, ask, published, signed
+from .conftest import AGREEMENT, OFFICE, ask, published, signing
 
 IN_FREE_YEAR = date(2025, 6, 1)
 AFTER_FREE_YEAR = date(2026, 6, 1)  # go-live 2025-03-01, twelve free months, no fee paid
 
 # One history, two deciders: change requests (changes.decide) and the agreement's own commands
 CHANGES = Decider(decide=decide_change, evolve=evolve, initial=Agreement())
-AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
 Signed = Given[RecordChangeRequest, Event, Agreement]
 
 
 @pytest.fixture
 def quansousuo(templates: dict[str, TemplateFile]) -> Signed:
     """[4]: changes of more than 3 working days are large."""
-    return CHANGES.given_state(signed(templates["quansousuo-purchasing"]))
+    return CHANGES.given_state(AGREEMENT.after(signing(templates["quansousuo-purchasing"])).state)
 
 
 def change(workload: str, on: date = IN_FREE_YEAR, ref: str = "CR-1") -> RecordChangeRequest:

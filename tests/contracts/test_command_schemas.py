@@ -12,6 +12,7 @@ from typing import Any, get_args
 import pytest
 from nats.aio.client import Client as NATS
 
+from tests.helpers import eventually
 from weibao.contracts.domain import quota, warranty
 from weibao.shared.commands import contracts as commands
 
@@ -154,8 +155,14 @@ async def test_valid_commands_of_every_kind_store_their_events(contracts: None, 
     assert types(terminated) == ["private.AgreementTerminated", "CoverageEnded"]
     history = await ok(nc, "history", {"agreement_id": "a-1"})
     assert [e["type"] for e in history["result"]][-1] == "CoverageEnded"
-    subjects = {subject for subject, _ in await published(nc, 20)}
-    assert {"contracts.CoverageChanged", "contracts.WarrantyVerdict", "contracts.CoverageEnded"} <= subjects
+    wanted = {"contracts.CoverageChanged", "contracts.WarrantyVerdict", "contracts.CoverageEnded"}
+
+    async def relayed() -> bool:
+        # The relay publishes after the commit: on a loaded machine the last messages come a
+        # moment after the first 20 (the count `published` waits for), so wait for these.
+        return wanted <= {subject for subject, _ in await published(nc, 20)}
+
+    await eventually(relayed)
 
 
 def test_the_schemas_speak_the_domains_vocabulary() -> None:

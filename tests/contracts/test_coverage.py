@@ -9,12 +9,10 @@ import pytest
 
 from tests.decider import Decider
 from weibao.contracts.adapters.templates import TemplateFile
-from weibao.contracts.domain.agreement import Agreement, RecordFeePayment, decide, evolve
+from weibao.contracts.domain.agreement import Agreement, RecordFeePayment
 from weibao.contracts.domain.coverage import Question, decide_coverage
 
-from .conftest import YIZHUO_PARAMETERS, signed
-
-AGREEMENT = Decider(decide=decide, evolve=evolve, initial=Agreement())
+from .conftest import AGREEMENT, YIZHUO_PARAMETERS, signing
 
 IN_FREE_YEAR = date(2025, 6, 1)
 AFTER_FREE_YEAR = date(2026, 6, 1)
@@ -22,7 +20,7 @@ AFTER_FREE_YEAR = date(2026, 6, 1)
 
 @pytest.fixture
 def yizhuo(templates: dict[str, TemplateFile]) -> Agreement:
-    return signed(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS)
+    return AGREEMENT.after(signing(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS)).state
 
 
 def test_c1_c9_a_local_fault_in_the_free_year_is_covered_within_n_hours(yizhuo: Agreement) -> None:
@@ -71,7 +69,7 @@ def test_c4_hardware_work_is_billed_per_day_inside_coverage(yizhuo: Agreement) -
 
 
 def test_c12_scope_and_c17_liability(templates: dict[str, TemplateFile]) -> None:
-    xxx = signed(templates["xxx-software-service"])
+    xxx = AGREEMENT.after(signing(templates["xxx-software-service"])).state
     virus = decide_coverage(xxx, Question(IN_FREE_YEAR, "fault", cause="virus_cleanup"))
     assert virus.verdict == "covered" and "C12" in virus.clauses
     telecom = decide_coverage(xxx, Question(IN_FREE_YEAR, "fault", cause="telecom_maintenance"))
@@ -82,7 +80,7 @@ def test_c12_scope_and_c17_liability(templates: dict[str, TemplateFile]) -> None
 
 
 def test_c14_urgency_by_phase(templates: dict[str, TemplateFile]) -> None:
-    xxx = signed(templates["xxx-software-service"])
+    xxx = AGREEMENT.after(signing(templates["xxx-software-service"])).state
     parallel = decide_coverage(xxx, Question(IN_FREE_YEAR, "fault", phase="parallel_run"))
     cutover = decide_coverage(xxx, Question(IN_FREE_YEAR, "fault", phase="cutover"))
     assert parallel.sla is not None and parallel.sla.arrive_within_days == 2
@@ -91,7 +89,7 @@ def test_c14_urgency_by_phase(templates: dict[str, TemplateFile]) -> None:
 
 
 def test_c15_respond_and_resolve_within_24_hours(templates: dict[str, TemplateFile]) -> None:
-    quan = signed(templates["quansousuo-purchasing"])
+    quan = AGREEMENT.after(signing(templates["quansousuo-purchasing"])).state
     decision = decide_coverage(quan, Question(IN_FREE_YEAR, "fault", cause="usage_problem"))
     assert decision.verdict == "covered" and "C15" in decision.clauses
     assert decision.sla is not None
@@ -99,9 +97,11 @@ def test_c15_respond_and_resolve_within_24_hours(templates: dict[str, TemplateFi
 
 
 def test_c16_and_c20_phone_support_and_service_hours(templates: dict[str, TemplateFile]) -> None:
-    chaoren = decide_coverage(signed(templates["chaoren-software-sale"]), Question(IN_FREE_YEAR, "fault"))
+    chaoren = decide_coverage(AGREEMENT.after(signing(templates["chaoren-software-sale"])).state,
+                              Question(IN_FREE_YEAR, "fault"))
     assert chaoren.sla is not None and chaoren.sla.phone_support_24h and "C16" in chaoren.clauses
-    ziguang = decide_coverage(signed(templates["ziguang-three-guarantees"]), Question(IN_FREE_YEAR, "fault"))
+    ziguang = decide_coverage(AGREEMENT.after(signing(templates["ziguang-three-guarantees"])).state,
+                              Question(IN_FREE_YEAR, "fault"))
     assert ziguang.sla is not None and ziguang.sla.service_hours == ("09:00", "18:00")
     assert "C20" in ziguang.clauses
 
@@ -126,7 +126,8 @@ def test_c8_small_changes_free_large_ones_by_workload(yizhuo: Agreement) -> None
 
 
 def test_c10_installations_use_the_quota(templates: dict[str, TemplateFile]) -> None:
-    decision = decide_coverage(signed(templates["xxx-software-service"]), Question(IN_FREE_YEAR, "installation"))
+    decision = decide_coverage(AGREEMENT.after(signing(templates["xxx-software-service"])).state,
+                               Question(IN_FREE_YEAR, "installation"))
     assert decision.clauses == ("C10",) and "quota" in decision.charges
 
 

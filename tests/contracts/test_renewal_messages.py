@@ -14,20 +14,20 @@ from decimal import Decimal
 
 from weibao.contracts.adapters.templates import TemplateFile
 from weibao.contracts.application.agreements import translate
-from weibao.contracts.domain.agreement import AssessCoverage, FeeFallenDue, FeePaid, RecordFeePayment, decide, evolve
+from weibao.contracts.domain.agreement import AssessCoverage, FeeFallenDue, FeePaid, RecordFeePayment
 from weibao.shared import codec
 from weibao.shared.public import contracts as public
 
-from .conftest import YIZHUO_PARAMETERS, signed
+from .conftest import AGREEMENT, YIZHUO_PARAMETERS, signing
 
 
 def test_c2_b4_a_payment_is_published_as_the_paid_grant_naming_the_payment(
         templates: dict[str, TemplateFile]) -> None:
-    state = signed(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS)
-    (event,) = decide(RecordFeePayment("fee-2026", Decimal("12000"), date(2026, 3, 1), date(2027, 2, 28),
-                                       date(2026, 2, 20)), state)
+    paying = AGREEMENT.after(signing(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS)).when(
+        RecordFeePayment("fee-2026", Decimal("12000"), date(2026, 3, 1), date(2027, 2, 28), date(2026, 2, 20)))
+    (event,) = paying.events
     assert isinstance(event, FeePaid)
-    (granted,) = translate(event, evolve(state, event))
+    (granted,) = translate(event, paying.state)  # as contracts publishes it: with the state after the payment
     assert isinstance(granted, public.CoverageGranted)
     assert (granted.basis, granted.period_from, granted.period_to) == ("paid", "2026-03-01", "2027-02-28")
     assert (granted.payment_id, granted.amount, granted.paid_on) == ("fee-2026", "12000.00", "2026-02-20")
@@ -37,9 +37,9 @@ def test_c2_b4_a_payment_is_published_as_the_paid_grant_naming_the_payment(
 
 def test_b4_a_fee_falling_due_is_published_as_fee_due_and_the_free_year_names_no_payment(
         templates: dict[str, TemplateFile]) -> None:
-    state = signed(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS)
-    due = [e for e in decide(AssessCoverage(date(2026, 1, 30)), state) if isinstance(e, FeeFallenDue)]
-    (fee,) = translate(due[0], evolve(state, due[0]))
+    history = AGREEMENT.after(signing(templates["yizhuo-crm-maintenance"], **YIZHUO_PARAMETERS))
+    due = [e for e in history.when(AssessCoverage(date(2026, 1, 30))).events if isinstance(e, FeeFallenDue)]
+    (fee,) = translate(due[0], history.given(due[0]).state)  # the signed agreement with this fee due
     assert isinstance(fee, public.FeeDue)
     assert (fee.period_from, fee.period_to, fee.amount, fee.due_on) == ("2026-03-01", "2027-02-28", "12000.00",
                                                                         "2026-01-30")

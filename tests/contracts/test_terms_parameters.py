@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from weibao.contracts.adapters.templates import TemplateError, TemplateFile, load_template, load_templates
-from weibao.contracts.domain.agreement import AmendAgreement, decide
+from weibao.contracts.domain.agreement import AmendAgreement
 from weibao.contracts.domain.coverage import Question, Sla, sla_for
 from weibao.contracts.domain.terms import Onsite, PriorityTargets, Targets
 from weibao.dispatch.domain.sla import Span, sla_from_terms
 from weibao.shared import codec
 from weibao.shared.errors import Rejected
 
-from .conftest import YIZHUO_PARAMETERS, apply, signed
+from .conftest import AGREEMENT, YIZHUO_PARAMETERS, signing
 
 ALL_WEEK = [1, 2, 3, 4, 5, 6, 7]
 
@@ -61,10 +61,10 @@ def test_c20_bad_service_hours_are_refused_in_words_naming_the_term(yizhuo: Temp
 
 def test_c20_service_hours_as_a_list_at_amendment(templates: dict[str, TemplateFile]) -> None:
     template = templates["yizhuo-crm-maintenance"]
-    agreement = signed(template, **YIZHUO_PARAMETERS)
+    agreement = AGREEMENT.after(signing(template, **YIZHUO_PARAMETERS))
     terms = template.resolve({**YIZHUO_PARAMETERS, "onsite.service_hours": ["08:30", "17:30"],
                               "onsite.calendar": "working"})
-    amended = apply(agreement, decide(AmendAgreement(terms, date(2025, 9, 1), "longer desk hours"), agreement))
+    amended = agreement.when(AmendAgreement(terms, date(2025, 9, 1), "longer desk hours")).state
     assert amended.terms_on(date(2025, 9, 1)).onsite.service_hours == ("08:30", "17:30")
     assert amended.terms_on(date(2025, 8, 31)).onsite.service_hours is None
 

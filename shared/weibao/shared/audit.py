@@ -5,8 +5,6 @@ Registered by the kit for every service, so a new aggregate is auditable without
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from faststream.nats import NatsBroker
@@ -14,19 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weibao.shared import consumer as consumers
+from weibao.shared.commands.audit import StatusQuery, StreamHistory, StreamList
 from weibao.shared.errors import require
-from weibao.shared.fields import instant
 from weibao.shared.paging import Page
 from weibao.shared.readmodels import StreamIndex
-from weibao.shared.rpc import expose, history_reply
+from weibao.shared.rpc import expose, history_reply, query
 from weibao.shared.verification import verify_service
 
 if TYPE_CHECKING:
     from weibao.shared.service import Runtime
-
-def as_of(body: Mapping[str, Any]) -> datetime | None:
-    """The `as_of` asked, if any (an empty one from a form is none)."""
-    return None if body.get("as_of") == "" else instant(body, "as_of")
 
 
 def _index_of(runtime: Runtime) -> StreamIndex | None:
@@ -55,30 +49,32 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
     service = runtime.spec.name
     index = _index_of(runtime)
 
-    async def streams(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    # Each body decoded by its schema (weibao.shared.commands.audit, the gateway's too): a
+    # bad field is refused naming it before anything is read.
+    async def streams(asked: StreamList) -> Any:
         require(index is not None, "not_found", "(service)", f"{service} keeps no index of its aggregates")
         assert index is not None
-        page = Page.of(body)
+        page = Page.of(asked.model_dump(include={"limit", "offset"}))  # the kit's ranges, its refusals
         t = index.table
-        query = select(t).order_by(t.c.last_position.desc())
-        if body.get("prefix"):
-            query = query.where(t.c.stream_id.startswith(str(body["prefix"]), autoescape=True))
+        listed = select(t).order_by(t.c.last_position.desc())
+        if asked.prefix:
+            listed = listed.where(t.c.stream_id.startswith(asked.prefix, autoescape=True))
         async with runtime.engine.connect() as conn:
-            rows, total = await page.rows(conn, query)
+            rows, total = await page.rows(conn, listed)
         return page.reply([{"stream_id": r.stream_id, "version": r.version, "events": r.events,
                             "last_type": r.last_type, "last_position": r.last_position,
                             "first_recorded_at": r.first_recorded_at.isoformat(),
                             "last_recorded_at": r.last_recorded_at.isoformat()} for r in rows], total)
 
-    async def stream(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
-        stream_id = body.get("stream_id")
-        require(isinstance(stream_id, str) and bool(stream_id), "missing", "stream_id", "which aggregate's stream")
-        then = as_of(body)
-        events = await runtime.store.load(str(stream_id), as_of=then)
+    async def stream(asked: StreamHistory) -> Any:
+        require(bool(asked.stream_id), "missing", "stream_id", "which aggregate's stream")
+        then = asked.as_of
+        events = await runtime.store.load(asked.stream_id, as_of=then)
         require(bool(events) or then is not None, "not_found", "stream_id", "no such stream")
-        return {"stream_id": stream_id, "as_of": body.get("as_of"), "events": history_reply(events)}
+        return {"stream_id": asked.stream_id, "as_of": then.isoformat() if then is not None else None,
+                "events": history_reply(events)}
 
-    async def status(body: Mapping[str, Any], _meta: Mapping[str, Any]) -> Any:
+    async def status(asked: StatusQuery) -> Any:
         positions = await _positions(runtime.engine)
         parked = await consumers.list_parked(runtime.engine)
         models = []
@@ -91,13 +87,13 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         answer: dict[str, Any] = {"service": service, "log_position": await runtime.store.last_position(),
                                   "relayed_position": runtime.relay.position, "read_models": models,
                                   **runtime.trust_state()}
-        if body.get("verify"):
+        if asked.verify:
             # The log's chain and signatures, and its stream on the broker held against it.
             answer["chain"] = await verify_service(runtime.store, service,
                                                    runtime.keys.trust if runtime.keys is not None else None,
                                                    runtime.nc)
         return answer
 
-    expose(broker, service, "audit.streams", streams, keys=runtime.keys)
-    expose(broker, service, "audit.stream", stream, keys=runtime.keys)
-    expose(broker, service, "status", status, keys=runtime.keys)
+    expose(broker, service, "audit.streams", query(streams, StreamList), keys=runtime.keys)
+    expose(broker, service, "audit.stream", query(stream, StreamHistory), keys=runtime.keys)
+    expose(broker, service, "status", query(status, StatusQuery), keys=runtime.keys)

@@ -12,27 +12,30 @@ from fastapi import APIRouter, Query
 from weibao.gateway.deps import AUDIT, AsOf, Caller, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
 from weibao.gateway.schemas import Page, Record, Status
+from weibao.shared.commands.audit import PREFIX_MAX, StatusQuery, StreamHistory, StreamList
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Auditor = Annotated[Caller, caller(*AUDIT)]
 Service = Literal["contracts", "dispatch", "billing"]
 SERVICES: tuple[str, ...] = ("contracts", "dispatch", "billing")
+# Each route builds its body as the schema the services decode it with
+# (weibao.shared.commands.audit): a field renamed there fails here under mypy, not at run time.
 
 
 @router.get("/{service}/streams", response_model=Page, summary="A service's aggregates, most recently changed first")
 async def streams(service: Service, call: Auditor, *, limit: Limit = 50, offset: Offset = 0,
-                  prefix: Annotated[str | None, Query(max_length=100)] = None) -> Any:
-    return await call.ask(service, "audit.streams", {"limit": limit, "offset": offset}, prefix=prefix)
+                  prefix: Annotated[str | None, Query(max_length=PREFIX_MAX)] = None) -> Any:
+    return await call.ask(service, "audit.streams", StreamList(limit=limit, offset=offset, prefix=prefix))
 
 
 @router.get("/{service}/streams/{stream_id}", response_model=Record,
             summary="An aggregate's history, every event with who and when; "
             "with `as_of`, only what was recorded by then")
 async def stream(service: Service, stream_id: str, call: Auditor, as_of: AsOf = None) -> Any:
+    # Refused here as a 422 naming the field: the schema would refuse it too, as a 500.
     if as_of is not None and as_of.tzinfo is None:
         raise ApiError("invalid", "as_of", "a time with its UTC offset")
-    return await call.ask(service, "audit.stream", {"stream_id": stream_id},
-                          as_of=as_of.isoformat() if as_of else None)
+    return await call.ask(service, "audit.stream", StreamHistory(stream_id=stream_id, as_of=as_of))
 
 
 @router.get("/status", response_model=Status,
@@ -41,7 +44,7 @@ async def stream(service: Service, stream_id: str, call: Auditor, as_of: AsOf = 
 async def status(call: Auditor, verify: bool = False) -> Any:
     async def one(service: str) -> Any:
         try:
-            return await call.ask(service, "status", {"verify": verify})
+            return await call.ask(service, "status", StatusQuery(verify=verify))
         except ApiError as error:
             return {"service": service, "error": error.body()["error"]}
 

@@ -118,6 +118,11 @@ async def _first(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
     return work.done()
 
 
+def _unawaited(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def apply_all(handler: Handler, conn: AsyncConnection, messages: Sequence[Message]) -> None:
     """Hand a batch to a handler that can take one at once (`apply_batch`: one
     statement for many rows), else one message at a time."""
@@ -266,8 +271,10 @@ class TrackingConsumer:
             # Fetched, not handled: the broker redelivers them after ack_wait.
             if ahead is not None:
                 ahead.cancel()
-                if ahead.done() and not ahead.cancelled():
-                    ahead.exception()  # a fetch timeout nobody waits for any more
+                # Whatever the fetch ends with (a timeout, or nats-py turning the cancel into
+                # ConnectionClosedError when the connection closes first) nobody waits for it:
+                # retrieved, so asyncio does not log "Task exception was never retrieved".
+                ahead.add_done_callback(_unawaited)
 
     # -- the exactly-once core ------------------------------------------------------
 

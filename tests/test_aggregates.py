@@ -101,13 +101,16 @@ async def test_a_kept_state_loads_only_what_came_after_it(engine: AsyncEngine,
     monkeypatch.setattr(store, "load", counting)
     for n in (1, 2, 3):
         await counter.execute("sum-1", add(n))
-    assert asked == [0, 1, 2]  # the first command folds the stream; the others start where it ended
+    # the first command folds the stream; the others decide on the state kept after each
+    # commit, and the append's version check vouches for it
+    assert asked == [0]
     assert await counter.load("sum-1") == (6, 3)
+    assert asked == [0, 3]  # a load (a query) reads what came after the kept version
 
 
 async def test_another_writer_s_events_are_folded_in_before_deciding(engine: AsyncEngine) -> None:
     """A second replica (its own store and repository on the same database) appends
-    between two commands of the first: the first decides on the whole log."""
+    between two commands of the first: what the first stores was decided on the whole log."""
     _, first = await summing(engine)
     _, second = await summing(engine)
     await first.execute("sum-2", add(1))
@@ -119,8 +122,27 @@ async def test_another_writer_s_events_are_folded_in_before_deciding(engine: Asy
         return [Added(100)]
 
     await first.execute("sum-2", record)
-    assert seen == [11]
+    assert seen == [1, 11]  # decided on the kept state, the append refused it, decided on the log
     assert await first.load("sum-2") == (111, 3) == await second.load("sum-2")
+
+
+async def test_a_refusal_on_the_kept_state_is_confirmed_on_the_log(engine: AsyncEngine) -> None:
+    """Another replica's event makes a command acceptable that the kept state would
+    refuse: no append checks a refusal, so it is decided again on the log first."""
+    _, first = await summing(engine)
+    _, second = await summing(engine)
+    await first.execute("sum-4", add(1))
+    await second.execute("sum-4", add(10))
+
+    def over_ten(state: int) -> list[Added]:
+        if state < 10:
+            raise Rejected("conflict", "sum", "not yet")
+        return [Added(1)]
+
+    await first.execute("sum-4", over_ten)
+    assert await second.load("sum-4") == (12, 3)
+    with pytest.raises(Rejected):  # and a refusal that holds on the log is said
+        await first.execute("sum-5", over_ten)
 
 
 async def test_a_state_folded_in_a_transaction_that_rolls_back_is_not_kept(engine: AsyncEngine) -> None:

@@ -93,18 +93,33 @@ class Repository(Generic[S, E]):
         async with self.store.stream_lock(stream_id):
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 try:
-                    return await self._execute_once(stream_id, decide, command_id=command_id, meta=meta, conn=None)
+                    # The first attempt may decide on the kept state; after a lost race, the log.
+                    return await self._execute_once(stream_id, decide, command_id=command_id, meta=meta, conn=None,
+                                                    kept=attempt == 1)
                 except ConcurrencyError:
                     if attempt == CONFLICT_ATTEMPTS:
                         raise
         raise AssertionError("unreachable")
 
     async def _execute_once(self, stream_id: str, decide: Callable[[S], list[E]], *, command_id: str | None,
-                            meta: Mapping[str, Any] | None, conn: AsyncConnection | None) -> list[RecordedEvent]:
-        state, version = await self.load(stream_id, conn=conn)
+                            meta: Mapping[str, Any] | None, conn: AsyncConnection | None,
+                            kept: bool = False) -> list[RecordedEvent]:
+        # Issue 15: with a committed state kept for this stream, the command decides on it
+        # without reading the log. That is never a stale decision: what it decides is
+        # appended only if the stream is still at the kept version (the append's check,
+        # empty decisions included), else the race is lost and decided again on the log;
+        # and a refusal, which no append checks, is confirmed on the log before it is said.
+        cached = self._states.get(stream_id) if kept and conn is None else None
+        if cached is not None:
+            version, state = cached
+            self._states.move_to_end(stream_id)
+        else:
+            state, version = await self.load(stream_id, conn=conn)
         try:
             decided = decide(state)
         except Rejected:
+            if cached is not None:
+                return await self._execute_once(stream_id, decide, command_id=command_id, meta=meta, conn=conn)
             # A retry of a command already stored decides against the state its first run
             # made, and may be refused: it answers what it stored then. Looked up only here,
             # so a first run costs no extra read (the append checks the id under its lock).

@@ -26,8 +26,9 @@ def test_sign_in_refuses_a_wrong_password_and_the_language_is_remembered(new_con
     page.get_by_test_id("login-password").fill("wrong-password")
     page.get_by_test_id("login-submit").click()
     error = page.get_by_test_id("login-form").get_by_test_id("error")
-    expect(error).to_contain_text("unauthenticated")  # the gateway's code, field and message
-    expect(error).to_contain_text("password")
+    expect(error).to_contain_text("用户名或密码错误")  # the reason, in the page's language (issue 16)
+    # the gateway's code, field and message stay reachable, in the box's tooltip
+    expect(error).to_have_attribute("title", re.compile(r"unauthenticated · password · wrong user name"))
 
     page.get_by_test_id("login-password").fill("browser-secret-1")
     page.get_by_test_id("login-submit").click()
@@ -61,10 +62,10 @@ def test_d3_d4_a_new_request_appears_live_and_is_assigned_with_its_explanation(
     page.get_by_test_id("assign-T-LIVE-1").click()  # D4 chooses
     explanation = page.get_by_test_id("explanation")
     expect(explanation).to_be_visible()
-    expect(explanation.get_by_test_id("explanation-technician")).to_have_text("near")
-    expect(explanation.get_by_test_id("explanation-reason")).to_contain_text("rule D4")
-    expect(explanation.locator("table.candidates tbody tr")).to_have_count(3)  # everyone weighed
-    expect(explanation.locator("tr.chosen")).to_contain_text("near")
+    expect(explanation.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "near")
+    expect(explanation.get_by_test_id("explanation-reason")).to_contain_text("按规则D4")
+    expect(page.get_by_test_id("candidates").locator("tbody tr")).to_have_count(3)  # everyone weighed
+    expect(page.get_by_test_id("candidates").locator("tr.chosen")).to_contain_text("王强")
     expect(row).to_have_attribute("data-status", "assigned")
     expect(page.get_by_test_id("route-T-LIVE-1")).to_have_count(1)  # the map draws the trip
     assert page.evaluate("window.sameDocument") is True
@@ -92,17 +93,19 @@ def test_d4_an_override_needs_a_reason_and_shows_it(new_context: Callable[..., A
     page.goto("/")
     sign_in(page, "li")
     page.get_by_test_id("assign-T-OVR-1").click()
-    expect(page.get_by_test_id("explanation-technician")).to_have_text("near")
+    expect(page.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "near")
 
     page.get_by_test_id("override-technician").select_option("far")
     page.get_by_test_id("override-submit").click()  # no reason: the browser keeps the form
-    expect(page.get_by_test_id("explanation-technician")).to_have_text("near")
+    expect(page.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "near")
     page.get_by_test_id("override-reason").fill("客户指定刘洋")
     page.get_by_test_id("override-submit").click()
+    expect(page.get_by_test_id("override-warning")).to_contain_text("公里")  # far away: warned first (issue 16)
+    page.get_by_test_id("override-confirm").click()
     explanation = page.get_by_test_id("explanation")
-    expect(explanation.get_by_test_id("explanation-technician")).to_have_text("far")
+    expect(explanation.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "far")
     expect(explanation).to_contain_text("客户指定刘洋")  # the override, beside the rule's decision
-    expect(explanation).to_contain_text("near → far")
+    expect(explanation).to_contain_text("王强 → 刘洋")
     expect(page.get_by_test_id("ticket-T-OVR-1")).to_contain_text("刘洋")
 
 

@@ -35,28 +35,28 @@ def test_d4_a_ticket_assigned_earlier_shows_its_explanation_when_opened(
     explanation = page.get_by_test_id("explanation")
     expect(explanation).to_be_visible()
     expect(explanation).to_contain_text("T-WHY-1")
-    expect(explanation.get_by_test_id("explanation-technician")).to_have_text("near")
-    expect(explanation.get_by_test_id("explanation-reason")).to_contain_text("rule D4")
-    expect(explanation.locator("table.candidates tbody tr")).to_have_count(3)  # everyone weighed
-    expect(explanation.locator("tr.chosen")).to_contain_text("near")
-    expect(explanation).to_contain_text("dispatcher:li")  # by whom
+    expect(explanation.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "near")
+    expect(explanation.get_by_test_id("explanation-reason")).to_contain_text("按规则D4")
+    expect(page.get_by_test_id("candidates").locator("tbody tr")).to_have_count(3)  # everyone weighed
+    expect(page.get_by_test_id("candidates").locator("tr.chosen")).to_contain_text("王强")
+    expect(explanation.get_by_test_id("explanation-by")).to_have_text("李调度")  # by whom, by name
 
     page.get_by_test_id("ticket-T-WHY-2").locator("td.summary").click()
     explanation = page.get_by_test_id("explanation")
     expect(explanation).to_contain_text("T-WHY-2")
-    expect(explanation.get_by_test_id("explanation-technician")).to_have_text("far")
+    expect(explanation.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "far")
     expect(explanation).to_contain_text("熟悉该客户")  # the override's reason
-    expect(explanation).to_contain_text("near → far")
+    expect(explanation).to_contain_text("王强 → 刘洋")
     page.screenshot(path=str(artifacts / "explanation-later.png"), full_page=True)
 
     # The technician declines and dispatch assigns again (D4): the open panel follows the live
     # board and explains the new choice.
     page.get_by_test_id("ticket-T-WHY-1").locator("td.summary").click()
-    expect(page.get_by_test_id("explanation-technician")).to_have_text("near")
+    expect(page.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "near")
     api("wang").post("/tickets/T-WHY-1/decline", {"reason": "另有急单"})
     expect(page.get_by_test_id("ticket-T-WHY-1").locator("td.technician")).to_have_text("刘洋")
     explanation = page.get_by_test_id("explanation")
-    expect(explanation.get_by_test_id("explanation-technician")).to_have_text("far")
+    expect(explanation.get_by_test_id("explanation-technician")).to_have_attribute("data-technician", "far")
     expect(explanation).to_contain_text("T-WHY-1")
     expect(page.get_by_test_id("explanation-superseded")).to_have_count(0)
 
@@ -123,8 +123,11 @@ def test_a_refused_export_says_why_and_downloads_nothing(new_context: Callable[.
     expect(page.get_by_test_id("export-list-csv")).to_have_attribute("href", re.compile(r"period_from=12345-01"))
     page.get_by_test_id("export-list-csv").click()
     error = page.get_by_test_id("export-list-error")
-    expect(error).to_contain_text("period_from")
-    expect(error).to_contain_text(refusal.json()["error"]["message"])
+    expect(error).to_contain_text("起始账期")  # the field's label, in the page's language (issue 16)
+    expect(error).to_contain_text("填写的内容无效")
+    # the gateway's field and English message stay reachable, in the box's tooltip
+    expect(error.get_by_test_id("error")).to_have_attribute("title", re.compile(
+        re.escape(f"period_from · {refusal.json()['error']['message']}")))
     page.get_by_test_id("export-list-xlsx").click()
     expect(error.get_by_test_id("error")).to_have_count(1)  # said once, not piled up
     page.wait_for_timeout(1000)

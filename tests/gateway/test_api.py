@@ -266,7 +266,8 @@ async def test_c10_pricing_a_line_is_for_the_billing_clerk_and_checks_its_body(g
         for clerk in (qian, root):
             unknown = await clerk.post(path, json=body)
             assert unknown.status_code == 404, unknown.text
-            assert unknown.json()["error"] == {"code": "not_found", "field": "invoice_id", "message": "no such invoice"}
+            assert unknown.json()["error"] == {"code": "not_found", "field": "invoice_id", "message": "no such invoice",
+                                               "reason": "invoice.not_found"}
         for bad, field in (({"unit_price": 333.335}, "unit_price"),  # a JSON number is not exact (B8)
                            ({"unit_price": "-1"}, "unit_price"), ({"unit_price": "1e3"}, "unit_price"),
                            ({"reason": "  "}, "reason"), ({"by": "someone-else"}, "by")):

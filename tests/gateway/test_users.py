@@ -88,7 +88,8 @@ async def test_signing_out_revokes_the_token_on_every_replica(replicas: Replicas
     await eventually(refused_on_the_other, timeout=5)
     refused = await two.get("/api/v1/me", headers=bearer(li))
     assert refused.json()["error"] == {"code": "unauthenticated", "field": "token",
-                                       "message": "this session was signed out; sign in again"}
+                                       "message": "this session was signed out; sign in again",
+                                       "reason": "auth.signed_out"}
     # Only that session: li's other one goes on.
     assert (await one.get("/api/v1/me", headers=bearer(other_session))).status_code == 200
 

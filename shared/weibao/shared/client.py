@@ -185,8 +185,10 @@ def result_of(answer: Mapping[str, Any]) -> Any:
     """The result of a reply, or its refusal raised as ServiceError."""
     if not answer.get("ok"):
         problem = answer.get("error") or {}
+        reason, values = problem.get("reason"), problem.get("values")
         raise ServiceError(str(problem.get("code", "internal")), str(problem.get("field", "(server)")),
-                           str(problem.get("message", "the service refused")))
+                           str(problem.get("message", "the service refused")),
+                           reason=str(reason) if reason else None, values=values if isinstance(values, dict) else None)
     return answer.get("result")
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from weibao.gateway import errors
-from weibao.gateway.api import audit, billing, calendar, contracts, dispatch, exports, live, session, vocabulary
+from weibao.gateway.api import audit, billing, calendar, contracts, dispatch, exports, live, names, session, vocabulary
 from weibao.gateway.auth import Tokens, UserBook, secret_from
 from weibao.gateway.schemas import ERRORS
 from weibao.gateway.security import BodyLimit, SecurityHeaders
@@ -62,7 +62,7 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
 
     # Every route may answer these statuses with the error shape (schemas.ERRORS).
     api = APIRouter(prefix="/api/v1", responses=ERRORS)
-    for module in (session, contracts, dispatch, calendar, billing, exports, audit, live, vocabulary):
+    for module in (session, contracts, dispatch, calendar, billing, exports, audit, live, vocabulary, names):
         api.include_router(module.router)
     app.include_router(api)
 

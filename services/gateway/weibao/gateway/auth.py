@@ -245,7 +245,10 @@ class Throttle:
                 raise ApiError("too_many_attempts", "password",
                                f"too many failed sign-ins for {what}: try again in {minutes} minute"
                                f"{'s' if minutes != 1 else ''} (after {at})", status=429,
-                               retry_after=max(1, math.ceil(retry - time.time())))
+                               retry_after=max(1, math.ceil(retry - time.time())),
+                               reason="auth.throttled_user" if key == user_key else "auth.throttled_address",
+                               values={"minutes": minutes,
+                                       "after": datetime.fromtimestamp(retry, UTC).isoformat(timespec="seconds")})
 
     async def failed(self, username: str, address: str) -> None:
         for key in self._keys(username, address):
@@ -339,10 +342,12 @@ class Tokens:
         # so neither the answer nor its time says whether the name exists.
         matched = verify_password(user.password_hash if user is not None else dummy_hash(), password)
         if user is None or not matched:
-            raise ApiError("unauthenticated", "password", "wrong user name or password")
+            raise ApiError("unauthenticated", "password", "wrong user name or password",
+                           reason="auth.wrong_password")
         if user.disabled:
             # Only someone who knows the password learns that the account is disabled.
-            raise ApiError("unauthenticated", "username", "this user is disabled; ask an administrator")
+            raise ApiError("unauthenticated", "username", "this user is disabled; ask an administrator",
+                           reason="auth.user_disabled")
         now = int(time.time())
         claims = {"sub": user.username, "role": user.role, "aud": AUDIENCE, "iss": ISSUER, "iat": now,
                   "exp": now + self.ttl, "jti": uuid.uuid4().hex, "epoch": user.epoch}
@@ -357,11 +362,14 @@ class Tokens:
                 return self._decode(token, key)
             except jwt.InvalidSignatureError as error:
                 if key is keys[-1]:
-                    raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
+                    raise ApiError("unauthenticated", "token", f"invalid token: {error}",
+                                   reason="auth.token_invalid") from error
             except jwt.ExpiredSignatureError as error:
-                raise ApiError("unauthenticated", "token", "the session expired; sign in again") from error
+                raise ApiError("unauthenticated", "token", "the session expired; sign in again",
+                               reason="auth.session_expired") from error
             except jwt.InvalidTokenError as error:
-                raise ApiError("unauthenticated", "token", f"invalid token: {error}") from error
+                raise ApiError("unauthenticated", "token", f"invalid token: {error}",
+                               reason="auth.token_invalid") from error
         raise AssertionError("unreachable: the last key either decodes or raises")
 
     @staticmethod
@@ -373,12 +381,14 @@ class Tokens:
         """Every request: memory only (the mirrors), no round trip."""
         claims = self.claims(token)
         if self.revocations.revoked(str(claims["jti"])):
-            raise ApiError("unauthenticated", "token", "this session was signed out; sign in again")
+            raise ApiError("unauthenticated", "token", "this session was signed out; sign in again",
+                           reason="auth.signed_out")
         user = self.users.get(str(claims["sub"]))
         # A user removed, disabled, given another role or a new password (a new epoch)
         # loses what the old token said.
         if user is None or user.disabled or user.role != claims.get("role") or user.epoch != claims.get("epoch"):
-            raise ApiError("unauthenticated", "token", "this user can no longer sign in with this session")
+            raise ApiError("unauthenticated", "token", "this user can no longer sign in with this session",
+                           reason="auth.session_superseded")
         return _principal(user)
 
     async def sign_out(self, token: str) -> bool:
@@ -400,11 +410,12 @@ def bearer(authorization: str | None, cookie: str | None, method: str) -> str:
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise ApiError("unauthenticated", "authorization", "use: Authorization: Bearer <token>")
+            raise ApiError("unauthenticated", "authorization", "use: Authorization: Bearer <token>",
+                           reason="auth.bad_authorization")
         return token.strip()
     if cookie and method in ("GET", "HEAD"):
         return cookie
-    raise ApiError("unauthenticated", "authorization", "sign in first")
+    raise ApiError("unauthenticated", "authorization", "sign in first", reason="auth.sign_in_first")
 
 
 Check = Callable[..., Awaitable[Principal]]

@@ -46,7 +46,8 @@ def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
             request.headers.get("authorization")
         principal = tokens.check(bearer(authorization, request.cookies.get(COOKIE), request.method))
         if principal.role != "admin" and principal.role not in roles:
-            raise ApiError("forbidden", "(role)", f"the {principal.role} role may not do this")
+            raise ApiError("forbidden", "(role)", f"the {principal.role} role may not do this",
+                           reason="auth.role_forbidden", values={"role": principal.role})
         request.state.principal = principal
         return principal
 
@@ -123,7 +124,7 @@ async def plain_text(request: Request) -> None:
                 return
             text.check(data)
     except Rejected as error:
-        raise ApiError(error.code, error.field, error.message) from None
+        raise ApiError.of(error) from None
 
 
 def caller(*roles: str) -> Any:

@@ -1,16 +1,21 @@
-"""HTTP errors in the one shape every service answers: `{"error": {code, field, message}}`.
+"""HTTP errors in the one shape every service answers: `{"error": {code, field, message}}`, with
+`reason` (a stable key of this refusal's own, which the pages translate) and its `values`
+when the refusal names them (weibao.shared.errors).
 
 A service's refusal keeps its code and field; the HTTP status says what kind of
 refusal it was, so a client can branch on either."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from weibao.shared.errors import Rejected
 
 # What each refusal code means to HTTP; anything unlisted is a 422 (the input was refused).
 STATUS = {
@@ -28,16 +33,31 @@ STATUS = {
 
 class ApiError(Exception):
     def __init__(self, code: str, field: str, message: str, status: int | None = None, *,
-                 retry_after: int | None = None) -> None:
+                 retry_after: int | None = None, reason: str | None = None,
+                 values: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.field, self.message = code, field, message
+        self.reason = reason
+        self.values: dict[str, Any] = dict(values or {})
         self.status = status or STATUS.get(code, 422)
         # Seconds until trying again can succeed (RFC 9110 Retry-After): clients and
         # proxies wait that long instead of hammering a throttle.
         self.retry_after = retry_after
 
+    @classmethod
+    def of(cls, refusal: Rejected, status: int | None = None) -> ApiError:
+        """A service's (or the kit's) refusal as the gateway answers it: the same code,
+        field, message, reason and values."""
+        return cls(refusal.code, refusal.field, refusal.message, status, reason=refusal.reason,
+                   values=refusal.values)
+
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "field": self.field, "message": self.message}}
+        error: dict[str, Any] = {"code": self.code, "field": self.field, "message": self.message}
+        if self.reason:
+            error["reason"] = self.reason
+            if self.values:
+                error["values"] = dict(self.values)
+        return {"error": error}
 
 
 def _field(location: tuple[Any, ...]) -> str:

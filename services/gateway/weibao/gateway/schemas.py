@@ -18,7 +18,15 @@ from weibao.shared.paging import MAX_LIMIT
 class Problem(BaseModel):
     code: str = Field(description="what kind of refusal: invalid, missing, not_found, forbidden, conflict, ...")
     field: str = Field(description="the field it concerns, dotted (`site.latitude`), or `(body)`, `(role)`, ...")
-    message: str
+    message: str = Field(description="the refusal in English, for logs and people reading the API; "
+                                     "pages show `reason` (or `code` and `field`) in their own language")
+    reason: str | None = Field(default=None, description=(
+        "a stable dotted key of this refusal's own (`ticket.not_assigned_to_you`), one per distinct "
+        "refusal, for a client to translate (`reason.<key>` in the pages' dictionaries); absent when "
+        "the refusal has none yet: translate `code` and `field` then"))
+    values: dict[str, Any] | None = Field(default=None, description=(
+        "what the reason's sentence names, by name (`technician`, `due`): names of people and things, "
+        "times with their UTC offset; present only with `reason`"))
 
 
 class ErrorDetail(Problem):

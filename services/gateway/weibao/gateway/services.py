@@ -32,4 +32,4 @@ class Services:
             # A service that does not believe the gateway's signature is the gateway's
             # misconfiguration, not the user's: not a 401 that would send them to log in again.
             status = 502 if error.code == "unauthenticated" else None
-            raise ApiError(error.code, error.field, error.message, status) from error
+            raise ApiError.of(error, status) from error

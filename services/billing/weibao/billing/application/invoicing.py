@@ -35,7 +35,7 @@ class Invoicing:
         """A gap-free number from the year's series, then the invoice is frozen (B8)."""
         invoice_id = command.invoice_id
         state, _ = await self.invoices.load(invoice_stream(invoice_id))
-        require(state.status != "none", "not_found", "invoice_id", "no such invoice")
+        require(state.status != "none", "not_found", "invoice_id", "no such invoice", reason="invoice.not_found")
         if state.status != "draft":
             return []
         issued_on = command.issued_on or self.today()

@@ -59,7 +59,8 @@ class Queries:
         moment = query.as_of.astimezone(UTC) if query.as_of is not None else None
         state, _ = await self.log.load(invoice_stream(query.invoice_id), as_of=moment)
         require(state.status != "none", "not_found", "invoice_id",
-                "no such invoice" if moment is None else "no such invoice at that time")
+                "no such invoice" if moment is None else "no such invoice at that time",
+                reason="invoice.not_found" if moment is None else "invoice.not_found_at_that_time")
         return state
 
     async def statement(self, query: InvoiceRef) -> str:
@@ -85,7 +86,7 @@ class Queries:
         state = await self.invoice(InvoiceAsOf(invoice_id=query.invoice_id))
         line = next((ln for ln in state.lines if ln.item_id == query.item_id), None)
         if line is None:
-            raise Rejected("not_found", "item_id", "no such line on this invoice")
+            raise Rejected("not_found", "item_id", "no such line on this invoice", reason="invoice.line_not_found")
         pricings = [{"unit_price": str(p.unit_price), "amount": str(p.amount), "reason": p.reason, "by": p.by,
                      "on": p.on.isoformat()} for p in state.pricings_of(line.item_id)]
         sources = [{"service": s, "position": p, "type": t} for s, p, t in line.sources]

@@ -80,16 +80,21 @@ class Line:
         return self.amount + self.vat
 
     def check(self) -> None:
-        require(bool(self.item_id), "missing", "line.item_id", "every line has the id of its billable item")
-        require(bool(self.kind), "missing", "line.kind", "every line has a kind (it decides the VAT rate)")
+        require(bool(self.item_id), "missing", "line.item_id", "every line has the id of its billable item",
+                reason="invoice.line_item_missing")
+        require(bool(self.kind), "missing", "line.kind", "every line has a kind (it decides the VAT rate)",
+                reason="invoice.line_kind_missing")
         require(self.amount.is_finite() and self.amount >= 0, "invalid", "line.amount",
-                "a net amount of yuan, zero or more")
-        require(self.amount == to_fen(self.amount), "invalid", "line.amount", "yuan to the fen at most")
+                "a net amount of yuan, zero or more", reason="invoice.line_amount_negative")
+        require(self.amount == to_fen(self.amount), "invalid", "line.amount", "yuan to the fen at most",
+                reason="invoice.amount_below_fen")
         require(self.vat_rate.is_finite() and 0 <= self.vat_rate < 1, "invalid", "line.vat_rate",
-                "a fraction such as 0.06 or 0.13")
-        require(self.quantity.is_finite() and self.quantity >= 0, "invalid", "line.quantity", "zero or more")
+                "a fraction such as 0.06 or 0.13", reason="invoice.vat_rate_invalid")
+        require(self.quantity.is_finite() and self.quantity >= 0, "invalid", "line.quantity", "zero or more",
+                reason="invoice.quantity_negative")
         require(bool(self.sources), "missing", "line.sources",
-                "every invoice line names the events it was derived from (rule B8)")
+                "every invoice line names the events it was derived from (rule B8)",
+                reason="invoice.line_sources_missing")
 
 
 @dataclass(frozen=True)
@@ -355,11 +360,14 @@ class Invoice:
 def decide(command: Command, state: Invoice) -> list[Event]:
     match command:
         case OpenDraft():
-            require(state.status == "none", "conflict", "invoice_id", "this invoice already exists")
-            require(bool(command.invoice_id), "missing", "invoice_id", "an invoice has an id")
-            require(bool(command.customer_id), "missing", "customer_id", "an invoice belongs to a customer")
+            require(state.status == "none", "conflict", "invoice_id", "this invoice already exists",
+                    reason="invoice.already_exists")
+            require(bool(command.invoice_id), "missing", "invoice_id", "an invoice has an id",
+                    reason="invoice.id_missing")
+            require(bool(command.customer_id), "missing", "customer_id", "an invoice belongs to a customer",
+                    reason="invoice.customer_missing")
             require(_valid_period(command.period), "invalid", "period",
-                    "a month such as '2026-06', or 'visit:<ticket_id>'")
+                    "a month such as '2026-06', or 'visit:<ticket_id>'", reason="invoice.period_invalid")
             return [DraftOpened(command.invoice_id, command.customer_id, command.period, command.opened_on)]
         case AddLine():
             _require_exists(state)
@@ -367,32 +375,40 @@ def decide(command: Command, state: Invoice) -> list[Event]:
             if line.item_id in state.item_ids or line.item_id in state.removed:
                 return []  # redelivered: never billed twice, never brought back once removed
             _require_draft(state, "no line is added to an issued invoice; put it on the next draft "
-                                  "or a supplementary invoice")
+                                  "or a supplementary invoice", "invoice.issued_no_new_lines")
             line.check()
             return [LineAdded(line)]
         case RemoveLine():
             _require_exists(state)
             if command.item_id in state.removed:
                 return []
-            _require_draft(state, "no line is removed from an issued invoice; issue a credit note")
-            require(command.item_id in state.item_ids, "not_found", "item_id", "no such line on this invoice")
-            require(bool(command.reason.strip()), "missing", "reason", "say why the line is removed")
+            _require_draft(state, "no line is removed from an issued invoice; issue a credit note",
+                           "invoice.issued_no_line_removed")
+            require(command.item_id in state.item_ids, "not_found", "item_id", "no such line on this invoice",
+                    reason="invoice.line_not_found")
+            require(bool(command.reason.strip()), "missing", "reason", "say why the line is removed",
+                    reason="invoice.remove_reason_missing")
             return [LineRemoved(command.item_id, command.reason.strip())]
         case Issue():
             _require_exists(state)
             if state.number is not None:
                 require(state.number == command.number, "issued", "invoice_id",
-                        f"already issued as {state.number}")
+                        f"already issued as {state.number}", reason="invoice.already_issued",
+                        values={"number": state.number})
                 return []  # the same issue redelivered
-            require(bool(command.number), "missing", "number", "an issued invoice has a number from its series")
-            require(bool(state.lines), "empty", "lines", "an invoice without lines is not issued")
+            require(bool(command.number), "missing", "number", "an issued invoice has a number from its series",
+                    reason="invoice.number_missing")
+            require(bool(state.lines), "empty", "lines", "an invoice without lines is not issued",
+                    reason="invoice.no_lines")
             # An issued invoice never changes (B8): a line still waiting for its negotiated
             # price would be frozen at 0.00 and its work never billed. Price it (0 waives it).
             unpriced = [line.item_id for line in state.lines if RATE_TO_BE_AGREED in line.clauses]
             require(not unpriced, "unpriced", "lines",
-                    f"price these lines first (a price of 0 waives one): {', '.join(unpriced)}")
+                    f"price these lines first (a price of 0 waives one): {', '.join(unpriced)}",
+                    reason="invoice.lines_unpriced", values={"count": len(unpriced)})
             assert state.opened_on is not None
-            require(command.issued_on >= state.opened_on, "invalid", "issued_on", "before the draft was opened")
+            require(command.issued_on >= state.opened_on, "invalid", "issued_on", "before the draft was opened",
+                    reason="invoice.issued_before_opened")
             return [InvoiceIssued(command.number, command.issued_on, tuple(line.item_id for line in state.lines),
                                   state.totals)]
         case CreditNote():
@@ -403,14 +419,18 @@ def decide(command: Command, state: Invoice) -> list[Event]:
             _require_exists(state)
             if command.payment_id in state.payment_ids:
                 return []  # the same payment recorded twice: one effect
-            require(state.status != "draft", "draft", "invoice_id", "a draft is not paid; issue it first")
-            require(bool(command.payment_id), "missing", "payment_id", "a payment has an id")
+            require(state.status != "draft", "draft", "invoice_id", "a draft is not paid; issue it first",
+                    reason="invoice.draft_not_paid")
+            require(bool(command.payment_id), "missing", "payment_id", "a payment has an id",
+                    reason="invoice.payment_id_missing")
             require(command.amount.is_finite() and command.amount > 0, "invalid", "amount",
-                    "a positive amount of yuan")
-            require(command.amount == to_fen(command.amount), "invalid", "amount", "yuan to the fen at most")
+                    "a positive amount of yuan", reason="invoice.payment_not_positive")
+            require(command.amount == to_fen(command.amount), "invalid", "amount", "yuan to the fen at most",
+                    reason="invoice.amount_below_fen")
             outstanding = max(state.outstanding, ZERO)
             require(command.amount <= outstanding, "overpaid", "amount",
-                    f"only {as_text(outstanding)} yuan is outstanding")
+                    f"only {as_text(outstanding)} yuan is outstanding", reason="invoice.overpaid",
+                    values={"outstanding": as_text(outstanding)})
             return [PaymentRecorded(command.payment_id, command.amount, command.paid_on)]
     raise AssertionError(f"unknown command {command!r}")
 
@@ -422,12 +442,12 @@ def _valid_period(period: str) -> bool:
 
 
 def _require_exists(state: Invoice) -> None:
-    require(state.status != "none", "not_found", "invoice_id", "no such invoice")
+    require(state.status != "none", "not_found", "invoice_id", "no such invoice", reason="invoice.not_found")
 
 
-def _require_draft(state: Invoice, message: str) -> None:
+def _require_draft(state: Invoice, message: str, reason: str) -> None:
     if state.status != "draft":
-        raise Rejected("issued", "invoice_id", f"{message} (rule B8)")
+        raise Rejected("issued", "invoice_id", f"{message} (rule B8)", reason=reason)
 
 
 def _credit(command: CreditNote, state: Invoice) -> list[Event]:
@@ -435,22 +455,31 @@ def _credit(command: CreditNote, state: Invoice) -> list[Event]:
     _require_exists(state)
     if command.credit_id in state.credit_ids:
         return []
-    require(state.status != "draft", "draft", "invoice_id", "a draft is corrected by removing lines, not credited")
-    require(bool(command.credit_id), "missing", "credit_id", "a credit note has an id")
-    require(bool(command.reason.strip()), "missing", "reason", "say why the invoice is corrected")
+    require(state.status != "draft", "draft", "invoice_id", "a draft is corrected by removing lines, not credited",
+            reason="invoice.draft_not_credited")
+    require(bool(command.credit_id), "missing", "credit_id", "a credit note has an id",
+            reason="invoice.credit_id_missing")
+    require(bool(command.reason.strip()), "missing", "reason", "say why the invoice is corrected",
+            reason="invoice.credit_reason_missing")
     assert state.issued_on is not None
-    require(command.on >= state.issued_on, "invalid", "on", "a credit note follows the invoice it corrects")
+    require(command.on >= state.issued_on, "invalid", "on", "a credit note follows the invoice it corrects",
+            reason="invoice.credit_before_issue")
     already = state.credited_ids
     if command.lines is None:
         chosen = [line for line in state.lines if line.item_id not in already]
-        require(bool(chosen), "conflict", "lines", "every line is already credited")
+        require(bool(chosen), "conflict", "lines", "every line is already credited",
+                reason="invoice.all_lines_credited")
     else:
-        require(bool(command.lines), "missing", "lines", "name the lines to credit, or None for all")
-        require(len(set(command.lines)) == len(command.lines), "invalid", "lines", "a line is named twice")
+        require(bool(command.lines), "missing", "lines", "name the lines to credit, or None for all",
+                reason="invoice.credit_lines_missing")
+        require(len(set(command.lines)) == len(command.lines), "invalid", "lines", "a line is named twice",
+                reason="invoice.line_named_twice")
         by_id = {line.item_id: line for line in state.lines}
         for item_id in command.lines:
-            require(item_id in by_id, "not_found", "lines", f"{item_id} is not on this invoice")
-            require(item_id not in already, "conflict", "lines", f"{item_id} is already credited")
+            require(item_id in by_id, "not_found", "lines", f"{item_id} is not on this invoice",
+                    reason="invoice.credit_line_not_on_invoice")
+            require(item_id not in already, "conflict", "lines", f"{item_id} is already credited",
+                    reason="invoice.line_already_credited", values={"line": by_id[item_id].description})
         chosen = [by_id[item_id] for item_id in command.lines]
     credited = tuple(CreditedLine(line.item_id, line.description, line.vat_rate, -line.net, -line.vat,
                                   -line.gross, line.sources) for line in chosen)
@@ -478,22 +507,28 @@ def _price(command: PriceLine, state: Invoice) -> list[Event]:
     """C10 [4]: a negotiated amount, priced on the draft; B8: an issued invoice never
     changes (correct it with a credit note and bill the agreed price again)."""
     _require_exists(state)
-    _require_draft(state, "an issued invoice is not repriced; issue a credit note and bill the agreed price anew")
+    _require_draft(state, "an issued invoice is not repriced; issue a credit note and bill the agreed price anew",
+                   "invoice.issued_not_repriced")
     line = next((ln for ln in state.lines if ln.item_id == command.item_id), None)
-    require(line is not None, "not_found", "item_id", "no such line on this draft")
+    require(line is not None, "not_found", "item_id", "no such line on this draft",
+            reason="invoice.line_not_found")
     assert line is not None
     require(negotiable(line), "not_negotiable", "item_id",
             f"this line is priced by its agreement ({' · '.join(line.clauses)}); only a line whose rate is to be "
-            f"agreed ({RATE_TO_BE_AGREED}) is priced by hand")
+            f"agreed ({RATE_TO_BE_AGREED}) is priced by hand", reason="invoice.line_not_negotiable")
     price = command.unit_price
-    require(price.is_finite() and price >= 0, "invalid", "unit_price", "an exact amount of yuan, zero or more")
+    require(price.is_finite() and price >= 0, "invalid", "unit_price", "an exact amount of yuan, zero or more",
+            reason="invoice.unit_price_negative")
     exponent = price.as_tuple().exponent
     require(isinstance(exponent, int) and -exponent <= MAX_PRICE_PLACES, "invalid", "unit_price",
-            f"at most {MAX_PRICE_PLACES} decimal places")
-    require(price <= MAX_UNIT_PRICE, "invalid", "unit_price", f"at most {MAX_UNIT_PRICE} yuan")
+            f"at most {MAX_PRICE_PLACES} decimal places", reason="invoice.unit_price_places",
+            values={"places": MAX_PRICE_PLACES})
+    require(price <= MAX_UNIT_PRICE, "invalid", "unit_price", f"at most {MAX_UNIT_PRICE} yuan",
+            reason="invoice.unit_price_too_high", values={"max": str(MAX_UNIT_PRICE)})
     reason = command.reason.strip()
-    require(bool(reason), "missing", "reason", "say how the price was agreed (whom with, on what)")
-    require(bool(command.by.strip()), "missing", "by", "who set the price")
+    require(bool(reason), "missing", "reason", "say how the price was agreed (whom with, on what)",
+            reason="invoice.price_reason_missing")
+    require(bool(command.by.strip()), "missing", "by", "who set the price", reason="invoice.price_by_missing")
     last = state.pricings_of(line.item_id)
     if last and (last[-1].unit_price, last[-1].reason, last[-1].by) == (price, reason, command.by):
         return []  # the same price set again: one effect

@@ -136,7 +136,7 @@ class Agreements:
 
     async def amend(self, request: commands.AmendAgreement, **kw: Any) -> list[RecordedEvent]:
         state, _ = await self.load(request.agreement_id)
-        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
         terms = self.templates[state.template_id].resolve(request.parameters)
         command = domain.AmendAgreement(terms, request.effective_on, request.reason)
         return await self.execute(state.agreement_id, command, **kw)
@@ -161,7 +161,7 @@ class Agreements:
             return from_warranty(await Warranties(self.store).verdict(codec.parse(commands.WarrantyQuestion, asked)))
         require(bool(question.agreement_id), "missing", "agreement_id", "a non-empty text is required")
         state, _ = await self.load(str(question.agreement_id))
-        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
         local = question.local
         if local is None:
             # rule C9: an answer about a site says whether it is local; without one, local
@@ -175,7 +175,8 @@ class Agreements:
         """rule C9 / D1: the site is in the servicing office's city, or within its radius."""
         customer = await Customers(self.store).load(state.customer_id)
         site = customer.site(site_id)
-        require(site is not None, "not_found", "site_id", "the agreement's customer has no such site")
+        require(site is not None, "not_found", "site_id", "the agreement's customer has no such site",
+                reason="agreement.site_not_of_customer")
         assert site is not None
         assert state.office is not None
         assert state.terms is not None

@@ -31,7 +31,7 @@ class Overview:
 
     async def of(self, customer_id: str) -> dict[str, Any]:
         customer = await self.customers.load(customer_id)
-        require(bool(customer.customer_id), "not_found", "customer_id", "no such customer")
+        require(bool(customer.customer_id), "not_found", "customer_id", "no such customer", reason="customer.not_found")
         today = self.agreements.today()
         found = []
         for agreement_id in await self.agreements_of(customer_id):

@@ -98,5 +98,6 @@ class Quotas:
 
     async def _agreement(self, agreement_id: str) -> agreements_domain.Agreement:
         state, _ = await self.agreements.load(agreement_id)
-        require(state.status == "active", "not_found", "agreement_id", "no active agreement")
+        require(state.status == "active", "not_found", "agreement_id", "no active agreement",
+                reason="agreement.none_active")
         return state

@@ -68,7 +68,8 @@ class Warranties:
 
     async def verdict(self, question: commands.WarrantyQuestion) -> domain.Verdict:
         unit, _ = await self.repository.load(stream_of(question.serial))
-        require(unit is not None, "not_found", "serial", "no hardware registered with this serial")
+        require(unit is not None, "not_found", "serial", "no hardware registered with this serial",
+                reason="warranty.serial_not_found")
         # The fault's kind and cause are the domain's vocabulary: it refuses an unknown one by
         # name ("unknown"), so the question's text goes in as it came.
         return domain.verdict(unit, fault_on=question.fault_on, fault=cast(domain.Fault, question.fault),

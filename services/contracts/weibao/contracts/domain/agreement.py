@@ -255,7 +255,7 @@ def decide(command: Command, state: Agreement) -> list[Event]:
 
 
 def _require_active(state: Agreement) -> None:
-    require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+    require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
     require(state.status == "active", "conflict", "agreement_id", "the agreement is terminated")
 
 

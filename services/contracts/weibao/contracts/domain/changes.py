@@ -25,7 +25,7 @@ class RecordChangeRequest:
 
 
 def decide(command: RecordChangeRequest, state: Agreement) -> list[Event]:
-    require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+    require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
     require(bool(command.ref.strip()), "missing", "ref", "a change request needs its reference")
     require(bool(command.description.strip()), "missing", "description", "say what the change is")
     workload = command.workload_days

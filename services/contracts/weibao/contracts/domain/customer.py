@@ -120,7 +120,8 @@ def decide(command: Command, state: Customer) -> list[Event]:
             return [SiteAdded(command.site_id, command.name, command.location)]
         case MoveSite():
             _require_registered(state)
-            require(state.site(command.site_id) is not None, "not_found", "site_id", "no such site")
+            require(state.site(command.site_id) is not None, "not_found", "site_id", "no such site",
+                    reason="site.not_found")
             return [SiteMoved(command.site_id, command.location)]
         case ChangeContacts():
             _require_registered(state)
@@ -129,7 +130,7 @@ def decide(command: Command, state: Customer) -> list[Event]:
 
 
 def _require_registered(state: Customer) -> None:
-    require(bool(state.customer_id), "not_found", "customer_id", "no such customer")
+    require(bool(state.customer_id), "not_found", "customer_id", "no such customer", reason="customer.not_found")
 
 
 def evolve(state: Customer, event: Event) -> Customer:

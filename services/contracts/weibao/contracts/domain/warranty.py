@@ -323,7 +323,8 @@ def decide(command: Command, state: Hardware | None) -> list[Event]:
 
 def _open(state: Hardware | None) -> Hardware:
     if state is None:
-        raise Rejected("not_found", "serial", "no hardware registered under this serial")
+        raise Rejected("not_found", "serial", "no hardware registered under this serial",
+                       reason="warranty.serial_not_found")
     require(state.closed is None, "conflict", "serial", f"{state.closed} on {state.closed_on}")
     return state
 

@@ -71,7 +71,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         # The log keeps UTC; SQLite compares the text, so the instant goes in as UTC too.
         as_of = request.as_of.astimezone(UTC) if request.as_of else None
         state, version = await agreements.load(request.agreement_id, as_of=as_of)
-        require(state.status != "none", "not_found", "agreement_id", "no such agreement")
+        require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
         return {"version": version, **domain.summary(state), "terms": codec.dump(state.terms)}
 
     async def history(request: commands.AgreementRef) -> Any:
@@ -96,7 +96,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     async def customer(request: commands.CustomerRef) -> Any:
         state = await customers.load(request.customer_id)
-        require(bool(state.customer_id), "not_found", "customer_id", "no such customer")
+        require(bool(state.customer_id), "not_found", "customer_id", "no such customer", reason="customer.not_found")
         return state
 
     async def customer_list(request: commands.CustomerSearch) -> Any:

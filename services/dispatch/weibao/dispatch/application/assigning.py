@@ -91,7 +91,8 @@ class Assigning:
         reason = None
         left_out = {e.technician_id: e.reason for e in decision.explanation.excluded}
         if chosen and chosen in left_out:  # retired, or a record the rule cannot weigh: say which
-            raise Rejected("unavailable", "technician_id", f"{chosen} cannot be assigned: {left_out[chosen]}")
+            raise Rejected("unavailable", "technician_id", f"{chosen} cannot be assigned: {left_out[chosen]}",
+                           reason="assignment.technician_unavailable")
         if chosen and chosen != decision.technician_id:  # naming the rule's own choice is no override
             reason = body.reason or ""  # d4.override refuses an empty one, naming `reason`
             decision = d4.override(decision, chosen, reason, by)

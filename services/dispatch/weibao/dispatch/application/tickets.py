@@ -122,7 +122,8 @@ class Tickets:
         # The log keeps UTC; SQLite compares the text, so the instant goes in as UTC too.
         state, _ = await self.repository.load(ticket_stream(ticket_id), as_of=as_of.astimezone(UTC) if as_of else None)
         require(state.status != "none", "not_found", "ticket_id",
-                "no such ticket" if as_of is None else "no such ticket at that time")
+                "no such ticket" if as_of is None else "no such ticket at that time",
+                reason="ticket.not_found" if as_of is None else "ticket.not_found_at_that_time")
         return state
 
     async def execute(self, ticket_id: str, command: domain.Command, **kw: Any) -> list[RecordedEvent]:
@@ -146,7 +147,8 @@ class Tickets:
         `received_at` (a call taken on paper, entered later): deadlines and coverage count
         from it (D1), within the domain's limits."""
         where = await site(self.engine, self.book, body.site_id)
-        require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
+        require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)",
+                reason="site.not_found")
         assert where is not None
         now = self.now()
         received = body.received_at
@@ -189,7 +191,8 @@ class Tickets:
         opened = (await self.ticket(ticket_id)).opened
         assert opened is not None
         where = await site(self.engine, self.book, opened.site_id)
-        require(where is not None, "not_found", "site_id", "the request's site is no longer published")
+        require(where is not None, "not_found", "site_id", "the request's site is no longer published",
+                reason="site.no_longer_published")
         assert where is not None
         return opened, where
 
@@ -212,7 +215,8 @@ class Tickets:
         and deadline code as `open`, nothing stored. Each day the working calendar counts
         is listed with its service window, so a due time can be checked by hand."""
         where = await site(self.engine, self.book, asked.site_id)
-        require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)")
+        require(where is not None, "not_found", "site_id", "no such site (has contracts published it?)",
+                reason="site.not_found")
         assert where is not None
         at = asked.at.astimezone(UTC)
         await refresh_calendar(self.store)  # rule D2, as `execute`
@@ -246,7 +250,7 @@ class Tickets:
             # Asked of the log, not the board: a technician registered a moment ago is known
             # before the board's consumer has caught up (the board is eventually consistent).
             known = await self.store.version(technician_stream(body.technician_id)) > 0
-            require(known, "not_found", "technician_id", "no such technician")
+            require(known, "not_found", "technician_id", "no such technician", reason="technician.not_found")
         worker = body.technician_id or str((meta or {}).get("actor", "system"))
         command = domain.LogDeskWork(worker=worker, key=body.key, server_time=self.now(), channel=body.channel,
                                      kind=body.kind, started=body.started, ended=body.ended, note=body.note)

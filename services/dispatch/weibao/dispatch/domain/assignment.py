@@ -113,6 +113,27 @@ class Excluded:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """Why the winner won, as data rather than words (issue 16): what `reason` says in
+    English, for a screen to say in its user's language. Technicians by id; counts over
+    `candidates`; `late_minutes` past the deadline when the winner cannot make it. A round
+    (`round_size`) names whom the request would have had alone (`alone`) and which request
+    of the round has them (`alone_goes_to`). Explanations recorded before it have none."""
+
+    winner: str | None  # the rule's choice; None when nobody is eligible
+    weighed: int  # technicians weighed
+    eligible: int
+    in_time: int  # eligible and able to arrive by the deadline (all eligible when none is set)
+    runner_up: str | None = None  # the next eligible one the rule would take
+    earliest: str | None = None  # set when someone eligible would arrive before the winner
+    late_minutes: float | None = None
+    ineligible: tuple[tuple[Ineligible, int], ...] = ()  # how many were kept out for each reason
+    round_size: int | None = None
+    alone: str | None = None
+    alone_goes_to: str | None = None
+
+
+@dataclass(frozen=True)
 class Explanation:
     request_id: str
     skill: str
@@ -122,6 +143,7 @@ class Explanation:
     reason: str  # why the winner won, in words, naming rule D4
     candidates: tuple[Considered, ...]  # ranked: the rule's choice first, the ineligible last
     excluded: tuple[Excluded, ...] = ()  # not weighed at all: see Excluded
+    facts: Facts | None = None  # `reason` as data (issue 16)
 
     def of(self, technician_id: str) -> Considered | None:
         return next((c for c in self.candidates if c.technician_id == technician_id), None)
@@ -271,6 +293,37 @@ def _reason(need: Need, rule: Rule, winner: Considered, ranked: Sequence[Conside
     return text
 
 
+def _ineligible(candidates: Sequence[Considered]) -> tuple[tuple[Ineligible, int], ...]:
+    counts: dict[Ineligible, int] = {}
+    for c in candidates:
+        for why in c.why_not:
+            counts[why] = counts.get(why, 0) + 1
+    return tuple(counts.items())
+
+
+def facts(need: Need, winner: Considered | None, ranked: Sequence[Considered]) -> Facts:
+    """What `_reason` (or `_why_nobody`) says, as data: the same runner-up, earliest
+    arrival and lateness, so both languages tell the same story."""
+    eligible = [c for c in ranked if c.eligible]
+    in_time = sum(c.can_make_deadline for c in eligible)
+    if winner is None:
+        return Facts(None, len(ranked), len(eligible), in_time, ineligible=_ineligible(ranked))
+    runner_up = next((c for c in eligible if c.technician_id != winner.technician_id), None)
+    earliest = min(eligible, key=lambda c: (c.arrives, c.technician_id)) if eligible else None
+    late = None
+    if need.arrive_by is not None and not winner.can_make_deadline:
+        late = round((winner.arrives - need.arrive_by).total_seconds() / 60, 1)
+    if runner_up is not None and winner.can_make_deadline and not runner_up.can_make_deadline:
+        runner_up = None  # the English names only an in-time runner-up beside an in-time winner
+    return Facts(
+        winner.technician_id, len(ranked), len(eligible), in_time,
+        runner_up=runner_up.technician_id if runner_up is not None else None,
+        earliest=(earliest.technician_id if earliest is not None and earliest.technician_id != winner.technician_id
+                  and earliest.arrives < winner.arrives else None),
+        late_minutes=late, ineligible=_ineligible(ranked),
+    )
+
+
 # --- one request --------------------------------------------------------------------------
 
 def assign(request: Need, technicians: Sequence[TechnicianView], *, now: datetime, travel: TravelModel,
@@ -287,11 +340,11 @@ def assign(request: Need, technicians: Sequence[TechnicianView], *, now: datetim
         if left_out:
             why += "; not weighed: " + ", ".join(f"{e.technician_id} ({e.reason})" for e in left_out)
         explanation = Explanation(request.request_id, request.skill, request.arrive_by, now, "nobody_eligible",
-                                  why, ranked, left_out)
+                                  why, ranked, left_out, facts(request, None, ranked))
         return Assignment(request.request_id, None, True, explanation)
     rule: Rule = "in_time_least_travel" if best.can_make_deadline else "earliest_arrival_at_risk"
     explanation = Explanation(request.request_id, request.skill, request.arrive_by, now, rule,
-                              _reason(request, rule, best, ranked), ranked, left_out)
+                              _reason(request, rule, best, ranked), ranked, left_out, facts(request, best, ranked))
     return Assignment(request.request_id, best.technician_id, not best.can_make_deadline, explanation)
 
 
@@ -302,15 +355,17 @@ def override(assignment: Assignment, technician_id: str, reason: str, by: str) -
     at risk is then whether they can make the deadline."""
     reason = reason.strip()
     if not reason:
-        raise Rejected("reason_required", "reason", "an override says why")
+        raise Rejected("reason_required", "reason", "an override says why", reason="assignment.override_reason_missing")
     if not by.strip():
-        raise Rejected("required", "by", "an override names the dispatcher")
+        raise Rejected("required", "by", "an override names the dispatcher", reason="assignment.override_by_missing")
     weighed = assignment.explanation.of(technician_id)
     if weighed is None:
         raise Rejected("unknown_technician", "technician_id",
-                       f"{technician_id} was not weighed for request {assignment.request_id}; assign again with them")
+                       f"{technician_id} was not weighed for request {assignment.request_id}; assign again with them",
+                       reason="assignment.technician_not_weighed")
     if technician_id == assignment.technician_id:
-        raise Rejected("unchanged", "technician_id", f"{technician_id} is already assigned")
+        raise Rejected("unchanged", "technician_id", f"{technician_id} is already assigned",
+                       reason="assignment.already_assigned")
     return replace(assignment, technician_id=technician_id, at_risk=not weighed.can_make_deadline,
                    overrides=(*assignment.overrides, Override(technician_id, assignment.technician_id, reason, by)))
 
@@ -480,7 +535,8 @@ def one_round(needs: Sequence[Need], technicians: Sequence[TechnicianView], *, n
                           f"{need.request_id} is needed by other requests of the round; at risk")
             else:
                 rule, reason = "nobody_eligible", _why_nobody(need, ranked)
-            explanation = Explanation(need.request_id, need.skill, need.arrive_by, now, rule, reason, ranked)
+            explanation = Explanation(need.request_id, need.skill, need.arrive_by, now, rule, reason, ranked,
+                                      facts=replace(facts(need, None, ranked), round_size=len(costs.needs)))
             by_request[need.request_id] = Assignment(need.request_id, None, True, explanation)
             continue
         own = ranked[0]
@@ -492,7 +548,11 @@ def one_round(needs: Sequence[Need], technicians: Sequence[TechnicianView], *, n
             reason += (f"; alone the request would have gone to {own.technician_id}"
                        + (f", who goes to {taken}" if taken else ""))
         ordered = (pair, *(c for c in ranked if c.technician_id != pair.technician_id))
-        explanation = Explanation(need.request_id, need.skill, need.arrive_by, now, "round_optimum", reason, ordered)
+        alone = own.technician_id if own.technician_id != pair.technician_id else None
+        told = replace(facts(need, pair, ranked), runner_up=None, earliest=None, round_size=len(costs.needs),
+                       alone=alone, alone_goes_to=holder.get(own.technician_id) if alone else None)
+        explanation = Explanation(need.request_id, need.skill, need.arrive_by, now, "round_optimum", reason, ordered,
+                                  facts=told)
         by_request[need.request_id] = Assignment(need.request_id, pair.technician_id, not pair.can_make_deadline,
                                                  explanation)
     chosen = [a.chosen for a in by_request.values() if a.chosen is not None]

@@ -105,7 +105,8 @@ def check_channel(channel: Channel, terms: Mapping[str, Any] | None) -> None:
         return
     offered = tuple(terms.get("channels") or DEFAULT_CHANNELS)
     require(channel in offered, "invalid", "channel",
-            f"the agreement does not offer {channel}; it offers {', '.join(offered)} (rule C13)")
+            f"the agreement does not offer {channel}; it offers {', '.join(offered)} (rule C13)",
+            reason="intake.channel_not_offered", values={"channel": channel, "channels": list(offered)})
 
 
 def check_phase(phase: Phase | None, terms: Mapping[str, Any] | None) -> None:
@@ -115,4 +116,5 @@ def check_phase(phase: Phase | None, terms: Mapping[str, Any] | None) -> None:
         return
     kind = ((terms or {}).get("onsite") or {}).get("kind")
     require(kind == "by_phase", "invalid", "phase",
-            "the agreement sets no deadlines by phase (parallel run or cut-over, rule C14)")
+            "the agreement sets no deadlines by phase (parallel run or cut-over, rule C14)",
+            reason="intake.no_deadlines_by_phase")

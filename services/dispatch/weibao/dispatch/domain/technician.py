@@ -229,7 +229,8 @@ def decide(command: Command, state: Technician) -> list[Event]:
                           command.capacity_per_day))
             return [TechnicianRegistered(command.technician_id, command.name.strip(), command.skills, command.home,
                                          command.office_city_code, command.shift, command.capacity_per_day)]
-    require(state.registered is not None, "not_found", "technician_id", "no such technician")
+    require(state.registered is not None, "not_found", "technician_id", "no such technician",
+            reason="technician.not_found")
     if state.retired is not None:
         raise Rejected("retired", "technician_id", f"retired on {state.retired.at.date().isoformat()}")
     match command:

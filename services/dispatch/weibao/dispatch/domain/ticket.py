@@ -50,8 +50,10 @@ class Position:
     longitude: float
 
     def check(self, field_prefix: str = "") -> None:
-        require(-90 <= self.latitude <= 90, "invalid", f"{field_prefix}latitude", "between -90 and 90")
-        require(-180 <= self.longitude <= 180, "invalid", f"{field_prefix}longitude", "between -180 and 180")
+        require(-90 <= self.latitude <= 90, "invalid", f"{field_prefix}latitude", "between -90 and 90",
+                reason="position.latitude_out_of_range")
+        require(-180 <= self.longitude <= 180, "invalid", f"{field_prefix}longitude", "between -180 and 180",
+                reason="position.longitude_out_of_range")
 
 
 @dataclass(frozen=True)
@@ -734,8 +736,10 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
         return []
     match command:
         case OpenTicket():
-            require(state.status == "none", "conflict", "ticket_id", "this ticket already exists")
-            require(bool(command.summary.strip()), "missing", "summary", "say what is wrong")
+            require(state.status == "none", "conflict", "ticket_id", "this ticket already exists",
+                    reason="ticket.already_exists")
+            require(bool(command.summary.strip()), "missing", "summary", "say what is wrong",
+                    reason="ticket.summary_missing")
             command.site.check("site.")
             check_skill(command.skill, "skill")  # D4: the same vocabulary technicians are matched on
             if command.entered_at is not None:
@@ -751,20 +755,23 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
         case Reclassify():
             return _reclassify(command, state)
         case RecordResponse():
-            _require(state, "respond", "only an open request is responded to")
-            require(bool(command.note.strip()), "missing", "note", "say what was done")
+            _require(state, "respond", "only an open request is responded to", "ticket.respond_not_open")
+            require(bool(command.note.strip()), "missing", "note", "say what was done",
+                    reason="ticket.response_note_missing")
             # rule C15: a first response; the respond clock stops at the first one only
             return _with_clocks(state, [Responded(command.at, command.kind, command.by, command.note.strip())],
                                 command.at)
         case LogDeskWork():
             return _desk_work(command, state)
         case FindCoverage():
-            require(state.opened is not None, "not_found", "ticket_id", "no such ticket")
+            require(state.opened is not None, "not_found", "ticket_id", "no such ticket", reason="ticket.not_found")
             assert state.opened is not None
             require(state.opened.coverage.agreement_id is None, "conflict", "coverage",
-                    "the request has its agreement; what it was promised stays (D1)")
+                    "the request has its agreement; what it was promised stays (D1)",
+                    reason="ticket.coverage_already_found")
             require("find_coverage" in allowed(state), "conflict", "ticket_id",
-                    "closed, or reports from site are in: they were published under the coverage they had")
+                    "closed, or reports from site are in: they were published under the coverage they had",
+                    reason="ticket.coverage_frozen")
             if command.coverage.agreement_id is None:
                 return []  # still none: nothing to record
             due = set_deadlines(state.opened.opened_at, command.coverage, state.opened.phase,
@@ -775,36 +782,42 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
                 return []
             return list(dl.evaluate(state.deadlines, command.now))
         case WaitForCustomer():
-            require(_allows(state, "wait"), "conflict", "ticket_id", "no open ticket to wait on")
+            require(_allows(state, "wait"), "conflict", "ticket_id", "no open ticket to wait on",
+                    reason="ticket.nothing_to_wait_on")
             if state.deadlines is None:
                 return [ClocksPaused(command.at, command.reason)]
             state.deadlines.pause(command.at)  # refuses a second pause, or one before the request
             return [ClocksPaused(command.at, command.reason)]
         case CustomerResponded():
-            require(state.deadlines is not None, "conflict", "ticket_id", "no deadline is running")
+            require(state.deadlines is not None, "conflict", "ticket_id", "no deadline is running",
+                    reason="ticket.no_deadline_running")
             assert state.deadlines is not None
             resumed = state.deadlines.resume(command.at)
             return [ClocksResumed(command.at, tuple(ClockSet(c.kind, c.allowed, c.due, c.risk_from)
                                                     for c in resumed.clocks), tuple(sorted(resumed.provisional)))]
         case ResolveRemotely():
-            _require(state, "resolve_remotely", "only a request in triage is resolved remotely")
+            _require(state, "resolve_remotely", "only a request in triage is resolved remotely",
+                     "ticket.resolve_needs_triage")
             # rules D3, C15: a response and a resolution; the clocks it stops are announced with it
             return _with_clocks(state, [ResolvedRemotely(command.at, command.note)], command.at)
         case Escalate():
-            _require(state, "escalate", "only a request in triage is escalated")
+            _require(state, "escalate", "only a request in triage is escalated", "ticket.escalate_needs_triage")
             return [VisitRequested(command.at, command.reason)]
         case RecordAssignment():
-            require(_allows(state, "assign"), "conflict", "ticket_id", "the visit is not waiting for a technician")
+            require(_allows(state, "assign"), "conflict", "ticket_id", "the visit is not waiting for a technician",
+                    reason="ticket.not_waiting_for_technician")
             require(command.technician_id not in state.declined_by, "conflict", "technician_id",
-                    "this technician declined the visit")
+                    "this technician declined the visit", reason="ticket.technician_declined")
             return [VisitAssigned(command.technician_id, command.at, command.explanation, command.at_risk,
                                   command.by, command.override_reason)]
         case Accept():
             return _accept(command, state)
         case Decline():
             _require_assignee(state, command.technician_id)
-            require(_allows(state, "decline"), "conflict", "ticket_id", "nothing to decline")
-            require(bool(command.reason.strip()), "missing", "reason", "say why")
+            require(_allows(state, "decline"), "conflict", "ticket_id", "nothing to decline",
+                    reason="ticket.nothing_to_decline")
+            require(bool(command.reason.strip()), "missing", "reason", "say why",
+                    reason="ticket.decline_reason_missing")
             return [VisitDeclined(command.technician_id, command.at, command.reason)]
         case CheckIn() | CheckOut() | LogWork() | RecordExpense():
             return _with_clocks(state, _report(command, state, geofence_radius_m), command.server_time)
@@ -815,7 +828,8 @@ def decide(command: Command, state: Ticket, *, geofence_radius_m: float = 500.0)
 
 def _accept(command: Accept, state: Ticket) -> list[Event]:
     _require_assignee(state, command.technician_id)
-    require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance")
+    require(_allows(state, "accept"), "conflict", "ticket_id", "the visit is not awaiting acceptance",
+            reason="ticket.not_awaiting_acceptance")
     # rule C15: a technician's acceptance is a first response (the respond clock, if
     # running), stopped when the technician acted: the phone's time if plausible (D5)
     counted = counted_time(command.device_time, command.at, _assigned_at(state, command.technician_id))
@@ -825,7 +839,8 @@ def _accept(command: Accept, state: Ticket) -> list[Event]:
 
 def _complete(command: Complete, state: Ticket) -> list[Event]:
     _require_assignee(state, command.technician_id)
-    require(_allows(state, "complete"), "conflict", "ticket_id", "a visit is completed after a check-in")
+    require(_allows(state, "complete"), "conflict", "ticket_id", "a visit is completed after a check-in",
+            reason="ticket.complete_needs_check_in")
     counted = counted_time(command.device_time, command.at, _assigned_at(state, command.technician_id))  # D5
     completed = VisitCompleted(command.technician_id, command.at, command.resolution, command.device_time,
                                counted.source, counted.flag)
@@ -848,35 +863,39 @@ def _with_clocks(state: Ticket, events: list[Event], now: datetime) -> list[Even
 def _desk_work(command: LogDeskWork, state: Ticket) -> list[Event]:
     """Issue 13: phone or remote work, checked as a phone's work record is (D6), keyed
     for one effect however often it is sent."""
-    _require(state, "desk_work", "no such request")
-    require(bool(command.key), "missing", "key", "every work record carries an idempotency key")
+    _require(state, "desk_work", "no such request", "ticket.desk_work_not_allowed")
+    require(bool(command.key), "missing", "key", "every work record carries an idempotency key",
+            reason="work.key_missing")
     if command.key in state.keys:
         return []
     _check_span(command.started, command.ended)
     require(command.ended <= command.server_time + DESK_CLOCK_TOLERANCE, "invalid", "ended",
-            "work is logged once done, not ahead")
+            "work is logged once done, not ahead", reason="work.ended_in_future")
     assert state.opened is not None
     require(command.started >= state.opened.opened_at - DESK_CLOCK_TOLERANCE, "invalid", "started",
-            "work on a request starts after the request came in")
+            "work on a request starts after the request came in", reason="work.started_before_request")
     return [DeskWorkLogged(command.worker, command.key, command.channel, command.kind, command.started,
                            command.ended, command.note.strip(), command.server_time)]
 
 
 def _check_span(started: datetime, ended: datetime) -> None:
     """rule D6: a work record, on site or from the desk, spans a positive time, a month at most."""
-    require(ended > started, "invalid", "ended", "work ends after it starts")
-    require(ended - started <= timedelta(days=31), "invalid", "ended", "one record covers at most a month")
+    require(ended > started, "invalid", "ended", "work ends after it starts",
+            reason="work.ends_before_start")
+    require(ended - started <= timedelta(days=31), "invalid", "ended", "one record covers at most a month",
+            reason="work.longer_than_a_month")
 
 
 def _reclassify(command: Reclassify, state: Ticket) -> list[Event]:
     """Issue 13: the coverage and deadlines judged again for the corrected cause, phase or
     priority, from when the request came in (D1); nothing stored when nothing changes."""
-    require(state.opened is not None, "not_found", "ticket_id", "no such ticket")
+    require(state.opened is not None, "not_found", "ticket_id", "no such ticket", reason="ticket.not_found")
     assert state.opened is not None
     require("reclassify" in allowed(state), "conflict", "ticket_id",
             "closed, paused, or reports from site are in: they were billed under the coverage they had; "
-            "the billing clerk corrects money with a credit note")
-    require(bool(command.reason.strip()), "missing", "reason", "say why the request is reclassified")
+            "the billing clerk corrects money with a credit note", reason="ticket.reclassify_not_allowed")
+    require(bool(command.reason.strip()), "missing", "reason", "say why the request is reclassified",
+            reason="ticket.reclassify_reason_missing")
     intake.check_phase(command.phase, command.terms)  # rule C14
     opened = state.opened
     before = {"cause": opened.coverage.judged_cause, "phase": opened.phase,
@@ -902,20 +921,23 @@ def _reclassify(command: Reclassify, state: Ticket) -> list[Event]:
 
 def _check_backdating(received_at: datetime, entered_at: datetime) -> None:
     """rule D1: deadlines count from when the request was received, within limits."""
-    require(received_at <= entered_at, "invalid", "received_at", "a request is not received in the future")
+    require(received_at <= entered_at, "invalid", "received_at", "a request is not received in the future",
+            reason="ticket.received_in_future")
     require(entered_at - received_at <= BACKDATE_LIMIT, "invalid", "received_at",
-            f"at most {BACKDATE_LIMIT.days} days ago; an older request is opened as of now")
+            f"at most {BACKDATE_LIMIT.days} days ago; an older request is opened as of now",
+            reason="ticket.received_too_long_ago", values={"days": BACKDATE_LIMIT.days})
 
 
-def _require(state: Ticket, action: Action, message: str) -> None:
-    require(state.status != "none", "not_found", "ticket_id", "no such ticket")
-    require(_allows(state, action), "conflict", "ticket_id", message)
+def _require(state: Ticket, action: Action, message: str, reason: str) -> None:
+    require(state.status != "none", "not_found", "ticket_id", "no such ticket", reason="ticket.not_found")
+    require(_allows(state, action), "conflict", "ticket_id", message, reason=reason)
 
 
 def _require_assignee(state: Ticket, technician_id: str) -> None:
-    require(state.status != "none", "not_found", "ticket_id", "no such visit")
+    require(state.status != "none", "not_found", "ticket_id", "no such visit", reason="ticket.not_found")
     if state.technician_id != technician_id:
-        raise Rejected("forbidden", "technician_id", "the visit is not assigned to this technician")
+        raise Rejected("forbidden", "technician_id", "the visit is not assigned to this technician",
+                       reason="ticket.not_assigned_to_technician")
 
 
 @dataclass(frozen=True)
@@ -957,7 +979,8 @@ def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket
     """rule D5: duplicates and late offline uploads have exactly one effect; each counts
     at the time `counted_time` decides, stored with the event (evolve never recomputes it)."""
     _require_assignee(state, command.technician_id)
-    require(bool(command.key), "missing", "key", "every phone report carries an idempotency key")
+    require(bool(command.key), "missing", "key", "every phone report carries an idempotency key",
+            reason="report.key_missing")
     if command.key in state.keys:
         return []
     # Offline phones upload late and out of order (a check-out before its check-in, an
@@ -982,12 +1005,13 @@ def _report(command: CheckIn | CheckOut | LogWork | RecordExpense, state: Ticket
             return [WorkLogged(command.technician_id, command.key, command.kind, command.started, command.ended,
                                command.server_time, command.device_time, counted.source, counted.flag)]
         case RecordExpense():
-            require(command.amount > 0, "invalid", "amount", "a positive amount of yuan")
+            require(command.amount > 0, "invalid", "amount", "a positive amount of yuan",
+                    reason="expense.amount_not_positive")
             require(command.amount == command.amount.quantize(Decimal("0.01")), "invalid", "amount",
-                    "yuan to the fen at most")
+                    "yuan to the fen at most", reason="expense.amount_below_fen")
             if command.kind == "lodging":
                 require(command.nights is not None and command.nights > 0, "missing", "nights",
-                        "lodging is recorded by the night")
+                        "lodging is recorded by the night", reason="expense.nights_missing")
             return [ExpenseRecorded(command.technician_id, command.key, command.kind, command.amount,
                                     command.receipt_no, command.receipt_date, command.nights, command.note,
                                     command.server_time, command.device_time, counted.source, counted.flag)]

@@ -103,7 +103,7 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
 
     async def one_technician(asked: c.TechnicianRef) -> Any:
         found = await technician(runtime.engine, technician_board, asked.technician_id)
-        require(found is not None, "not_found", "technician_id", "no such technician")
+        require(found is not None, "not_found", "technician_id", "no such technician", reason="technician.not_found")
         return found
 
     planning = Planning(tickets, ticket_board)

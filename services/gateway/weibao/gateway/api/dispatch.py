@@ -48,7 +48,8 @@ async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status
                   technician_id: str | None = None, customer_id: str | None = None) -> Any:
     if call.principal.role == "technician":
         if technician_id not in (None, call.principal.technician_id):
-            raise ApiError("forbidden", "technician_id", "a technician sees only their own visits")
+            raise ApiError("forbidden", "technician_id", "a technician sees only their own visits",
+                           reason="technician.only_own_visits")
         technician_id = call.principal.technician_id
     return await call.ask("dispatch", "tickets", {"status": status, "limit": limit, "offset": offset},
                           technician_id=technician_id, customer_id=customer_id)
@@ -70,7 +71,8 @@ async def open_ticket(body: NewTicket, call: Dispatcher, key: IdempotencyKey = N
 async def ticket(ticket_id: str, call: Viewer, as_of: AsOf = None) -> Any:
     found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id}, as_of=as_of.isoformat() if as_of else None)
     if call.principal.role == "technician" and found.get("technician_id") != call.principal.technician_id:
-        raise ApiError("forbidden", "ticket_id", "this visit is not assigned to you")
+        raise ApiError("forbidden", "ticket_id", "this visit is not assigned to you",
+                       reason="ticket.not_assigned_to_you")
     return found
 
 
@@ -110,7 +112,8 @@ async def desk_work(ticket_id: str, body: DeskWork, call: Field, key: Idempotenc
     worker = body.technician_id
     if call.principal.role == "technician":
         if worker not in (None, call.principal.technician_id):
-            raise ApiError("forbidden", "technician_id", "a technician logs only their own work")
+            raise ApiError("forbidden", "technician_id", "a technician logs only their own work",
+                           reason="technician.only_own_work")
         worker = call.principal.technician_id
     return await call.ask("dispatch", "ticket.desk_work", body, ticket_id=ticket_id, technician_id=worker,
                           key=key or body.key)
@@ -133,13 +136,15 @@ async def _as_technician(call: Caller, ticket_id: str, named: str | None) -> str
     technician, or reports for the one the visit is assigned to."""
     if call.principal.role == "technician":
         if named not in (None, call.principal.technician_id):
-            raise ApiError("forbidden", "technician_id", "a technician reports only as themselves")
+            raise ApiError("forbidden", "technician_id", "a technician reports only as themselves",
+                           reason="technician.only_as_themselves")
         return str(call.principal.technician_id)
     if named:
         return named
     found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id})
     if not found.get("technician_id"):
-        raise ApiError("missing", "technician_id", "the visit is not assigned; name the technician")
+        raise ApiError("missing", "technician_id", "the visit is not assigned; name the technician",
+                       reason="ticket.unassigned_name_technician")
     return str(found["technician_id"])
 
 
@@ -212,7 +217,8 @@ async def technicians(call: Annotated[Caller, caller(*DISPATCH, *AUDIT, *BILLING
             "who and skills)")
 async def technician(technician_id: str, call: Viewer) -> Any:
     if call.principal.role == "technician" and technician_id != call.principal.technician_id:
-        raise ApiError("forbidden", "technician_id", "a technician sees only themselves")
+        raise ApiError("forbidden", "technician_id", "a technician sees only themselves",
+                       reason="technician.only_themselves")
     return _shown(call, await call.ask("dispatch", "technician", {"technician_id": technician_id}))
 
 

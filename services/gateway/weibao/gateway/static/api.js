@@ -1,8 +1,9 @@
 // The API client every page uses: the token in localStorage, sent as a Bearer header;
-// errors in the gateway's one shape {"error": {code, field, message}} shown as such;
+// errors in the gateway's one shape {"error": {code, field, message, reason?, values?}}
+// shown in the page's language (the reason's own text, else the code's and the field's);
 // a 401 brings up the sign-in form. Also small DOM helpers shared by the pages.
 
-import { apply, langButton, t } from "./i18n.js";
+import { apply, fmtTime, lang, langButton, t, tv } from "./i18n.js";
 
 const TOKEN = "weibao.token";
 const USER = "weibao.user";
@@ -15,6 +16,9 @@ export class ApiError extends Error {
     this.code = error?.code || (status ? "http_error" : "offline");
     this.field = error?.field || "";
     this.problems = error?.problems || [];
+    // issue 16: the refusal's own key (reason.<key> in i18n.js) and the values it names
+    this.reason = error?.reason || "";
+    this.values = error?.values && typeof error.values === "object" ? error.values : {};
   }
 
   // Offline or a service that failed: worth retrying later with the same key.
@@ -164,14 +168,73 @@ export function clear(node) {
   return node;
 }
 
-// A refusal as the gateway gave it: code, field, message (and each problem of a form).
+// -- a refusal in the page's language (issue 16) -------------------------------------------
+
+function known(key) {
+  return t(key) !== key;
+}
+
+// A value a reason names, in words: a time in China time, a list joined, a known
+// vocabulary value (`role`, `channel`...) by its label; anything else as it came.
+function shownValue(name, value) {
+  if (Array.isArray(value)) return value.map((v) => shownValue(name, v)).join(lang() === "zh" ? "、" : ", ");
+  if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return fmtTime(value);
+  const singular = name.endsWith("s") ? name.slice(0, -1) : name;
+  for (const prefix of [name, singular]) {
+    if (known(`${prefix}.${value}`)) return tv(prefix, value);
+  }
+  return value;
+}
+
+// The label of a field, dotted or not ("line.amount", then "amount"); "" when none is known.
+export function fieldLabel(field) {
+  if (!field) return "";
+  const last = String(field).split(".").pop();
+  for (const name of [field, last]) {
+    if (known(`field.${name}`)) return t(`field.${name}`);
+  }
+  return "";
+}
+
+// What a refusal says, in the page's language: its reason's own sentence with its values;
+// else the code's generic text (and the field, separately: see errorBox). The English
+// message only on the English page, when nothing better is known.
+export function errorText(error) {
+  if (!error) return t("error.unknown");
+  if (error.reason && known(`reason.${error.reason}`)) {
+    const values = Object.fromEntries(Object.entries(error.values || {}).map(([k, v]) => [k, shownValue(k, v)]));
+    return t(`reason.${error.reason}`, values);
+  }
+  if (error.code && known(`error.${error.code}`)) return t(`error.${error.code}`);
+  if (lang() !== "zh" && error.message) return error.message;
+  return t("error.unknown");
+}
+
+function problemText(problem) {
+  const label = fieldLabel(problem.field);
+  const text = known(`error.${problem.code}`) ? t(`error.${problem.code}`)
+    : (lang() !== "zh" && problem.message) || t("error.unknown");
+  return label ? `${label}：${text}` : text;
+}
+
+// A refusal as the page's language says it: the reason's sentence (or the code's, with the
+// field's label); the gateway's English message, code and field stay in the tooltip (and,
+// on the English page, in the text) for whoever reports the problem.
 export function errorBox(error) {
-  const box = el("div", { class: "error", role: "alert", dataset: { testid: "error" } },
-    el("strong", { class: "error-code", text: error.code || "error" }),
-    error.field ? el("span", { class: "error-field", text: error.field }) : null,
-    el("span", { class: "error-message", text: error.message || String(error) }));
-  if (error.problems && error.problems.length > 1) {
-    box.append(el("ul", {}, error.problems.map((p) => el("li", {}, `${p.field}: ${p.message}`))));
+  const text = errorText(error);
+  const label = error?.reason && known(`reason.${error.reason}`) ? "" : fieldLabel(error?.field);
+  const english = lang() !== "zh";
+  const technical = [error?.code, error?.field, error?.message || (error ? String(error) : "")].filter(Boolean)
+    .join(" · ");
+  const box = el("div", { class: "error", role: "alert", title: technical,
+    dataset: { testid: "error", code: error?.code || "", reason: error?.reason || "" } },
+    el("strong", { class: "error-text", dataset: { testid: "error-text" }, text }),
+    label ? el("span", { class: "error-field", text: t("error.field", { field: label }) }) : null,
+    english && error?.message && error.message.toLowerCase() !== text.toLowerCase()
+      ? el("span", { class: "error-message", text: error.message }) : null);
+  if (error?.problems && error.problems.length > 1) {
+    box.append(el("ul", {}, error.problems.map((p) => el("li", {}, english ? `${p.field}: ${p.message}`
+      : problemText(p)))));
   }
   return box;
 }

@@ -40,6 +40,9 @@ const state = {
   invoice: null,
   invoices: [],
   customerId: null,
+  names: new Map(), // actor (`dispatcher:li`) -> display name, "" when the gateway knows none
+  candidateSort: { key: "rank", dir: "asc" }, // the candidate table's order (issue 16)
+  pendingOverride: null, // {ticket_id, technician_id, reason, problems}: warned, awaiting confirmation
 };
 
 const $ = (id) => document.getElementById(id);
@@ -489,6 +492,7 @@ function renderDetail() {
   const explanation = latestExplanation(state.selected);
   if (!row && !explanation) {
     box.hidden = true;
+    renderCandidates(null);
     return;
   }
   box.hidden = false;
@@ -535,7 +539,8 @@ function renderDetail() {
           t(coverage.penalty ? "detail.penalty_yes" : "detail.penalty_no"))) : null,
         fact("board.agreement", row.agreement_id || t("common.none")),
         fact("board.opened_at", fmtTime(row.opened_at)),
-        fact("board.technician", row.technician_id ? `${technicianName(row.technician_id)} (${row.technician_id})` : ""),
+        fact("board.technician", row.technician_id ? el("span", { title: row.technician_id },
+          technicianName(row.technician_id)) : ""), // issue 16: a name, the id as a tooltip
         row.checked_in_at ? fact("board.checked_in_at", fmtTime(row.checked_in_at)) : null),
       ticket ? milestones(ticket, row)
         : el("table", { class: "clocks" }, el("tbody", {}, CLOCKS.filter(([, column]) => row[column]).map(([kind, column]) =>
@@ -551,6 +556,7 @@ function renderDetail() {
     if (dispatcher()) box.append(detailActions(row));
   }
   if (explanation) box.append(renderExplanation(explanation));
+  renderCandidates(explanation); // issue 16: everyone weighed, in a panel as wide as the page
   for (const [name, value] of kept) {
     const field = box.querySelector(`[name="${name}"]`);
     if (field && value) field.value = value;
@@ -796,19 +802,7 @@ function detailActions(row) {
       dataset: { testid: "detail-assign" }, onclick: () => assign(id) }, t("action.assign"))));
   }
   if (allows(row, "assign")) {
-    const technician = el("select", { name: "technician_id", required: true, dataset: { testid: "override-technician" } },
-      el("option", { value: "" }, t("action.choose_technician")),
-      state.technicians.filter((tech) => tech.technician_id !== row.technician_id).map((tech) =>
-        el("option", { value: tech.technician_id }, `${tech.name} (${tech.technician_id})`)));
-    const reason = el("input", { name: "reason", required: true, maxlength: 2000, placeholder: t("action.reason"),
-      dataset: { testid: "override-reason" } });
-    const form = el("form", { class: "row override", dataset: { testid: "override-form" } }, technician, reason,
-      el("button", { type: "submit", dataset: { testid: "override-submit" } }, t("action.override")));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      assign(id, technician.value, reason.value);
-    });
-    actions.append(form);
+    actions.append(overrideForm(row));
   }
   // rules D1, C1: opened before the customer's agreement reached dispatch; the clock also
   // looks again every turn, the button asks now
@@ -861,17 +855,139 @@ async function wait(id, waiting, reason) {
 
 async function assign(id, technicianId, reason) {
   state.selected = id;
+  state.pendingOverride = null;
   const body = technicianId ? { technician_id: technicianId, reason: reason || "" } : {};
   const answer = await command(`/tickets/${encodeURIComponent(id)}/assignment`, body);
   const assigned = (answer?.events || []).find((e) => e.type.endsWith("VisitAssigned") && e.data?.explanation);
   if (assigned) {
     state.explanations[id] = { ...assigned.data, ticket_id: id };
     sessionStorage.setItem(EXPLAINED, JSON.stringify(state.explanations));
-    renderDetail();
   }
+  renderDetail();
 }
 
-// The rule's decision as dispatch recorded it: the winner, why, and everyone weighed.
+// -- issue 16: an assignment a dispatcher can judge before committing to it -------------------
+
+// Beyond this a journey leaves the region (rail or air, D4's travel model): "far away".
+const FAR_KM = 150;
+
+// "12月7日 10:23" / "7 Dec 10:23", in Beijing time (C20).
+function fmtDay(iso) {
+  if (!iso) return "";
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return "";
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", month: "numeric",
+    day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(moment)
+    .map((p) => [p.type, p.value]));
+  const month = lang() === "zh" ? parts.month
+    : new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Shanghai", month: "short" }).format(moment);
+  return t("explain.s.moment", { month: lang() === "zh" ? Number(month) : month, day: Number(parts.day),
+    time: `${parts.hour}:${parts.minute}` });
+}
+
+// "5小时6分" / "5 h 6 min"
+const fmtSpan = (minutes) => fmtDelay(Math.round(Number(minutes) || 0) * 60);
+const fmtKm = (km) => Number(km).toLocaleString(lang() === "zh" ? "zh-CN" : "en-GB", { maximumFractionDigits: 1 });
+
+// A person's display name: technicians from the technicians list, everyone else (an actor
+// such as `dispatcher:li`) from the gateway's GET /names; never the id on the screen.
+const namesAsked = new Set();
+
+function personName(actor) {
+  if (!actor) return "";
+  if (state.technicians.some((tech) => tech.technician_id === actor)) return technicianName(actor);
+  const known = state.names.get(actor);
+  if (known !== undefined) return known || t("explain.unknown_person");
+  if (!namesAsked.has(actor)) {
+    namesAsked.add(actor);
+    queueMicrotask(lookUpNames);
+  }
+  return "…";
+}
+
+async function lookUpNames() {
+  const asking = [...namesAsked].filter((a) => !state.names.has(a));
+  if (!asking.length) return;
+  const search = new URLSearchParams(asking.map((a) => ["actor", a]));
+  try {
+    const answer = await api(`/names?${search}`);
+    for (const actor of asking) state.names.set(actor, answer?.names?.[actor] || "");
+  } catch {
+    for (const actor of asking) state.names.set(actor, "");
+  }
+  renderDetail();
+}
+
+// What the rule said, as data: `facts` as dispatch records it (issue 16), or, for an
+// explanation recorded before, the same read off the ranked candidates.
+function explanationFacts(x) {
+  if (x.facts) return x.facts;
+  const ranked = x.candidates || [];
+  const eligible = ranked.filter((c) => c.eligible);
+  const ruleWinner = (x.overrides || [])[0]?.replaced ?? (eligible.length ? ranked[0].technician_id : null);
+  const winner = ranked.find((c) => c.technician_id === ruleWinner);
+  const counts = {};
+  for (const c of ranked) for (const why of c.why_not || []) counts[why] = (counts[why] || 0) + 1;
+  const facts = { winner: winner?.technician_id ?? null, weighed: ranked.length, eligible: eligible.length,
+    in_time: eligible.filter((c) => c.can_make_deadline).length, ineligible: Object.entries(counts),
+    runner_up: null, earliest: null, late_minutes: null };
+  if (!winner) return facts;
+  const next = eligible.find((c) => c.technician_id !== winner.technician_id);
+  if (next && (!winner.can_make_deadline || next.can_make_deadline)) facts.runner_up = next.technician_id;
+  const earliest = [...eligible].sort((a, b) => Date.parse(a.arrives) - Date.parse(b.arrives))[0];
+  if (earliest && Date.parse(earliest.arrives) < Date.parse(winner.arrives)) facts.earliest = earliest.technician_id;
+  if (x.arrive_by && !winner.can_make_deadline) facts.late_minutes = (Date.parse(winner.arrives) - Date.parse(x.arrive_by)) / 60000;
+  return facts;
+}
+
+function trip(c) {
+  return t("explain.s.trip", { mode: tv("explain.by_mode", c.mode), distance: fmtKm(c.distance_km),
+    travel: fmtSpan(c.travel_minutes), arrives: fmtDay(c.arrives) });
+}
+
+// The rule's reason as a sentence in the screen's language (dispatch's `reason` is English).
+function explanationSentence(x) {
+  const f = explanationFacts(x);
+  const of = (id) => (x.candidates || []).find((c) => c.technician_id === id);
+  const name = (id) => technicianName(id);
+  const deadline = x.arrive_by ? fmtDay(x.arrive_by) : "";
+  const parts = [];
+  const winner = of(f.winner);
+  if (x.rule === "round_optimum") {
+    if (!winner) parts.push(t("explain.s.round_none", { n: f.round_size ?? "" }));
+    else {
+      parts.push(t(winner.can_make_deadline ? "explain.s.round" : "explain.s.round_late",
+        { n: f.round_size ?? "", winner: name(f.winner), trip: trip(winner) }));
+      if (f.alone) {
+        parts.push(t(f.alone_goes_to ? "explain.s.round_alone_taken" : "explain.s.round_alone",
+          { name: name(f.alone), request: f.alone_goes_to || "" }));
+      }
+    }
+  } else if (!winner) {
+    const counts = (f.ineligible || []).map(([why, n]) => t("explain.s.count", { n, why: tv("why", why) }));
+    parts.push(f.weighed ? t("explain.s.nobody", { n: f.weighed, counts: counts.join(t("explain.s.list_sep")) })
+      : t("explain.s.nobody_none"));
+  } else if (x.rule === "earliest_arrival_at_risk") {
+    parts.push(t("explain.s.at_risk", { n: f.eligible, deadline, winner: name(f.winner), trip: trip(winner),
+      late: fmtSpan(f.late_minutes ?? 0) }));
+    const next = of(f.runner_up);
+    if (next) parts.push(t("explain.s.at_risk_next", { name: name(next.technician_id), arrives: fmtDay(next.arrives) }));
+  } else {
+    parts.push(t(deadline ? "explain.s.in_time" : "explain.s.in_time_no_deadline",
+      { n: f.in_time, deadline, winner: name(f.winner), trip: trip(winner) }));
+    const next = of(f.runner_up);
+    if (next) parts.push(t("explain.s.next", { name: name(next.technician_id), travel: fmtSpan(next.travel_minutes) }));
+    const earliest = of(f.earliest);
+    if (earliest) parts.push(t("explain.s.earliest", { name: name(earliest.technician_id), arrives: fmtDay(earliest.arrives) }));
+  }
+  if ((x.excluded || []).length) {
+    parts.push(t("explain.s.unweighed", { names: x.excluded.map((e) => name(e.technician_id)).join(t("explain.s.list_sep")) }));
+  }
+  return parts.join(t("explain.s.sep"));
+}
+
+// The rule's decision as dispatch recorded it: the winner, why, who made it, and the
+// overrides; the candidate table goes to its own full-width panel (renderCandidates).
 function renderExplanation(assigned) {
   const x = assigned.explanation || {};
   const overrides = x.overrides || [];
@@ -880,37 +996,187 @@ function renderExplanation(assigned) {
     dataset: { testid: "explanation" } },
     el("h4", {}, t("explain.title"), " · ", assigned.ticket_id || x.request_id || ""),
     el("dl", { class: "facts" },
-      fact("explain.chosen", [el("strong", { dataset: { testid: "explanation-technician" } }, assigned.technician_id),
-        ` ${technicianName(assigned.technician_id)}`]),
+      fact("explain.chosen", el("strong", { dataset: { testid: "explanation-technician",
+        technician: assigned.technician_id || "" } }, technicianName(assigned.technician_id))),
       fact("explain.rule", tv("rule", x.rule)),
-      x.arrive_by ? fact("explain.deadline", fmtTime(x.arrive_by)) : null,
-      assigned.at ? fact("explain.assigned_at", fmtTime(assigned.at)) : null,
-      assigned.by ? fact("explain.assigned_by", assigned.by) : null,
+      x.arrive_by ? fact("explain.deadline", fmtDay(x.arrive_by)) : null,
+      assigned.at ? fact("explain.assigned_at", fmtDay(assigned.at)) : null,
+      assigned.by ? fact("explain.assigned_by", el("span", { dataset: { testid: "explanation-by" } },
+        personName(assigned.by))) : null,
       assigned.override_reason ? fact("explain.override_reason", assigned.override_reason) : null),
     superseded ? el("div", { class: "flag", dataset: { testid: "explanation-superseded" } },
       t("explain.superseded")) : null,
     assigned.at_risk ? el("div", { class: "flag at-risk" }, t("explain.at_risk")) : null,
-    el("p", { class: "reason", dataset: { testid: "explanation-reason" } }, x.reason || ""));
+    el("p", { class: "reason", dataset: { testid: "explanation-reason" } }, explanationSentence(x)));
   for (const o of overrides) {
-    box.append(el("p", { class: "override-note" }, `${t("explain.override")}: ${o.replaced || "—"} → ${o.technician_id}`
-      + ` · ${o.reason} · ${t("explain.by")} ${o.by}`));
+    box.append(el("p", { class: "override-note", dataset: { testid: "override-note" } },
+      t("explain.s.override", { from: o.replaced ? technicianName(o.replaced) : "—", to: technicianName(o.technician_id),
+        reason: o.reason, by: personName(o.by) })));
   }
-  const candidates = x.candidates || [];
-  if (candidates.length) {
-    box.append(el("table", { class: "candidates" },
-      el("thead", {}, el("tr", {}, ["board.technician", "explain.distance", "explain.mode", "explain.travel",
-        "explain.arrives", "explain.eligible", "explain.in_time", "explain.why_not"].map((k) => el("th", {}, t(k))))),
-      el("tbody", {}, candidates.map((c) => el("tr", {
-        class: `${c.technician_id === assigned.technician_id ? "chosen" : ""} ${c.eligible ? "" : "ineligible"}`,
-      },
-      el("td", { title: technicianName(c.technician_id) }, c.technician_id),
-      el("td", { class: "num" }, `${Number(c.distance_km).toFixed(1)} km`),
-      el("td", {}, tv("mode", c.mode)),
-      el("td", { class: "num" }, fmtMinutes(c.travel_minutes)),
-      el("td", {}, fmtTime(c.arrives)),
-      el("td", {}, c.eligible ? "✓" : "✗"),
-      el("td", {}, c.can_make_deadline ? "✓" : "✗"),
-      el("td", {}, (c.why_not || []).map((w) => tv("why", w)).join("、")))))));
+  if ((x.candidates || []).length) {
+    box.append(el("p", { class: "muted" }, el("a", { href: "#assignment-panel", dataset: { testid: "candidates-link" } },
+      t("explain.see_candidates", { n: x.candidates.length }))));
+  }
+  return box;
+}
+
+// Each technician's load now: open visits of the day against what they can take.
+function load(id) {
+  const tech = state.technicians.find((x) => x.technician_id === id);
+  if (!tech) return null;
+  return { open: (tech.open_visits || []).length, capacity: tech.capacity_per_day };
+}
+
+const SORTS = {
+  rank: (c) => c.rank,
+  technician: (c) => technicianName(c.technician_id),
+  distance: (c) => Number(c.distance_km),
+  travel: (c) => Number(c.travel_minutes),
+  arrives: (c) => Date.parse(c.arrives),
+  load: (c) => { const l = load(c.technician_id); return l ? l.open / Math.max(l.capacity, 1) : Infinity; },
+};
+const COLUMNS = [["rank", "explain.rank"], ["technician", "board.technician"], ["distance", "explain.distance"],
+  [null, "explain.mode"], ["travel", "explain.travel"], ["arrives", "explain.arrives"], ["load", "explain.load"],
+  [null, "explain.eligible"], [null, "explain.in_time"], [null, "explain.why_not"]];
+
+// Everyone the rule weighed, in a panel as wide as the page, sortable by its headers.
+function renderCandidates(assigned) {
+  const panel = $("assignment-panel");
+  const x = assigned?.explanation || {};
+  const candidates = (x.candidates || []).map((c, i) => ({ ...c, rank: i + 1 }));
+  clear(panel);
+  panel.hidden = !candidates.length;
+  if (!candidates.length) return;
+  const sort = state.candidateSort;
+  const key = SORTS[sort.key] ? sort.key : "rank";
+  candidates.sort((a, b) => {
+    const [p, q] = [SORTS[key](a), SORTS[key](b)];
+    const order = typeof p === "string" ? p.localeCompare(q, "zh-CN") : p - q;
+    return (sort.dir === "desc" ? -order : order) || a.rank - b.rank;
+  });
+  const header = ([sortKey, label]) => {
+    if (!sortKey) return el("th", {}, t(label));
+    const active = sortKey === key;
+    // the whole header cell takes the click; its button (for the keyboard) bubbles to it
+    return el("th", { class: `sortable ${active ? `sorted ${sort.dir}` : ""}`,
+      "aria-sort": active ? (sort.dir === "desc" ? "descending" : "ascending") : "none",
+      dataset: { testid: `sort-${sortKey}` }, onclick: () => {
+        state.candidateSort = { key: sortKey, dir: active && sort.dir === "asc" ? "desc" : "asc" };
+        renderCandidates(assigned);
+      } },
+    el("button", { type: "button", class: "sort" }, t(label),
+      el("span", { class: "arrow" }, active ? (sort.dir === "desc" ? " ▼" : " ▲") : "")));
+  };
+  const chosen = assigned.technician_id;
+  panel.append(
+    el("h3", {}, t("explain.candidates"), " · ", assigned.ticket_id || x.request_id || "",
+      x.arrive_by ? el("span", { class: "muted" }, " · ", t("explain.deadline"), " ", fmtDay(x.arrive_by)) : null),
+    el("div", { class: "table-wrap" }, el("table", { class: "candidates", dataset: { testid: "candidates" } },
+      el("thead", {}, el("tr", {}, COLUMNS.map(header))),
+      el("tbody", {}, candidates.map((c) => {
+        const l = load(c.technician_id);
+        return el("tr", { class: `${c.technician_id === chosen ? "chosen" : ""} ${c.eligible ? "" : "ineligible"}`,
+          dataset: { testid: `candidate-${c.technician_id}`, technician: c.technician_id } },
+        el("td", { class: "num" }, String(c.rank)),
+        el("td", {}, technicianName(c.technician_id)),
+        el("td", { class: "num" }, t("explain.s.km", { km: fmtKm(c.distance_km) })),
+        el("td", {}, tv("mode", c.mode)),
+        el("td", { class: "num", dataset: { minutes: c.travel_minutes } }, fmtSpan(c.travel_minutes)),
+        el("td", { class: c.can_make_deadline ? "" : "late" }, fmtDay(c.arrives)),
+        el("td", { class: "num" }, l ? t("explain.load_of", { open: l.open, capacity: l.capacity }) : "—"),
+        el("td", {}, c.eligible ? t("common.yes") : t("common.no")),
+        el("td", {}, c.can_make_deadline ? t("common.yes") : t("explain.late_by", { late:
+          fmtSpan((Date.parse(c.arrives) - Date.parse(x.arrive_by)) / 60000) })),
+        el("td", { class: "why" }, (c.why_not || []).map((w) => tv("why", w)).join(t("explain.s.list_sep")) || "—"));
+      })))),
+    el("p", { class: "muted" }, t("explain.weighed_at", { at: fmtDay(x.now) })));
+}
+
+// What is wrong with sending this technician, in words: from the figures the rule weighed
+// (the latest explanation), else from the technicians list (skill, leave, load, distance).
+function overrideProblems(row, technicianId) {
+  const problems = [];
+  const x = latestExplanation(row.ticket_id)?.explanation;
+  const c = (x?.candidates || []).find((k) => k.technician_id === technicianId);
+  const tech = state.technicians.find((k) => k.technician_id === technicianId);
+  if (c) {
+    for (const why of c.why_not || []) problems.push(t(`explain.warn.${why}`, { skill: tv("skill", x.skill) }));
+    if (!c.can_make_deadline && x.arrive_by) {
+      problems.push(t("explain.warn.late", { deadline: fmtDay(x.arrive_by), arrives: fmtDay(c.arrives),
+        late: fmtSpan((Date.parse(c.arrives) - Date.parse(x.arrive_by)) / 60000) }));
+    }
+    if (c.mode !== "road" || c.distance_km > FAR_KM) {
+      problems.push(t("explain.warn.far", { km: fmtKm(c.distance_km), mode: tv("explain.by_mode", c.mode),
+        travel: fmtSpan(c.travel_minutes) }));
+    }
+    return problems;
+  }
+  if (!tech) return problems;
+  if (row.skill && !(tech.skills || []).includes(row.skill)) problems.push(t("explain.warn.skill", { skill: tv("skill", row.skill) }));
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+  if ((tech.time_off || []).some(([first, last]) => first <= today && today <= last)) problems.push(t("explain.warn.leave"));
+  if ((tech.open_visits || []).length >= tech.capacity_per_day) problems.push(t("explain.warn.capacity"));
+  const site = (state.customers.get(row.customer_id)?.sites || []).find((s) => s.site_id === row.site_id);
+  if (site && Number.isFinite(tech.latitude)) {
+    const km = greatCircleKm([tech.latitude, tech.longitude], [site.latitude, site.longitude]);
+    if (km > FAR_KM) problems.push(t("explain.warn.far_only", { km: fmtKm(km) }));
+  }
+  if (problems.length || row.arrive_by) problems.push(t("explain.warn.no_estimate"));
+  return problems;
+}
+
+function greatCircleKm([lat1, lon1], [lat2, lon2]) {
+  const rad = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2
+    + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
+  return 2 * 6371 * Math.asin(Math.sqrt(a));
+}
+
+// The override form: a technician, a reason (required), and when the choice has problems a
+// warning that needs a second, explicit confirmation before anything is committed.
+function overrideForm(row) {
+  const id = row.ticket_id;
+  const pending = state.pendingOverride?.ticket_id === id ? state.pendingOverride : null;
+  const named = new Map();
+  for (const tech of state.technicians) named.set(tech.name, (named.get(tech.name) || 0) + 1);
+  const technician = el("select", { name: "technician_id", required: true, dataset: { testid: "override-technician" },
+    onchange: () => { if (state.pendingOverride?.ticket_id === id) { state.pendingOverride = null; renderDetail(); } } },
+  el("option", { value: "" }, t("action.choose_technician")),
+  state.technicians.filter((tech) => tech.technician_id !== row.technician_id).map((tech) =>
+    el("option", { value: tech.technician_id, selected: pending?.technician_id === tech.technician_id },
+      // two of one name: the id tells them apart
+      named.get(tech.name) > 1 ? `${tech.name} (${tech.technician_id})` : tech.name)));
+  const reason = el("input", { name: "reason", required: true, maxlength: 2000, placeholder: t("action.reason"),
+    dataset: { testid: "override-reason" } });
+  if (pending) reason.value = pending.reason;
+  const form = el("form", { class: "row override", dataset: { testid: "override-form" } }, technician, reason,
+    el("button", { type: "submit", dataset: { testid: "override-submit" } }, t("action.override")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problems = overrideProblems(row, technician.value);
+    if (!problems.length) {
+      assign(id, technician.value, reason.value);
+      return;
+    }
+    state.pendingOverride = { ticket_id: id, technician_id: technician.value, reason: reason.value, problems };
+    renderDetail();
+    $("detail").querySelector("[data-testid=override-confirm]")?.focus();
+  });
+  const box = el("div", { class: "override-box" }, form);
+  if (pending) {
+    box.append(el("div", { class: "notice warn override-warning", role: "alert", dataset: { testid: "override-warning" } },
+      el("strong", {}, t("explain.warn.title", { name: technicianName(pending.technician_id) })),
+      el("ul", {}, pending.problems.map((p) => el("li", {}, p))),
+      el("p", {}, t("explain.warn.ask")),
+      el("div", { class: "row" },
+        el("button", { type: "button", class: "danger", dataset: { testid: "override-confirm" },
+          onclick: () => {
+            const reasonNow = $("detail").querySelector("[data-testid=override-reason]")?.value || pending.reason;
+            if (!reasonNow.trim()) return;
+            assign(id, pending.technician_id, reasonNow);
+          } }, t("explain.warn.confirm")),
+        el("button", { type: "button", dataset: { testid: "override-cancel" },
+          onclick: () => { state.pendingOverride = null; renderDetail(); } }, t("common.cancel")))));
   }
   return box;
 }

@@ -7,8 +7,8 @@
 // this phone's UTC offset; taken at the tap, never when the queue uploads.
 
 import {
-  api, clear, el, errorBox, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice, onServerTime,
-  onUnauthenticated, requireUser, showError, userBadge, vocabulary,
+  api, clear, el, errorBox, errorText, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice,
+  onServerTime, onUnauthenticated, requireUser, showError, userBadge, vocabulary,
 } from "./api.js";
 import { apply, fmtTime, langButton, t, tv } from "./i18n.js";
 import { tickCountdowns } from "./views.js";
@@ -153,6 +153,13 @@ function forget(key) {
   save(QUEUE, queue().filter((item) => item.key !== key));
 }
 
+// A refusal as kept in the queue (localStorage): everything the page needs to say it in
+// the technician's language later (issue 16), not only the English message.
+function refusalOf(error) {
+  return { code: error.code, field: error.field, message: error.message, reason: error.reason || "",
+    values: error.values || {} };
+}
+
 // Upload what waits, oldest first. Offline or a failing service: stop and try later with
 // the same keys. A refusal (4xx): set aside with the gateway's error, shown to the
 // technician, so it does not block what follows.
@@ -170,13 +177,12 @@ async function flush() {
       } catch (error) {
         if (error.retryable || error.status === 401) {
           save(QUEUE, queue().map((q) => (q.key === item.key
-            ? { ...q, attempts: q.attempts + 1, last_error: { code: error.code, field: error.field, message: error.message } }
+            ? { ...q, attempts: q.attempts + 1, last_error: refusalOf(error) }
             : q)));
           break;
         }
         forget(item.key);
-        save(REJECTED, [...rejected(), { ...item, error: { code: error.code, field: error.field, message: error.message,
-          problems: error.problems } }]);
+        save(REJECTED, [...rejected(), { ...item, error: { ...refusalOf(error), problems: error.problems } }]);
       }
     }
     render();
@@ -229,7 +235,8 @@ async function presence(action, ticketId, button) {
       accuracy_m: Math.min(Math.round((fix.coords.accuracy ?? 0) * 10) / 10, 100000),
     });
   } catch (error) {
-    showError({ code: "no_position", field: "position", message: t("mobile.no_geo", { message: error.message }) });
+    // The browser's own reason is English: shown on the English page, a tooltip on the Chinese one.
+    showError({ code: "no_position", field: "position", message: error.message });
   } finally {
     button.disabled = false;
     status.remove();
@@ -288,7 +295,8 @@ function renderQueue() {
   for (const item of waiting) {
     list.append(el("li", { dataset: { testid: `queued-${item.action}` } },
       el("strong", {}, tv("action", item.action)), ` ${item.ticket_id} · ${fmtTime(item.queued_at, { seconds: true })}`,
-      item.last_error ? el("small", { class: "muted" }, ` ${item.last_error.code}: ${item.last_error.message}`) : null));
+      item.last_error ? el("small", { class: "muted", title: `${item.last_error.code}: ${item.last_error.message}` },
+        ` ${errorText(item.last_error)}`) : null));
   }
   const bad = clear($("rejected-list"));
   for (const item of refused) {

@@ -9,6 +9,7 @@ foreign message for its own, and verification of the log and the stream names it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -57,13 +58,22 @@ async def index(engine: AsyncEngine) -> StreamIndex:
 @pytest.fixture
 async def consumer(engine: AsyncEngine, nc: NATS, index: StreamIndex,
                    keyring: keys.Keyring) -> AsyncIterator[TrackingConsumer]:
-    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, trust=keyring.trust)
+    async with running(TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index,
+                                        trust=keyring.trust)) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def running(consumer: TrackingConsumer) -> AsyncIterator[TrackingConsumer]:
+    """The consumer applying what its stream holds, until the block ends."""
     await consumer.create_tables()
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
-    yield consumer
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def relay_all(relay: Relay, store: EventStore) -> None:
@@ -230,19 +240,13 @@ async def test_an_unsigned_event_of_a_forked_old_log_is_parked_though_its_positi
     started = await store.start_signing()
     assert started is not None and started.data["unsigned_through"] == 3
     await relay_all(Relay(store, nc, "dispatch"), store)
-    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, trust=keyring.trust)
-    await consumer.create_tables()
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with running(TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index,
+                                        trust=keyring.trust)) as consumer:
         await eventually(lambda: _rows_are(engine, index, {"visit-1": 3, "$signing": 1}))
         assert [(p.position, p.reason) for p in await list_parked(engine)] == [
             (3, "not applied, no proof: does not follow the last event applied from this producer "
                 "(prev_hash differs)")]
         assert (consumer.applied, consumer.refused) == (4, 1)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_unsigned_events_are_linked_and_old_checkpoints_still_apply(nc: NATS, keyring: keys.Keyring) -> None:
@@ -315,20 +319,14 @@ async def test_a_log_written_before_signing_is_vouched_for_by_its_signing_starte
     assert (report.ok, report.unsigned, report.signed) == (True, 2, 2)
     relay = Relay(store, nc, "dispatch")
     await relay_all(relay, store)
-    consumer = TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index, trust=keyring.trust)
-    await consumer.create_tables()
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with running(TrackingConsumer(engine, nc, "dispatch", "dispatch-index", index,
+                                        trust=keyring.trust)):
         await eventually(lambda: _rows_are(engine, index, {"visit-1": 3, "$signing": 1}))
         # After the mark, an unsigned event is a forgery, whatever it links to.
         last = (await store.read_from(3))[0]
         await publish_foreign(nc, forged(last, None))
         await eventually(lambda: _parked(engine, 1))
         assert "unsigned" in (await parked_reasons(engine))[0]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     # An unsigned event stored after signing started breaks verification.
     await old.append("visit-1", [NewEvent("Logged", {"i": 9})], expected_version=3)
     broken = await store.verify(keyring.trust, "dispatch")

@@ -48,7 +48,7 @@ def order(page: Any) -> list[str]:
     return [rows.nth(i).get_attribute("data-technician") for i in range(rows.count())]
 
 
-def test_an_assignment_is_explained_in_chinese_judged_in_a_wide_table_and_a_bad_override_warns_first(
+def test_d4_an_assignment_is_explained_in_chinese_judged_in_a_wide_table_and_a_bad_override_warns_first(
         new_context: Callable[..., Any], api: Callable[[str], Api], artifacts: Path) -> None:
     desk = api("li")
     # Taken on paper three hours ago: the four-hour on-site deadline (a-1) is an hour away,
@@ -173,7 +173,7 @@ def overridden_after_a_warning(page: Any, desk: Api, artifacts: Path) -> None:
 
 
 
-def test_an_override_before_any_assignment_warns_of_a_missing_skill_from_the_technicians_list(
+def test_d4_an_override_before_any_assignment_warns_of_a_missing_skill_from_the_technicians_list(
         new_context: Callable[..., Any], api: Callable[[str], Api], artifacts: Path) -> None:
     """No D4 figures yet (nobody assigned): the warning comes from the technicians list,
     and says that no arrival estimate exists."""

@@ -10,7 +10,7 @@ from weibao.dispatch.domain.assignment import Explanation, assign, one_round, ov
 from weibao.shared import codec
 
 
-def test_in_time_facts_name_the_winner_the_runner_up_and_an_earlier_arrival() -> None:
+def test_d4_in_time_facts_name_the_winner_the_runner_up_and_an_earlier_arrival() -> None:
     result = assign(need(), [tech("T-far", 30), tech("T-near", 10, free_in=timedelta(hours=2)),
                              tech("T-away", 3, on_leave=True)], now=NOW, travel=TRAVEL)
     facts = result.explanation.facts
@@ -20,7 +20,7 @@ def test_in_time_facts_name_the_winner_the_runner_up_and_an_earlier_arrival() ->
     assert facts.late_minutes is None and facts.ineligible == (("leave", 1),)
 
 
-def test_at_risk_facts_say_how_late() -> None:
+def test_d4_at_risk_facts_say_how_late() -> None:
     result = assign(need(NOW + timedelta(minutes=30)), [tech("T-b", 10, free_in=timedelta(hours=2)), tech("T-a", 40)],
                     now=NOW, travel=TRAVEL)
     facts = result.explanation.facts
@@ -29,7 +29,7 @@ def test_at_risk_facts_say_how_late() -> None:
     assert facts.earliest is None
 
 
-def test_nobody_eligible_facts_count_the_reasons() -> None:
+def test_d4_nobody_eligible_facts_count_the_reasons() -> None:
     result = assign(need(), [tech("T-1", 3, on_leave=True), tech("T-2", 4, skills=frozenset({"network"}))],
                     now=NOW, travel=TRAVEL)
     facts = result.explanation.facts
@@ -37,7 +37,7 @@ def test_nobody_eligible_facts_count_the_reasons() -> None:
     assert dict(facts.ineligible) == {"leave": 1, "skill": 1}
 
 
-def test_round_facts_name_whom_the_request_would_have_had_alone() -> None:
+def test_d4_round_facts_name_whom_the_request_would_have_had_alone() -> None:
     r1, r2 = need(rid="R1"), need(rid="R2", site=at(10))
     result = one_round([r1, r2], [tech("T-a", 4), tech("T-b", 6, bearing=180)], now=NOW, travel=TRAVEL)
     facts = result.assignments[0].explanation.facts
@@ -45,7 +45,7 @@ def test_round_facts_name_whom_the_request_would_have_had_alone() -> None:
     assert (facts.winner, facts.round_size, facts.alone, facts.alone_goes_to) == ("T-b", 2, "T-a", "R2")
 
 
-def test_facts_go_through_the_codec_and_old_explanations_without_them_still_load() -> None:
+def test_d4_facts_go_through_the_codec_and_old_explanations_without_them_still_load() -> None:
     result = override(assign(need(), [tech("T-1", 5), tech("T-2", 9)], now=NOW, travel=TRAVEL), "T-2", "why",
                       "dispatcher:li")
     data = codec.dump(result.explanation)

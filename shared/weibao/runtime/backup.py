@@ -54,17 +54,16 @@ from pathlib import Path
 from typing import Any
 
 from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KeyValue
 
 from weibao.runtime import demo
 from weibao.runtime.natsd import NatsServer, free_port
-from weibao.runtime.supervisor import LOCK, embedded_streams_setup, is_up, nats_keys
+from weibao.runtime.supervisor import LOCK, embedded_streams_setup, embedded_url, is_up, nats_keys
 from weibao.shared import identities
 from weibao.shared.clock import utc_now
 from weibao.shared.service import connect
 from weibao.shared.settings import environment
 from weibao.shared.streams import REVOKED_BUCKET, SERVICES, USERS_BUCKET
-from weibao.shared.users import watch_bucket
+from weibao.shared.users import read_bucket
 
 MANIFEST = "manifest.json"
 SECRET = "jwt-secret"  # the gateway's token secret, beside the users file
@@ -82,10 +81,7 @@ def _databases(data: Path) -> list[str]:
 
 def _snapshot(source: Path, target: Path) -> int:
     """A consistent copy of a live SQLite database; returns its log's last position."""
-    target.unlink(missing_ok=True)
-    # Born the owner's alone: sqlite3 keeps an existing (empty) file's mode, and gives
-    # its journal the same one.
-    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    target.unlink(missing_ok=True)  # born the owner's alone, under `_owner_only_files`
     # Read-only on the source: a backup must never be the writer that takes a lock.
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
@@ -118,42 +114,11 @@ def _owner_only(root: Path) -> None:
             (Path(folder) / name).chmod(0o600)
 
 
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(text)
-
-
-def _embedded_url(data: Path) -> str | None:
-    port_file = data / "nats" / "port"
-    return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else None
-
-
 def _gateway_seed(data: Path) -> str | None:
     # The gateway identity reads and writes the sign-in buckets and nothing else of
     # JetStream (weibao.shared.identities); the cli's reaches the users bucket only.
     seed = identities.seed_path(nats_keys(data), "gateway")
     return str(seed) if seed.exists() else None
-
-
-async def _bucket_entries(kv: KeyValue) -> dict[str, bytes]:
-    """Every live key of a bucket with its current value, bytes as stored."""
-    entries: dict[str, bytes] = {}
-
-    def keep(key: str, value: bytes | None) -> None:
-        if value is None:
-            entries.pop(key, None)
-        else:
-            entries[key] = value
-
-    follower, loaded = await watch_bucket(kv, keep)
-    try:
-        await loaded
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-    return entries
 
 
 async def _export_buckets(url: str, seed: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -165,7 +130,7 @@ async def _export_buckets(url: str, seed: str | None) -> dict[str, list[dict[str
         exported: dict[str, list[dict[str, Any]]] = {}
         for bucket in BUCKET_FILES:
             try:
-                entries = await _bucket_entries(await js.key_value(bucket))
+                entries = await read_bucket(await js.key_value(bucket))
             except BucketNotFoundError:
                 entries = {}
             rows: list[dict[str, Any]] = []
@@ -210,18 +175,26 @@ def _export_from(data: Path) -> dict[str, list[dict[str, Any]]] | None:
     """The buckets from the running broker, else from one started on the stopped store;
     None when there is no store at all (a system never started has no users bucket)."""
     seed = _gateway_seed(data)
-    if is_up(data) and (url := _embedded_url(data)) is not None:
+    if is_up(data) and (url := embedded_url(data)) is not None:
         return asyncio.run(_export_buckets(url, seed))
     if not (data / "nats" / "jetstream").exists():
         return None
+    with _store_broker(data) as broker:
+        return asyncio.run(_export_buckets(broker.url, seed))
+
+
+@contextlib.contextmanager
+def _store_broker(data: Path) -> Iterator[NatsServer]:
+    """A broker of its own on the stopped system's store and port, with its identities:
+    to read the buckets from, or to set the streams up and refill them on a restore."""
     keys = nats_keys(data)
     identities.ensure(keys)
-    url = _embedded_url(data)
+    url = embedded_url(data)
     port = int(url.rsplit(":", 1)[1]) if url else free_port()
     broker = NatsServer(data / "nats", port=port, authorization=identities.authorization_for(keys))
     broker.start()
     try:
-        return asyncio.run(_export_buckets(broker.url, seed))
+        yield broker
     finally:
         broker.stop()
 
@@ -266,10 +239,10 @@ def _backup_into(data: Path, target: Path) -> dict[str, Any]:
     exported = _export_from(data)
     manifest["buckets"] = {}
     for bucket, rows in (exported or {}).items():
-        _write_private(target / BUCKET_FILES[bucket],
-                       json.dumps({"bucket": bucket, "entries": rows}, indent=2, ensure_ascii=False) + "\n")
+        (target / BUCKET_FILES[bucket]).write_text(
+            json.dumps({"bucket": bucket, "entries": rows}, indent=2, ensure_ascii=False) + "\n")
         manifest["buckets"][bucket] = {"file": BUCKET_FILES[bucket], "entries": len(rows)}
-    _write_private(target / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
@@ -326,20 +299,12 @@ def _fresh_streams(data: Path, exported: dict[str, list[dict[str, Any]]]) -> lis
         aside = store.with_name(f"jetstream.before-restore-{utc_now():%Y%m%dT%H%M%S}")
         store.rename(aside)
         done.append(f"streams: the old JetStream data set aside in {aside} (delete it when satisfied)")
-    keys = nats_keys(data)
-    identities.ensure(keys)
-    port_file = data / "nats" / "port"
-    port = int(port_file.read_text()) if port_file.exists() else free_port()
-    broker = NatsServer(data / "nats", port=port, authorization=identities.authorization_for(keys))
-    broker.start()
-    try:
+    with _store_broker(data) as broker:
         done += [f"streams: {line}" for line in embedded_streams_setup(data, broker.url)]
         if exported:
             done += asyncio.run(_import_buckets(broker.url, _gateway_seed(data), exported))
         else:
             done.append("buckets: this backup holds none (an older backup): users come from the users file only")
-    finally:
-        broker.stop()
     done.append("streams: empty; each service's relay republishes its log at the next `weibao up`")
     return done
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from weibao.runtime import backup, demo, users_cli
-from weibao.runtime.supervisor import Supervisor, nats_keys, service_env, streams_setup
+from weibao.runtime.supervisor import Supervisor, embedded_url, nats_keys, service_env, streams_setup
 from weibao.shared import identities
 from weibao.shared import keys as signing_keys
 from weibao.shared.clock import utc_now
@@ -84,8 +84,7 @@ def _seed(data: Path, role: str) -> str | None:
 
 
 def _embedded_url(data: Path) -> str:
-    port_file = data / "nats" / "port"
-    return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else "nats://127.0.0.1:4222"
+    return embedded_url(data) or "nats://127.0.0.1:4222"
 
 
 def _parser(env: Environment) -> argparse.ArgumentParser:

@@ -46,6 +46,12 @@ from weibao.shared.streams import SERVICES, setup_streams
 LOCK = "up.lock"
 
 
+def embedded_url(data: Path) -> str | None:
+    """The embedded broker's URL, from the port file `weibao up` writes (None: never started)."""
+    port_file = data / "nats" / "port"
+    return f"nats://127.0.0.1:{port_file.read_text().strip()}" if port_file.exists() else None
+
+
 def hold_lock(data: Path, *, mine: bool = True) -> int | None:
     """Take `<data>/up.lock` for as long as this process lives (the kernel lets go when it
     dies, even by kill -9: no stale pid file to guess about); None if another holds it."""

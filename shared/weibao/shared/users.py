@@ -174,21 +174,8 @@ class UserStore:
         return decode_user(entry.value), entry.revision or 0
 
     async def all(self) -> list[User]:
-        users: dict[str, User] = {}
-
-        def keep(key: str, value: bytes | None) -> None:
-            if value is not None:
-                user = decode_user(value)
-                users[user.username] = user
-
-        follower, loaded = await watch_bucket(self.kv, keep)
-        try:
-            await loaded
-        finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-        return sorted(users.values(), key=lambda u: u.username)
+        users = [decode_user(value) for value in (await read_bucket(self.kv)).values()]
+        return sorted(users, key=lambda u: u.username)
 
     async def create(self, username: str, role: Role, password: str, display_name: str = "",
                      technician_id: str | None = None) -> User:
@@ -249,6 +236,27 @@ class UserStore:
                 continue
             added.append(user.username)
         return added
+
+
+async def read_bucket(kv: KeyValue) -> dict[str, bytes]:
+    """Every live key of a bucket with its current value, bytes as stored: the bucket
+    followed (`watch_bucket`) until its current content is in, then left."""
+    entries: dict[str, bytes] = {}
+
+    def keep(key: str, value: bytes | None) -> None:
+        if value is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = value
+
+    follower, loaded = await watch_bucket(kv, keep)
+    try:
+        await loaded
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    return entries
 
 
 async def watch_bucket(kv: KeyValue, apply: Callable[[str, bytes | None], None],

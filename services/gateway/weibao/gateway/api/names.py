@@ -5,7 +5,7 @@ removed) answers nothing, and the screen says so in its own words."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -19,7 +19,7 @@ MAX_ACTORS = 50
 
 @router.get("/names", summary="Display names of actors (`role:username`, or a user name), for the office screens")
 async def names(request: Request, _who: Annotated[Principal, Depends(allow(*OFFICE))],
-                actor: Annotated[list[str], Query(max_length=MAX_ACTORS)]) -> dict[str, Any]:
+                actor: Annotated[list[str], Query(max_length=MAX_ACTORS)]) -> dict[str, dict[str, str]]:
     tokens: Tokens = request.app.state.tokens
     found: dict[str, str] = {}
     for asked in actor:

@@ -52,12 +52,9 @@ class ApiError(Exception):
                    values=refusal.values)
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "field": self.field, "message": self.message}
-        if self.reason:
-            error["reason"] = self.reason
-            if self.values:
-                error["values"] = dict(self.values)
-        return {"error": error}
+        # The services' one shape (Rejected.as_dict), so the two never drift.
+        return {"error": Rejected(self.code, self.field, self.message, reason=self.reason,
+                                  values=self.values).as_dict()}
 
 
 def _field(location: tuple[Any, ...]) -> str:

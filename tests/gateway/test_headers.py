@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,17 @@ async def test_every_answer_has_the_security_headers(gateway: Gateway) -> None:
         assert headers["x-frame-options"] == "DENY", path
         assert headers["x-content-type-options"] == "nosniff", path
         assert headers["referrer-policy"] == "no-referrer", path
+
+
+async def test_d5_every_answer_carries_the_server_s_clock_in_milliseconds(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The phone counts a tap's device time from it (rule D5): the clock the services
+    judge by (utc_now, pinned here), to the millisecond, on pages, errors and the API."""
+    monkeypatch.setenv("WEIBAO_NOW", "2026-11-24T01:30:00.123+00:00")
+    pinned = int(datetime(2026, 11, 24, 1, 30, 0, 123000, tzinfo=UTC).timestamp() * 1000)
+    for path in ("/m/", "/static/api.js", "/api/v1/me", "/api/v1/nowhere"):
+        response = await gateway.http.get(path)
+        assert response.headers["weibao-server-time"] == str(pinned), path
 
 
 async def test_a_body_over_the_limit_is_413_in_the_error_shape(gateway: Gateway) -> None:

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weibao.gateway.errors import ApiError
+from weibao.shared.clock import utc_now
 from weibao.shared.settings import environment
 
 # A request body larger than this is refused with 413 before it reaches a service: the
@@ -51,6 +52,12 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
 PRINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
              "form-action 'none'; frame-ancestors 'none'")
 DOCS = ("/docs", "/redoc")
+# Rule D5: the server's clock in milliseconds since the epoch on every answer, stamped
+# as the answer leaves. The phone counts a tap's device time from it; the Date header
+# is to the second, cut down, so a tap within a second of an assignment would count
+# as before it. From utc_now(), the clock the services judge by (pinned in tests).
+SERVER_TIME = "weibao-server-time"
+
 HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -127,7 +134,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                wanted = {"content-security-policy": policy, **HEADERS}
+                wanted = {"content-security-policy": policy, **HEADERS,
+                          SERVER_TIME: str(int(utc_now().timestamp() * 1000))}
                 headers += [(name.encode(), value.encode()) for name, value in wanted.items()
                             if name.encode() not in present]
                 message = {**message, "headers": headers}

@@ -76,8 +76,11 @@ export async function api(path, { method = "GET", body, key, params, quiet401 = 
   return data;
 }
 
-// rule D5: every answer's Date header is the server's clock (to the second), handed with
-// the monotonic and wall clocks' readings on its arrival to whoever keeps the phone's time.
+// rule D5: every answer's Weibao-Server-Time header is the server's clock in milliseconds
+// (the Date header is to the second, cut down: a tap just after an assignment would count
+// as before it), handed with the monotonic and wall clocks' readings on its arrival to
+// whoever keeps the phone's time. An answer without it (the service worker's cached copy,
+// a proxy's own error page) says nothing about the server's clock now.
 const serverTimeListeners = [];
 
 export function onServerTime(listener) {
@@ -85,8 +88,9 @@ export function onServerTime(listener) {
 }
 
 function heard(response) {
-  const server = Date.parse(response.headers.get("date") || "");
-  if (Number.isNaN(server)) return;
+  const stamp = response.headers.get("weibao-server-time");
+  const server = stamp === null ? NaN : Number(stamp);
+  if (!Number.isFinite(server)) return;
   const monotonic = performance.now();
   const wall = Date.now();
   for (const listener of serverTimeListeners) listener(server, monotonic, wall);

@@ -54,7 +54,7 @@ const rejected = () => load(REJECTED, []);
 
 // -- the phone's clock (rule D5) ------------------------------------------------------------
 // When the technician acted, by the server's clock: its time at the last sync (any API
-// answer's Date header) plus the time elapsed since by the monotonic clock
+// answer's Weibao-Server-Time header) plus the time elapsed since by the monotonic clock
 // (performance.now()), which setting the phone's clock does not move. A sleeping phone's
 // monotonic clock may stand still, so the wall clock's elapsed time since the sync counts
 // when it is longer: setting the clock back cannot make an action earlier, setting it
@@ -65,8 +65,9 @@ const rejected = () => load(REJECTED, []);
 const clock = { offset: null }; // this page's: server time minus performance.now()
 
 function synced(server, monotonic, wall) {
-  // The header is to the second, cut down: of this page's answers, the one that puts the
-  // server's time latest is the closest, unless the server's clock was set back.
+  // Each answer's time is stamped as it leaves the server, so it arrives a little late:
+  // of this page's answers, the one that puts the server's time latest is the closest,
+  // unless the server's clock was set back.
   const offset = server - monotonic;
   if (clock.offset === null || offset > clock.offset || offset < clock.offset - SET_BACK_MS) clock.offset = offset;
   save(SYNC, { server, wall });

@@ -34,6 +34,14 @@ function shellPath(url) {
   return SHELL.includes(url.pathname) ? url.pathname : null;
 }
 
+// A cached answer's server time is the time it was fetched, not now: dropped, so the
+// phone's clock (rule D5) is never set from it.
+function stale(cached) {
+  const headers = new Headers(cached.headers);
+  headers.delete("weibao-server-time");
+  return new Response(cached.body, { status: cached.status, statusText: cached.statusText, headers });
+}
+
 async function networkFirst(request, path) {
   const cache = await caches.open(CACHE);
   try {
@@ -45,7 +53,7 @@ async function networkFirst(request, path) {
     return response;
   } catch (error) {
     const cached = await cache.match(path);
-    if (cached) return cached;
+    if (cached) return stale(cached);
     throw error;
   }
 }

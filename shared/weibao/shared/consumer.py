@@ -46,6 +46,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     select,
     update,
@@ -92,6 +93,16 @@ parked_table = Table(
     Column("parked_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("consumer", "upstream", "stream_seq", name="parked_once"),
 )
+
+
+# A consumer's checkpoint, read and written in every transaction: built once (issue 15),
+# so each batch only binds the consumer's name and upstream.
+# (An update's bind names may not be its columns' names.)
+_THIS = (tracking_table.c.consumer == bindparam("b_consumer"), tracking_table.c.upstream == bindparam("b_upstream"))
+_CHECKPOINT = select(tracking_table.c.position, tracking_table.c.stream_seq, tracking_table.c.hash).where(*_THIS)
+_CHECKPOINT_LOCKED = _CHECKPOINT.with_for_update()
+_SAVE = update(tracking_table).where(*_THIS).values(
+    position=bindparam("to_position"), stream_seq=bindparam("to_stream_seq"), hash=bindparam("to_hash"))
 
 
 class Handler(Protocol):
@@ -214,6 +225,9 @@ class TrackingConsumer:
                     tracking_table.insert().values(consumer=self.name, upstream=self.upstream, position=0,
                                                    stream_seq=0)
                 )
+
+    def _this(self) -> dict[str, str]:
+        return {"b_consumer": self.name, "b_upstream": self.upstream}
 
     def _key(self) -> tuple[Any, Any]:
         return (tracking_table.c.consumer == self.name, tracking_table.c.upstream == self.upstream)
@@ -439,19 +453,14 @@ class TrackingConsumer:
     # -- storage -------------------------------------------------------------------
 
     async def _checkpoint(self, conn: AsyncConnection, *, lock: bool = True) -> Checkpoint:
-        query = select(tracking_table.c.position, tracking_table.c.stream_seq, tracking_table.c.hash).where(
-            *self._key())
         # Replicas sharing one durable consumer queue here, each then reading the
         # other's committed checkpoint (PostgreSQL; SQLite's single writer already does).
-        row = (await conn.execute(query.with_for_update() if lock else query)).first()
+        row = (await conn.execute(_CHECKPOINT_LOCKED if lock else _CHECKPOINT, self._this())).first()
         return Checkpoint(row.position, row.stream_seq, row.hash) if row else Checkpoint()
 
     async def _save(self, conn: AsyncConnection, checkpoint: Checkpoint) -> None:
-        await conn.execute(
-            update(tracking_table)
-            .where(*self._key())
-            .values(position=checkpoint.position, stream_seq=checkpoint.stream_seq, hash=checkpoint.hash)
-        )
+        await conn.execute(_SAVE, {**self._this(), "to_position": checkpoint.position,
+                                   "to_stream_seq": checkpoint.stream_seq, "to_hash": checkpoint.hash})
 
     async def _park(self, conn: AsyncConnection, item: Incoming, reason: str, deliveries: int) -> None:
         exists = await conn.scalar(

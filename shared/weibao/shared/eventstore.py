@@ -34,6 +34,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
+    exists,
     func,
     select,
     text,
@@ -88,6 +90,31 @@ commands_table = Table(
 
 # The meta field that carries a hash of the request's body beside its command id.
 FINGERPRINT = "command_fingerprint"
+
+# The statements of every append and load, built once (issue 15: "no work per command that
+# could be done once"). Building a SQLAlchemy statement and its cache key costs more than
+# executing it on SQLite; a built statement is immutable and keeps its cache key, so each
+# call only binds its parameters.
+_COMMAND_DONE = select(commands_table).where(commands_table.c.command_id == bindparam("command_id"))
+_TAIL = select(events_table.c.position, events_table.c.hash).order_by(events_table.c.position.desc()).limit(1)
+# One round trip for all an append must read under the lock: the stream's version and the
+# chain's tail (and, on PostgreSQL, the NOTIFY that goes out at commit).
+_STREAM_VERSION = select(func.max(events_table.c.version)).where(events_table.c.stream_id == bindparam("stream_id"))
+_APPEND_STATE = select(_STREAM_VERSION.scalar_subquery(),
+                       _TAIL.with_only_columns(events_table.c.position).scalar_subquery(),
+                       _TAIL.with_only_columns(events_table.c.hash).scalar_subquery())
+# With a command id, whether it was stored before, in the same round trip (the retry that
+# finds it reads its row afterwards: the rare case).
+_SEEN = exists().where(commands_table.c.command_id == bindparam("command_id"))
+_NOTIFY = func.pg_notify(bindparam("channel"), "")
+_STATES = {(notify, command): _APPEND_STATE.add_columns(*([_SEEN] if command else []), *([_NOTIFY] if notify else []))
+           for notify in (False, True) for command in (False, True)}
+_RECORD_COMMAND = commands_table.insert()
+_AFTER_POSITION = (select(events_table).where(events_table.c.position > bindparam("after"))
+                   .order_by(events_table.c.position).limit(bindparam("limit")))
+_STREAM = (select(events_table).where(events_table.c.stream_id == bindparam("stream_id"))
+           .order_by(events_table.c.version))
+_STREAM_AFTER = _STREAM.where(events_table.c.version > bindparam("after_version"))
 
 # ANY: append whatever the stream's version; NO_STREAM: the stream must not exist yet.
 ANY: int | None = None
@@ -414,24 +441,12 @@ class EventStore:
         meta: Mapping[str, Any] | None,
     ) -> AppendResult:
         await self.lock(conn)
-        if command_id is not None:
-            done = (
-                await conn.execute(select(commands_table).where(commands_table.c.command_id == command_id))
-            ).first()
-            if done is not None:
-                return await self._stored(conn, done, meta)
-
-        # One round trip for all we must read under the lock: the stream's version and
-        # the chain's tail (and, on PostgreSQL, the NOTIFY that goes out at commit).
-        tail = select(events_table.c.position, events_table.c.hash).order_by(events_table.c.position.desc()).limit(1)
-        columns: list[Any] = [
-            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id).scalar_subquery(),
-            tail.with_only_columns(events_table.c.position).scalar_subquery(),
-            tail.with_only_columns(events_table.c.hash).scalar_subquery(),
-        ]
-        if events and not is_sqlite(self.engine):
-            columns.append(func.pg_notify(self.channel, ""))
-        state = (await conn.execute(select(*columns))).one()
+        notify = bool(events) and not is_sqlite(self.engine)  # PostgreSQL: wake the relays at commit
+        state = (await conn.execute(_STATES[notify, command_id is not None],
+                                    {"stream_id": stream_id, "command_id": command_id, "channel": self.channel})).one()
+        if command_id is not None and state[3]:
+            done = (await conn.execute(_COMMAND_DONE, {"command_id": command_id})).one()
+            return await self._stored(conn, done, meta)
         version = int(state[0] or 0)
         if expected_version is not None and expected_version != version:
             raise ConcurrencyError(stream_id, expected_version, version)
@@ -476,15 +491,13 @@ class EventStore:
             await conn.execute(events_table.insert(), rows)
             conn.info[APPENDED] = True  # see `appended`
         if command_id is not None:
-            await conn.execute(
-                commands_table.insert().values(
-                    command_id=command_id,
-                    stream_id=stream_id,
-                    first_position=rows[0]["position"] if rows else None,
-                    last_position=rows[-1]["position"] if rows else None,
-                    fingerprint=(meta or {}).get(FINGERPRINT),
-                )
-            )
+            await conn.execute(_RECORD_COMMAND, {
+                "command_id": command_id,
+                "stream_id": stream_id,
+                "first_position": rows[0]["position"] if rows else None,
+                "last_position": rows[-1]["position"] if rows else None,
+                "fingerprint": (meta or {}).get(FINGERPRINT),
+            })
         recorded = tuple(_row_to_event(_Row(r)) for r in rows)
         return AppendResult(stream_id, version, recorded)
 
@@ -513,9 +526,7 @@ class EventStore:
             await conn.execute(text(f"LOCK TABLE {qualified(self.engine, 'events')} IN EXCLUSIVE MODE"))
 
     async def _version(self, conn: AsyncConnection, stream_id: str) -> int:
-        value = await conn.scalar(
-            select(func.max(events_table.c.version)).where(events_table.c.stream_id == stream_id)
-        )
+        value = await conn.scalar(_STREAM_VERSION, {"stream_id": stream_id})
         return int(value or 0)
 
     async def _events_between(self, conn: AsyncConnection, first: int | None, last: int | None) -> list[RecordedEvent]:
@@ -557,19 +568,19 @@ class EventStore:
         """A stream's events in version order; with `as_of`, only those recorded by then;
         with `after_version`, only those after it (a state already folded that far).
         With `conn`, inside the caller's transaction (it sees its own uncommitted appends)."""
-        query = select(events_table).where(events_table.c.stream_id == stream_id)
+        query = _STREAM_AFTER if after_version else _STREAM
+        parameters: dict[str, Any] = {"stream_id": stream_id}
         if after_version:
-            query = query.where(events_table.c.version > after_version)
+            parameters["after_version"] = after_version
         if as_of is not None:
             # In UTC, as stored: SQLite compares the text, so an instant given at +08:00
             # would otherwise reach eight hours too far.
             moment = as_of.astimezone(UTC) if as_of.tzinfo is not None else as_of
             query = query.where(events_table.c.recorded_at <= moment)
-        query = query.order_by(events_table.c.version)
         if conn is not None:
-            return [_row_to_event(row) for row in await conn.execute(query)]
+            return [_row_to_event(row) for row in await conn.execute(query, parameters)]
         async with self.engine.connect() as own:
-            return [_row_to_event(row) for row in await own.execute(query)]
+            return [_row_to_event(row) for row in await own.execute(query, parameters)]
 
     async def version(self, stream_id: str) -> int:
         async with self.engine.connect() as conn:
@@ -578,12 +589,7 @@ class EventStore:
     async def read_from(self, after: int, limit: int = 1000) -> list[RecordedEvent]:
         """Up to `limit` events with a position above `after`, in position order."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(events_table)
-                .where(events_table.c.position > after)
-                .order_by(events_table.c.position)
-                .limit(limit)
-            )
+            rows = await conn.execute(_AFTER_POSITION, {"after": after, "limit": limit})
             return [_row_to_event(row) for row in rows]
 
     async def read_all(self, after: int = 0, batch: int = 1000) -> AsyncIterator[RecordedEvent]:

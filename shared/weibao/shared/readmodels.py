@@ -84,6 +84,18 @@ class StreamIndex:
             Column("first_recorded_at", DateTime(timezone=True), nullable=False),
             Column("last_recorded_at", DateTime(timezone=True), nullable=False),
         )
+        # Built once (issue 15): building a statement costs more than running it on SQLite.
+        t = self.table
+        values: dict[str, Any] = {
+            "version": bindparam("version"),
+            "events": bindparam("events"),
+            "last_type": bindparam("type"),
+            "last_position": bindparam("position"),
+            "last_recorded_at": bindparam("last"),
+        }
+        self._known = select(t.c.stream_id, t.c.events).where(t.c.stream_id.in_(bindparam("sids", expanding=True)))
+        self._insert = t.insert().values(stream_id=bindparam("sid"), first_recorded_at=bindparam("first"), **values)
+        self._update = t.update().where(t.c.stream_id == bindparam("sid")).values(**values)
 
     def tables(self) -> list[Table]:
         return [self.table]
@@ -101,26 +113,13 @@ class StreamIndex:
             row = folded.setdefault(m.stream_id, {"sid": m.stream_id, "events": 0, "first": m.recorded_at})
             row.update(events=row["events"] + 1, version=m.version, type=m.type, position=m.position,
                        last=m.recorded_at)
-        t = self.table
-        existing = {
-            r.stream_id: r.events
-            for r in await conn.execute(select(t.c.stream_id, t.c.events).where(t.c.stream_id.in_(list(folded))))
-        }
+        existing = {r.stream_id: r.events for r in await conn.execute(self._known, {"sids": list(folded)})}
         fresh = [row for sid, row in folded.items() if sid not in existing]
         seen = [
             {**row, "events": row["events"] + existing[sid]} for sid, row in folded.items() if sid in existing
         ]
-        values: dict[str, Any] = {
-            "version": bindparam("version"),
-            "events": bindparam("events"),
-            "last_type": bindparam("type"),
-            "last_position": bindparam("position"),
-            "last_recorded_at": bindparam("last"),
-        }
         if fresh:
-            await conn.execute(
-                t.insert().values(stream_id=bindparam("sid"), first_recorded_at=bindparam("first"), **values), fresh
-            )
+            await conn.execute(self._insert, fresh)
         if seen:
-            await conn.execute(t.update().where(t.c.stream_id == bindparam("sid")).values(**values), seen)
+            await conn.execute(self._update, seen)
 

@@ -17,7 +17,7 @@ from datetime import time
 from typing import Any
 
 import structlog
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weibao.dispatch.domain import technician as crew
@@ -59,6 +59,11 @@ class TechnicianBoard:
             Column("retired_at", String(40), nullable=False),
             Column("reason", Text, nullable=False),
         )
+        # The statements of every event, built once (issue 15): building one costs more
+        # than executing it on SQLite. (Bind names may not be column names.)
+        t = self.table
+        self._row = select(t).where(t.c.technician_id == bindparam("b_technician_id"))
+        self._update = t.update().where(t.c.technician_id == bindparam("b_technician_id"))
 
     def tables(self) -> list[Table]:
         return [self.table, self.retired]
@@ -80,7 +85,7 @@ class TechnicianBoard:
         technician = _technician_of(message, event)
         if event is None or technician is None:
             return
-        row = (await conn.execute(select(t).where(t.c.technician_id == technician))).first()
+        row = (await conn.execute(self._row, {"b_technician_id": technician})).first()
         if row is None:
             return
         changes: dict[str, Any] = {}
@@ -112,7 +117,7 @@ class TechnicianBoard:
             case ticket.VisitDeclined() | ticket.VisitCompleted():
                 changes["open_visits"] = json.dumps(sorted(set(json.loads(row.open_visits)) - {_ticket(message)}))
         if changes:
-            await conn.execute(t.update().where(t.c.technician_id == technician).values(changes))
+            await conn.execute(self._update, {"b_technician_id": technician, **changes})
 
     async def _release(self, conn: AsyncConnection, ticket: str, *, keep: str) -> None:
         """A reassignment takes the visit off whoever had it (a retired technician's
@@ -122,8 +127,8 @@ class TechnicianBoard:
             t.c.technician_id != keep, t.c.open_visits.contains(json.dumps(ticket))))
         for holder in holders.all():
             left = sorted(set(json.loads(holder.open_visits)) - {ticket})
-            await conn.execute(t.update().where(t.c.technician_id == holder.technician_id)
-                               .values(open_visits=json.dumps(left)))
+            await conn.execute(self._update, {"b_technician_id": holder.technician_id,
+                                              "open_visits": json.dumps(left)})
 
 
 def _event_of(message: Message) -> crew.Event | ticket.Event | None:

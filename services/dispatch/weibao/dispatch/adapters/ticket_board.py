@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     case,
     func,
     select,
@@ -102,6 +103,13 @@ class TicketBoard:
             Column("version", Integer, nullable=False),  # of the ticket's stream, when last written
         )
 
+        # Every event's statements, built once (issue 15): a statement's construction
+        # costs more than its execution on SQLite. (Bind names may not be column names.)
+        t = self.table
+        self._version_of = select(t.c.version).where(t.c.ticket_id == bindparam("b_ticket_id"))
+        self._insert = t.insert()
+        self._update = t.update().where(t.c.ticket_id == bindparam("b_ticket_id"))
+
     def tables(self) -> list[Table]:
         return [self.table]
 
@@ -112,8 +120,7 @@ class TicketBoard:
         if not (domain.EVENTS.knows(message.type) and message.stream_id.startswith(STREAM)):
             return  # public messages, technicians' streams
         ticket_id = message.stream_id.removeprefix(STREAM)
-        t = self.table
-        row = (await conn.execute(select(t.c.version).where(t.c.ticket_id == ticket_id))).first()
+        row = (await conn.execute(self._version_of, {"b_ticket_id": ticket_id})).first()
         before = domain.Ticket() if row is None else await self._state(conn, message.stream_id, row.version)
         event = domain.EVENTS.decode(message)
         if before.status == "none" and not isinstance(event, domain.TicketOpened):
@@ -125,9 +132,9 @@ class TicketBoard:
         # The row's existence is known from the version read above: one write, not
         # upsert's second look (issue 15: a check-in's events each pass through here).
         if row is None:
-            await conn.execute(t.insert().values(ticket_id=ticket_id, **values))
+            await conn.execute(self._insert, {"ticket_id": ticket_id, **values})
         else:
-            await conn.execute(t.update().where(t.c.ticket_id == ticket_id).values(values))
+            await conn.execute(self._update, {"b_ticket_id": ticket_id, **values})
 
     async def _state(self, conn: AsyncConnection, stream_id: str, version: int) -> domain.Ticket:
         """The ticket as the row was last written from: cached, or folded from the log."""

@@ -261,11 +261,19 @@ export function showError(error, where) {
   }
 }
 
+const MAX_NOTICES = 3;
+
 export function notice(text, kind = "info") {
   const area = document.getElementById("messages");
   if (!area) return;
   const box = el("div", { class: `notice ${kind}`, role: "status", dataset: { testid: "notice" } }, text);
   area.prepend(box);
+  // The latest few only: a burst of uploads must not fill the phone's screen.
+  while (area.children.length > MAX_NOTICES) area.lastElementChild.remove();
+  // The phone gives notices their own room below the visits: the field being filled in
+  // stays in view as that room grows.
+  const active = document.activeElement;
+  if (active && active !== document.body && area.parentElement?.contains(active)) active.scrollIntoView({ block: "nearest" });
   setTimeout(() => box.remove(), 6000);
 }
 

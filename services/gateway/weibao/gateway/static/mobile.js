@@ -364,7 +364,8 @@ function visitCard(visit, status, allowed, pending) {
       // whose site and where (from dispatch's board row), then the coordinates to navigate by
       [visit.customer_name, visit.site_name].filter(Boolean).join(" · ") || visit.site_id,
       visit.site_address ? el("div", {}, visit.site_address) : null,
-      el("small", {}, `${Number(visit.latitude).toFixed(4)}, ${Number(visit.longitude).toFixed(4)}`)),
+      el("small", {}, `${Number(visit.latitude).toFixed(4)}, ${Number(visit.longitude).toFixed(4)}`),
+      navigation(visit)),
     el("dt", {}, t("board.skill")), el("dd", {}, visit.skill),
     due ? [el("dt", {}, t("mobile.due")), el("dd", { class: "clock", dataset: stopped ? {} : { due } },
       stopped ? `✓ ${t("board.met")}` : el("span", { class: "countdown" }), el("small", {}, ` ${fmtTime(due)}`))] : null));
@@ -393,6 +394,18 @@ function visitCard(visit, status, allowed, pending) {
   if (can("report")) card.append(workForm(id), expenseForm(id));
   if (can("complete")) card.append(completionForm(id));
   return card;
+}
+
+// A geo: URI (RFC 5870), which the phone's map apps open to navigate: the site's
+// coordinates, and as its label the customer's site in words.
+function navigation(visit) {
+  const lat = Number(visit.latitude);
+  const lon = Number(visit.longitude);
+  if (!Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+  const label = [visit.customer_name, visit.site_name].filter(Boolean).join(" ") || t("mobile.site");
+  const point = `${lat.toFixed(6)},${lon.toFixed(6)}`;
+  return el("a", { class: "navigate", href: `geo:${point}?q=${point}(${encodeURIComponent(label)})`,
+    dataset: { testid: `navigate-${visit.ticket_id}` } }, t("mobile.navigate"));
 }
 
 // One of the API's vocabularies (issue 14): the values its schema accepts, in its order.

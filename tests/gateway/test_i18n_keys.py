@@ -187,3 +187,17 @@ def test_the_openapi_error_schema_documents_reason_and_values() -> None:
     from weibao.gateway.schemas import Problem
     assert {"reason", "values"} <= set(Problem.model_fields)
     assert Problem.model_fields["reason"].description
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_no_key_is_written_twice_in_a_dictionary(language: str) -> None:
+    """A key written twice keeps its last label only, silently: "audit.stream" was both the
+    history form's 聚合编号 and the replay status's 消息流, and the form showed 消息流."""
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
+    opening = re.compile(rf"^(?:const {language} = \{{|Object\.assign\({language}, \{{)$", re.M)
+    keys: list[str] = []
+    for start in opening.finditer(source):
+        block = source[start.end():source.index("\n}", start.end())]
+        keys += re.findall(r'^\s+"([^"]+)":', block, re.M)
+    assert keys, language
+    assert sorted({key for key in keys if keys.count(key) > 1}) == []

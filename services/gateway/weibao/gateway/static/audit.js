@@ -3,7 +3,7 @@
 
 import { api, clear, el, errorBox, requireUser, showError, userBadge, onUnauthenticated }
   from "./api.js";
-import { apply, fmtMoney, fmtTime, langButton, t, tv } from "./i18n.js";
+import { apply, beijingInputValue, fmtMoney, fmtTime, fromBeijingInput, langButton, t, tv } from "./i18n.js";
 import { explanationOfLine, fact, jsonView, percent, table } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -99,7 +99,7 @@ function renderStatus(status) {
       if (chain.stream) {
         const s = chain.stream;
         card.append(el("p", { class: `chain ${s.ok ? "ok" : "broken"}`, dataset: { testid: `stream-check-${service.service}` } },
-          `${t("audit.stream")}: `, s.ok ? t("audit.stream_ok", { n: s.checked, pending: s.pending })
+          `${t("audit.stream_copy")}: `, s.ok ? t("audit.stream_ok", { n: s.checked, pending: s.pending })
             : t("audit.stream_broken", { foreign: s.foreign, missing: s.missing, duplicates: s.duplicates })));
       }
     }
@@ -155,8 +155,9 @@ async function showStream() {
   const form = $("history-form");
   const streamId = form.elements.stream_id.value.trim();
   if (!streamId) return;
-  // In UTC: the logs record UTC, and SQLite compares the wall-clock text (see the report)
-  const asOf = form.elements.as_of.value ? new Date(form.elements.as_of.value).toISOString() : "";
+  // The page speaks Beijing time whatever the browser's zone; sent in UTC: the logs record
+  // UTC, and SQLite compares the wall-clock text (see the report).
+  const asOf = fromBeijingInput(form.elements.as_of.value);
   const service = new FormData($("stream-filter")).get("service");
   const history = $("history");
   history.hidden = false;
@@ -184,9 +185,7 @@ function renderHistory(found, service) {
           dataset: { testid: `as-of-${event.version}` }, onclick: () => {
           // the state right after this event: its recorded time, to the second, rounded up
           const moment = new Date(Math.ceil(Date.parse(event.recorded_at) / 1000) * 1000);
-          const pad = (n) => String(n).padStart(2, "0");
-          $("history-form").elements.as_of.value = `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-`
-            + `${pad(moment.getDate())}T${pad(moment.getHours())}:${pad(moment.getMinutes())}:${pad(moment.getSeconds())}`;
+          $("history-form").elements.as_of.value = beijingInputValue(moment.toISOString());
           showStream();
         } }, t("audit.as_of_this"))),
       el("td", {}, el("code", {}, event.type)),

@@ -514,6 +514,7 @@ const zh = {
   "audit.state": "当时状态",
   "audit.position": "位置",
   "audit.recorded_at": "记录时间",
+  "audit.zone": "时间均为北京时间（UTC+8）",
   "audit.type": "事件类型",
   "audit.actor": "操作人",
   "audit.data": "数据",
@@ -532,7 +533,7 @@ const zh = {
   "audit.chain_broken": "断裂于第 {at} 条事件",
   "audit.signatures": "签名",
   "audit.signatures_ok": "全部有效（已校验 {n} 条；启用签名前的旧事件 {old} 条）",
-  "audit.stream": "消息流",
+  "audit.stream_copy": "消息流",
   "audit.stream_ok": "与日志一致（{n} 条；待转发 {pending} 条）",
   "audit.stream_broken": "与日志不符：外来消息 {foreign} 条，缺失 {missing} 条，重复 {duplicates} 条",
   "audit.alarm": "告警：消息流上有外来消息 {foreign} 条，读模型拒收无凭证消息 {refused} 条",
@@ -1052,6 +1053,7 @@ const en = {
   "audit.state": "State then",
   "audit.position": "Position",
   "audit.recorded_at": "Recorded",
+  "audit.zone": "All times are Beijing time (UTC+8)",
   "audit.type": "Event type",
   "audit.actor": "Actor",
   "audit.data": "Data",
@@ -1070,7 +1072,7 @@ const en = {
   "audit.chain_broken": "broken at {at}: {reason}",
   "audit.signatures": "Signatures",
   "audit.signatures_ok": "all valid ({n} checked; {old} older events from before signing)",
-  "audit.stream": "Stream",
+  "audit.stream_copy": "Stream",
   "audit.stream_ok": "matches the log ({n} events; {pending} not yet relayed)",
   "audit.stream_broken": "differs from the log: {foreign} foreign, {missing} missing, {duplicates} duplicated",
   "audit.alarm": "Alarm: {foreign} foreign messages on the stream; {refused} messages refused without proof",
@@ -1128,7 +1130,7 @@ export function langButton() {
 
 // -- times and money, shown in the servicing office's zone (C20: China time) -------------
 
-const ZONE = "Asia/Shanghai";
+export const ZONE = "Asia/Shanghai";
 
 export function fmtTime(iso, { seconds = false, date = true } = {}) {
   if (!iso) return "";
@@ -1138,6 +1140,22 @@ export function fmtTime(iso, { seconds = false, date = true } = {}) {
   if (seconds) options.second = "2-digit";
   if (date) Object.assign(options, { month: "2-digit", day: "2-digit" });
   return new Intl.DateTimeFormat(current === "zh" ? "zh-CN" : "en-GB", options).format(moment);
+}
+
+// Beijing time, for pages that speak in one zone whatever the browser's (the audit page):
+// an instant as a datetime-local input's value there (to the second), and an input's
+// value read as Beijing time. China keeps no daylight saving time: always +08:00.
+export function beijingInputValue(iso) {
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return "";
+  const shifted = new Date(moment.getTime() + 8 * 3600000);
+  return shifted.toISOString().slice(0, 19);
+}
+
+export function fromBeijingInput(value) {
+  if (!value) return "";
+  const moment = new Date(`${value.length === 16 ? `${value}:00` : value}+08:00`);
+  return Number.isNaN(moment.getTime()) ? "" : moment.toISOString();
 }
 
 // "2 h 05 min 09 s" / "2小时05分09秒"; negative durations show as overdue by the caller.

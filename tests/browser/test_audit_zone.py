@@ -30,6 +30,8 @@ def test_the_audit_page_reads_and_shows_beijing_time_in_any_browser_zone(
     page.goto("/audit/")
     sign_in(page, "sun")
     expect(page.get_by_test_id("audit-zone")).to_have_text("时间均为北京时间（UTC+8）")
+    expect(page.get_by_test_id("status-dispatch").locator("h3")).to_have_text("派工服务")  # services in words
+    expect(page.get_by_test_id("audit-service").locator("option:checked")).to_have_text("派工服务")
     page.get_by_test_id("audit-stream").fill("ticket-T-ZONE-1")
     page.get_by_test_id("audit-show").click()
     expect(page.get_by_test_id("audit-state")).to_contain_text("awaiting_assignment")

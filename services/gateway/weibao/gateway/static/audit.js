@@ -78,7 +78,7 @@ function renderStatus(status) {
   const box = clear($("status"));
   for (const service of status.services || []) {
     const card = el("div", { class: "service-status", dataset: { testid: `status-${service.service}` } },
-      el("h3", {}, service.service));
+      el("h3", {}, tv("service", service.service)));
     if (service.error) {
       card.append(errorBox(service.error));
       box.append(card);
@@ -172,7 +172,7 @@ async function showStream() {
 
 function renderHistory(found, service) {
   const box = clear($("history"));
-  box.append(el("h2", {}, `${t("audit.history")} · ${service} · ${found.stream_id}`,
+  box.append(el("h2", {}, `${t("audit.history")} · ${tv("service", service)} · ${found.stream_id}`,
     found.as_of ? el("small", {}, ` ${t("audit.as_of")} ${fmtTime(found.as_of, { seconds: true })}`) : null));
   const body = el("tbody");
   for (const event of found.events || []) {

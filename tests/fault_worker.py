@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 import nats
+from nats.js.errors import NotFoundError
 
 from weibao.shared import consumer as consumer_module
 from weibao.shared import relay as relay_module
@@ -77,7 +78,10 @@ async def run_consumer(nats_url: str, db_url: str, target: int, crash_after_comm
     js = nc.jetstream()
     while True:
         await asyncio.sleep(0.2)
-        info = await js.consumer_info(stream_name("dispatch"), "dispatch-index")
+        try:
+            info = await js.consumer_info(stream_name("dispatch"), "dispatch-index")
+        except NotFoundError:
+            continue  # the tracker has not subscribed yet (its tables first; slow on a busy machine)
         position = await _tracked(engine)
         if position >= target and info.num_pending == 0 and info.num_ack_pending == 0:
             break

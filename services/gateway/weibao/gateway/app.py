@@ -57,8 +57,8 @@ def create_app(nats_url: str, *, services: Sequence[str] = SERVICES, timeout: fl
     app.state.tokens = Tokens(secret or secret_from(users.path.parent / "jwt-secret"), users, token_ttl)
     errors.install(app)
     # The last added is the outermost: the security headers go on every answer, 413 included.
-    app.add_middleware(BodyLimit)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limit=env.max_body)
+    app.add_middleware(SecurityHeaders, trust_proxy=env.trust_proxy)
 
     # Every route may answer these statuses with the error shape (schemas.ERRORS).
     api = APIRouter(prefix="/api/v1", responses=ERRORS)

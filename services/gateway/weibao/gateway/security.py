@@ -100,12 +100,12 @@ def forwarded_proto(scope: Scope) -> str | None:
     return proto if proto in ("http", "https") else None
 
 
-def from_trusted_proxy(scope: Scope) -> None:
-    """With WEIBAO_TRUST_PROXY, the request's client and scheme become what the proxy says,
-    so everything inside (the sign-in throttle's per-address count, the cookie's Secure,
-    the URLs FastAPI builds) sees the browser, not the proxy. Without it, nothing: a
-    spoofed header changes nothing."""
-    if not environment().trust_proxy:
+def from_trusted_proxy(scope: Scope, trusted: bool) -> None:
+    """With WEIBAO_TRUST_PROXY (`trusted`), the request's client and scheme become what the
+    proxy says, so everything inside (the sign-in throttle's per-address count, the
+    cookie's Secure, the URLs FastAPI builds) sees the browser, not the proxy. Without it,
+    nothing: a spoofed header changes nothing."""
+    if not trusted:
         return
     if (client := forwarded_client(scope)) is not None:
         peer = scope.get("client")
@@ -119,14 +119,17 @@ class SecurityHeaders:
     outermost middleware, so it is also where a trusted proxy's client and scheme are
     taken (`from_trusted_proxy`) before anything inside reads them."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trust_proxy: bool | None = None) -> None:
+        # Read once, with the app (issue 15: reading the environment costs about a
+        # millisecond, which every request paid when it was read here per request).
         self.app = app
+        self.trust_proxy = environment().trust_proxy if trust_proxy is None else trust_proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from_trusted_proxy(scope)
+        from_trusted_proxy(scope, self.trust_proxy)
         path = str(scope.get("path", ""))
         policy = DOCS_CSP if path.startswith(DOCS) else CSP
 

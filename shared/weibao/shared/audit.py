@@ -5,6 +5,7 @@ Registered by the kit for every service, so a new aggregate is auditable without
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from faststream.nats import NatsBroker
@@ -38,6 +39,12 @@ async def _upstream_last(runtime: Runtime, upstream: str) -> int | None:
     return int(info.state.last_seq)
 
 
+def _utc(moment: datetime) -> str:
+    """A recorded time with its offset on every backend: SQLite hands back naive datetimes
+    (the index, like the log, stores UTC), PostgreSQL aware ones."""
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
+
+
 async def _positions(engine: AsyncEngine) -> dict[tuple[str, str], int]:
     table = consumers.tracking_table
     async with engine.connect() as conn:
@@ -63,8 +70,8 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
             rows, total = await page.rows(conn, listed)
         return page.reply([{"stream_id": r.stream_id, "version": r.version, "events": r.events,
                             "last_type": r.last_type, "last_position": r.last_position,
-                            "first_recorded_at": r.first_recorded_at.isoformat(),
-                            "last_recorded_at": r.last_recorded_at.isoformat()} for r in rows], total)
+                            "first_recorded_at": _utc(r.first_recorded_at),
+                            "last_recorded_at": _utc(r.last_recorded_at)} for r in rows], total)
 
     async def stream(asked: StreamHistory) -> Any:
         require(bool(asked.stream_id), "missing", "stream_id", "which aggregate's stream")

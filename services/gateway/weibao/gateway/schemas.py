@@ -1,18 +1,23 @@
 """What the HTTP API answers, for /openapi.json: the error shape every refusal has, the
 statuses a route may answer with it, and the bodies of the replies.
 
-The services are the authority on what a record holds, and they add fields as they
-grow; these models pin what a client may rely on (an object, a page's `items`/`total`/
-`next_offset`, a session's token) and let the rest through (`extra="allow"`), so a
-service's new field is never a gateway error."""
+Every route declares its answer (issue 12, item 4): a service's answers are its models
+in weibao.shared.views (extra fields forbidden: a field is added there first, with its
+meaning); the gateway's own (the session, the users, the audit status, the export's
+rows) are here."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from types import GenericAlias
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, create_model
 
-from weibao.shared.paging import MAX_LIMIT
+from weibao.shared.public import billing as published
+from weibao.shared.users import Role
+from weibao.shared.views import View
+from weibao.shared.views.audit import ServiceStatus
 
 
 class Problem(BaseModel):
@@ -58,52 +63,56 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Error, "description": meaning} for status, meaning in _MEANINGS.items()}
 
 
-class Record(BaseModel):
-    """An object as the service answers it (its fields documented with the service)."""
-
-    model_config = ConfigDict(extra="allow")
+# -- the gateway's own answers: the session, the admin's users, the audit status ----------
 
 
-class Page(BaseModel):
-    """A page of a list (weibao.shared.paging): ask again with `offset=next_offset`."""
+class User(View):
+    """Who is signed in."""
 
-    model_config = ConfigDict(extra="allow")
-
-    items: list[Record]
-    total: int = Field(ge=0, description="rows in the whole list")
-    next_offset: int | None = Field(description=f"the next page's offset (pages of at most {MAX_LIMIT}); "
-                                                "null on the last page")
+    username: str = Field(description="their user name")
+    role: Role = Field(description="what they may do: dispatcher, technician, billing, auditor or admin")
+    display_name: str = Field(description="their name as the pages show it (may be empty)")
+    technician_id: str | None = Field(description="the technician they are; null for every other role")
 
 
-class Template(Record):
-    id: str
-    name: str
+class Session(View):
+    """A signed-in session: send `Authorization: Bearer <access_token>` with every request."""
+
+    access_token: str = Field(description="the bearer token")
+    token_type: Literal["bearer"] = Field(description="always `bearer`")
+    expires_in: int = Field(ge=1, description="seconds until the token expires")
+    user: User = Field(description="who signed in")
 
 
-class ServiceStatus(Record):
-    service: str | None = None
+class SignedOut(View):
+    ok: bool = Field(description="always true: whatever was presented is no longer a session")
+    revoked: int = Field(ge=0, description="how many of the tokens presented (header, cookie) were revoked")
 
 
-class Status(BaseModel):
-    services: list[ServiceStatus]
+class Account(User):
+    """A user as the admin manages them (never a password hash)."""
+
+    disabled: bool = Field(description="true when they may not sign in (and every token of theirs is refused)")
 
 
-class User(BaseModel):
-    username: str
-    role: str
-    display_name: str
-    technician_id: str | None
+class Accounts(View):
+    """Every user, by name."""
+
+    items: list[Account] = Field(description="the users, by user name")
 
 
-class Session(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-    user: User
+class ServiceUnreachable(View):
+    """A service that did not answer the status question: the refusal the gateway met."""
+
+    service: str = Field(description="the service")
+    error: ErrorDetail = Field(description="why it gave no status (unavailable, timeout, ...)")
 
 
-class SignedOut(BaseModel):
-    ok: bool
+class ReplayStatus(View):
+    """Each service's replay status, or why it gave none."""
+
+    services: list[ServiceStatus | ServiceUnreachable] = Field(
+        description="contracts, dispatch and billing, in that order")
 
 
 # Bodies that are not JSON: the printable page, the exports, the live stream.
@@ -116,9 +125,30 @@ JSON_ERRORS: Responses = {
     for status, meaning in _MEANINGS.items()}
 HTML: Responses = {200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "the HTML page"},
                    **JSON_ERRORS}
-EXPORT: Responses = {200: {"description": "the export file, as an attachment", "content": {
+
+
+def _columns() -> dict[str, str]:
+    """Each export column's meaning, as billing publishes it (weibao.shared.public.billing's
+    list of columns, `- ``name`` -- meaning`)."""
+    doc = published.__doc__ or ""
+    found = re.findall(r"^- ``(\w+)`` -- (.+?)(?=^- ``|^\s*$)", doc, flags=re.MULTILINE | re.DOTALL)
+    return {name: " ".join(meaning.split()) for name, meaning in found}
+
+
+# A row of the JSON export: `row_of`'s object, keyed by billing's published COLUMNS, in
+# their order: every column text, but the line's number (`texts_of`). Built from COLUMNS,
+# so a column billing adds is in the schema at once, with its published meaning (a test
+# holds every column documented). The export is a list of them (`list[ExportRow]`, spelled
+# at run time: mypy takes a model built at run time for no type).
+_MEANING = _columns()
+_ROW: dict[str, Any] = {name: (int if name == "line_no" else str, Field(description=_MEANING.get(name)))
+                        for name in published.COLUMNS}
+ExportRow: type[View] = create_model(
+    "ExportRow", __base__=View, __doc__="One invoice (or credit note) line of the export, with its invoice's header.",
+    **_ROW)
+EXPORT: Responses = {200: {"description": "the export file, as an attachment",
+                           "model": GenericAlias(list, (ExportRow,)), "content": {
     "text/csv": {"schema": {"type": "string"}},
-    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
         "schema": {"type": "string", "format": "binary"}}}}}
 EVENTS: Responses = {200: {"description": "server-sent events: `hello`, then `change` and `resync`",

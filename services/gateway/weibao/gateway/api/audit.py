@@ -11,8 +11,10 @@ from fastapi import APIRouter, Query
 
 from weibao.gateway.deps import AUDIT, AsOf, Caller, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
-from weibao.gateway.schemas import Page, Record, Status
+from weibao.gateway.schemas import ReplayStatus
 from weibao.shared.commands.audit import PREFIX_MAX, StatusQuery, StreamHistory, StreamList
+from weibao.shared.views import Listing
+from weibao.shared.views.audit import History, StreamSummary
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Auditor = Annotated[Caller, caller(*AUDIT)]
@@ -22,13 +24,14 @@ SERVICES: tuple[str, ...] = ("contracts", "dispatch", "billing")
 # (weibao.shared.commands.audit): a field renamed there fails here under mypy, not at run time.
 
 
-@router.get("/{service}/streams", response_model=Page, summary="A service's aggregates, most recently changed first")
+@router.get("/{service}/streams", response_model=Listing[StreamSummary],
+            summary="A service's aggregates, most recently changed first")
 async def streams(service: Service, call: Auditor, *, limit: Limit = 50, offset: Offset = 0,
                   prefix: Annotated[str | None, Query(max_length=PREFIX_MAX)] = None) -> Any:
     return await call.ask(service, "audit.streams", StreamList(limit=limit, offset=offset, prefix=prefix))
 
 
-@router.get("/{service}/streams/{stream_id}", response_model=Record,
+@router.get("/{service}/streams/{stream_id}", response_model=History,
             summary="An aggregate's history, every event with who and when; "
             "with `as_of`, only what was recorded by then")
 async def stream(service: Service, stream_id: str, call: Auditor, as_of: AsOf = None) -> Any:
@@ -38,7 +41,7 @@ async def stream(service: Service, stream_id: str, call: Auditor, as_of: AsOf = 
     return await call.ask(service, "audit.stream", StreamHistory(stream_id=stream_id, as_of=as_of))
 
 
-@router.get("/status", response_model=Status,
+@router.get("/status", response_model=ReplayStatus,
             summary="Replay status: each read model's position against its upstream, parked "
             "messages; `verify=true` also checks each log's hash chain")
 async def status(call: Auditor, verify: bool = False) -> Any:

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
-from weibao.gateway.schemas import HTML, Page, Record
+from weibao.gateway.schemas import HTML
 from weibao.gateway.security import PRINT_CSP
 from weibao.shared.commands.billing import PERIOD, PERIOD_MAX, CreditNote, Issue, LinePrice, Payment, RenewalStatus
 from weibao.shared.public.billing import InvoiceStatus
+from weibao.shared.views import Listing, Stored
+from weibao.shared.views.billing import Invoice, InvoiceSummary, LineExplanation, Renewal
 
 router = APIRouter(tags=["billing"])
 Clerk = Annotated[Caller, caller(*BILLING)]
@@ -22,14 +24,14 @@ Period = Annotated[str | None, Query(pattern=PERIOD, max_length=PERIOD_MAX,
                                      description="a month (YYYY-MM), or visit:<ticket_id>")]
 
 
-@router.get("/invoices", response_model=Page, summary="Invoices, by customer, period and status")
+@router.get("/invoices", response_model=Listing[InvoiceSummary], summary="Invoices, by customer, period and status")
 async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
                    period: Period = None, status: InvoiceStatus | None = None) -> Any:
     return await call.ask("billing", "invoices", {"limit": limit, "offset": offset}, customer_id=customer_id,
                           period=period, status=status)
 
 
-@router.get("/renewals", response_model=Page,
+@router.get("/renewals", response_model=Listing[Renewal],
             summary="Renewal notices: annual fees fallen due (B4, C2), open, renewed or withdrawn; never invoice lines")
 async def renewals(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
                    agreement_id: str | None = None, status: RenewalStatus | None = None) -> Any:
@@ -39,14 +41,14 @@ async def renewals(call: Reader, *, limit: Limit = 50, offset: Offset = 0, custo
                           agreement_id=agreement_id, status=status)
 
 
-@router.get("/invoices/{invoice_id}", response_model=Record,
+@router.get("/invoices/{invoice_id}", response_model=Invoice,
             summary="An invoice with its lines, now or as it stood at `as_of`")
 async def invoice(invoice_id: str, call: Reader, as_of: AsOf = None) -> Any:
     return await call.ask("billing", "invoice", {"invoice_id": invoice_id},
                           as_of=as_of.isoformat() if as_of else None)
 
 
-@router.get("/invoices/{invoice_id}/lines/{item_id}/explanation",
+@router.get("/invoices/{invoice_id}/lines/{item_id}/explanation", response_model=LineExplanation,
             summary="Why this line: the clause that made it billable and the events it came from (provenance)")
 async def explain(invoice_id: str, item_id: str, call: Reader) -> Any:
     return await call.ask("billing", "invoice.explain", {"invoice_id": invoice_id, "item_id": item_id})
@@ -59,25 +61,25 @@ async def page(invoice_id: str, call: Reader) -> HTMLResponse:
     return HTMLResponse(found["html"], headers={"Content-Security-Policy": PRINT_CSP})
 
 
-@router.post("/invoices/{invoice_id}/issue", response_model=Record,
+@router.post("/invoices/{invoice_id}/issue", response_model=Stored,
              summary="Issue: a gap-free number, and the invoice is frozen (B8)")
 async def issue(invoice_id: str, body: Issue, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.issue", body, invoice_id=invoice_id, key=key)
 
 
-@router.post("/invoices/{invoice_id}/credit-notes", response_model=Record,
+@router.post("/invoices/{invoice_id}/credit-notes", response_model=Stored,
              status_code=201, summary="Correct an issued invoice (B8)")
 async def credit(invoice_id: str, body: CreditNote, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.credit", body, invoice_id=invoice_id, key=key)
 
 
-@router.post("/invoices/{invoice_id}/payments", response_model=Record,
+@router.post("/invoices/{invoice_id}/payments", response_model=Stored,
              status_code=201, summary="A payment received (B8)")
 async def pay(invoice_id: str, body: Payment, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.pay", body, invoice_id=invoice_id, key=key)
 
 
-@router.post("/invoices/{invoice_id}/lines/{item_id}/price",
+@router.post("/invoices/{invoice_id}/lines/{item_id}/price", response_model=Stored,
              summary="Price a draft line whose rate is to be agreed (C10 [4]); never once issued (B8)")
 async def price_line(invoice_id: str, item_id: str, body: LinePrice, call: Clerk, key: IdempotencyKey = None) -> Any:
     return await call.ask("billing", "invoice.price_line", body, invoice_id=invoice_id, item_id=item_id,

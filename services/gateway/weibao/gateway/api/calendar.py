@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from weibao.gateway.deps import AUDIT, DISPATCH, Caller, IdempotencyKey, caller
-from weibao.gateway.schemas import Record
 from weibao.shared.commands.calendar import CalendarYear
+from weibao.shared.views.calendar import CalendarEntered, OfficialCalendar
 
 router = APIRouter(tags=["calendar"])
 Desk = Annotated[Caller, caller(*DISPATCH, *AUDIT)]  # and admin, who may do everything
@@ -24,13 +24,13 @@ Admin = Annotated[Caller, caller()]  # admin only
 Year = Annotated[int, Path(ge=1, le=9999, description="the calendar year, e.g. 2027")]
 
 
-@router.get("/calendar", response_model=Record,
+@router.get("/calendar", response_model=OfficialCalendar,
             summary="The official calendar years entered from the State Council's notices, each with its history")
 async def calendar(call: Desk, year: Annotated[int | None, Query(ge=1, le=9999)] = None) -> Any:
     return await call.ask("dispatch", "calendar", {}, year=year)
 
 
-@router.put("/calendar/{year}", response_model=Record,
+@router.put("/calendar/{year}", response_model=CalendarEntered,
             summary="Enter a year's public holidays and swapped working days (调休) from the notice (admin)")
 async def enter_year(year: Year, body: CalendarYear, call: Admin, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "calendar.enter", body, year=year, key=key)

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query
 
 from weibao.gateway.deps import AUDIT, BILLING, DISPATCH, OFFICE, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.errors import ApiError
-from weibao.gateway.schemas import Page, Record
 from weibao.shared.commands.dispatch import (
     Acceptance,
     Assign,
@@ -34,6 +33,16 @@ from weibao.shared.commands.dispatch import (
     Wait,
     Work,
 )
+from weibao.shared.views import Stored
+from weibao.shared.views.dispatch import (
+    Plan,
+    Preview,
+    StoredOrStanding,
+    Technician,
+    TechnicianCard,
+    Ticket,
+    TicketPage,
+)
 
 router = APIRouter(tags=["dispatch"])
 Dispatcher = Annotated[Caller, caller(*DISPATCH)]
@@ -42,7 +51,7 @@ Field = Annotated[Caller, caller(*DISPATCH, "technician")]  # the technician, or
 Desk = Annotated[Caller, caller(*DISPATCH, *AUDIT)]
 
 
-@router.get("/tickets", response_model=Page,
+@router.get("/tickets", response_model=TicketPage,
             summary="Requests and visits, soonest deadline first (a technician: their own)")
 async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status: TicketStatus = "open",
                   technician_id: str | None = None, customer_id: str | None = None) -> Any:
@@ -55,19 +64,20 @@ async def tickets(call: Viewer, *, limit: Limit = 50, offset: Offset = 0, status
                           technician_id=technician_id, customer_id=customer_id)
 
 
-@router.get("/me/visits", response_model=Page, summary="The signed-in technician's open visits")
+@router.get("/me/visits", response_model=TicketPage, summary="The signed-in technician's open visits")
 async def my_visits(call: Annotated[Caller, caller("technician")], limit: Limit = 50, offset: Offset = 0) -> Any:
     return await call.ask("dispatch", "tickets", {"status": "open", "limit": limit, "offset": offset,
                                                   "technician_id": call.principal.technician_id})
 
 
-@router.post("/tickets", response_model=Record,
+@router.post("/tickets", response_model=Stored,
              status_code=201, summary="A request from any channel (C13); deadlines from the SLA")
 async def open_ticket(body: NewTicket, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.open", body, key=key)
 
 
-@router.get("/tickets/{ticket_id}", response_model=Record, summary="A request, now or as it stood at `as_of`")
+@router.get("/tickets/{ticket_id}", response_model=Ticket, response_model_exclude_unset=True,
+            summary="A request, now or as it stood at `as_of`")
 async def ticket(ticket_id: str, call: Viewer, as_of: AsOf = None) -> Any:
     found = await call.ask("dispatch", "ticket", {"ticket_id": ticket_id}, as_of=as_of.isoformat() if as_of else None)
     if call.principal.role == "technician" and found.get("technician_id") != call.principal.technician_id:
@@ -76,37 +86,37 @@ async def ticket(ticket_id: str, call: Viewer, as_of: AsOf = None) -> Any:
     return found
 
 
-@router.post("/tickets/{ticket_id}/triage", response_model=Record,
+@router.post("/tickets/{ticket_id}/triage", response_model=StoredOrStanding, response_model_exclude_unset=True,
              summary="Resolved remotely, or escalated to a visit (D3)")
 async def triage(ticket_id: str, body: Triage, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.triage", body, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/assignment",
+@router.post("/tickets/{ticket_id}/assignment", response_model=StoredOrStanding, response_model_exclude_unset=True,
              summary="Assign by rule D4, or override with a technician and a reason; answers the explanation")
 async def assign(ticket_id: str, body: Assign, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.assign", body, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/coverage-check",
+@router.post("/tickets/{ticket_id}/coverage-check", response_model=Stored,
              summary="Look again for the coverage of a request opened without an agreement (D1, C1)")
 async def coverage_check(ticket_id: str, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.find_coverage", {}, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/classification", response_model=Record,
+@router.post("/tickets/{ticket_id}/classification", response_model=Stored,
              summary="Correct the cause, phase or priority; coverage and deadlines decided again (issue 13)")
 async def reclassify(ticket_id: str, body: Reclassification, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.reclassify", body, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/responses", response_model=Record,
+@router.post("/tickets/{ticket_id}/responses", response_model=Stored,
              summary="The desk called back or started a remote session: a first response (C15)")
 async def respond(ticket_id: str, body: Response, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.respond", body, ticket_id=ticket_id, key=key)
 
 
-@router.post("/tickets/{ticket_id}/desk-work", response_model=Record,
+@router.post("/tickets/{ticket_id}/desk-work", response_model=Stored,
              summary="Phone or remote work on a request, billed as on-site work is (B3, C4)")
 async def desk_work(ticket_id: str, body: DeskWork, call: Field, key: IdempotencyKey = None) -> Any:
     worker = body.technician_id
@@ -119,13 +129,13 @@ async def desk_work(ticket_id: str, body: DeskWork, call: Field, key: Idempotenc
                           key=key or body.key)
 
 
-@router.post("/deadlines/preview", response_model=Record,
+@router.post("/deadlines/preview", response_model=Preview, response_model_exclude_unset=True,
              summary="The coverage and due times a request would get at a site, at any time (D1, D2)")
 async def preview_deadlines(body: DeadlinePreview, call: Desk) -> Any:
     return await call.ask("dispatch", "deadlines.preview", body)
 
 
-@router.post("/tickets/{ticket_id}/wait", response_model=Record,
+@router.post("/tickets/{ticket_id}/wait", response_model=Stored,
              summary="Pause the clocks while waiting on the customer, or resume")
 async def wait(ticket_id: str, body: Wait, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "ticket.wait", body, ticket_id=ticket_id, key=key)
@@ -156,40 +166,42 @@ async def _report(call: Caller, name: str, ticket_id: str, body: Any, key: str |
                           key=key or getattr(body, "key", None))
 
 
-@router.post("/tickets/{ticket_id}/acceptance", response_model=Record,
+@router.post("/tickets/{ticket_id}/acceptance", response_model=StoredOrStanding,
+             response_model_exclude_unset=True,
              summary="The technician accepts the visit (with the phone's `device_time`, D5; the body may be empty)")
 async def accept(ticket_id: str, call: Field, body: Acceptance | None = None, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.accept", ticket_id, body or Acceptance(), key)
 
 
-@router.post("/tickets/{ticket_id}/decline", response_model=Record,
+@router.post("/tickets/{ticket_id}/decline", response_model=Stored,
              summary="The technician declines; dispatch assigns again (D4)")
 async def decline(ticket_id: str, body: Decline, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.decline", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/check-in", response_model=Record, summary="Arrived on site, from the phone (D5)")
+@router.post("/tickets/{ticket_id}/check-in", response_model=Stored, summary="Arrived on site, from the phone (D5)")
 async def check_in(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.check_in", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/check-out", response_model=Record, summary="Left the site (D5)")
+@router.post("/tickets/{ticket_id}/check-out", response_model=Stored, summary="Left the site (D5)")
 async def check_out(ticket_id: str, body: Presence, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.check_out", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/work", response_model=Record, summary="Hardware, network or software work time (D6)")
+@router.post("/tickets/{ticket_id}/work", response_model=Stored, summary="Hardware, network or software work time (D6)")
 async def work(ticket_id: str, body: Work, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.work", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/expenses", response_model=Record,
+@router.post("/tickets/{ticket_id}/expenses", response_model=Stored,
              summary="Travel, transport, lodging or meals with the receipt (D6, C5)")
 async def expense(ticket_id: str, body: Expense, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.expense", ticket_id, body, key)
 
 
-@router.post("/tickets/{ticket_id}/completion", response_model=Record, summary="The visit is done")
+@router.post("/tickets/{ticket_id}/completion", response_model=StoredOrStanding,
+             response_model_exclude_unset=True, summary="The visit is done")
 async def complete(ticket_id: str, body: Completion, call: Field, key: IdempotencyKey = None) -> Any:
     return await _report(call, "ticket.complete", ticket_id, body, key)
 
@@ -208,12 +220,14 @@ def _shown(call: Caller, record: Any) -> Any:
     return {name: record.get(name) for name in NARROW_FIELDS}
 
 
-@router.get("/technicians", summary="Technicians: skills, position, open visits, time off (billing: who and skills)")
+@router.get("/technicians", response_model=list[Technician | TechnicianCard],
+            summary="Technicians: skills, position, open visits, time off (billing: who and skills)")
 async def technicians(call: Annotated[Caller, caller(*DISPATCH, *AUDIT, *BILLING)]) -> Any:
     return [_shown(call, record) for record in await call.ask("dispatch", "technicians")]
 
 
-@router.get("/technicians/{technician_id}", summary="One technician (a technician: only themselves; billing: "
+@router.get("/technicians/{technician_id}", response_model=Technician | TechnicianCard,
+            summary="One technician (a technician: only themselves; billing: "
             "who and skills)")
 async def technician(technician_id: str, call: Viewer) -> Any:
     if call.principal.role == "technician" and technician_id != call.principal.technician_id:
@@ -222,30 +236,32 @@ async def technician(technician_id: str, call: Viewer) -> Any:
     return _shown(call, await call.ask("dispatch", "technician", {"technician_id": technician_id}))
 
 
-@router.post("/technicians", status_code=201, summary="Register a technician")
+@router.post("/technicians", status_code=201, response_model=Stored, summary="Register a technician")
 async def register_technician(body: NewTechnician, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "technician.register", body, key=key)
 
 
-@router.patch("/technicians/{technician_id}", summary="Change a technician's name, skills, home, shift or capacity")
+@router.patch("/technicians/{technician_id}", response_model=Stored,
+              summary="Change a technician's name, skills, home, shift or capacity")
 async def change_technician(technician_id: str, body: TechnicianChange, call: Dispatcher,
                             key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "technician.change", body, technician_id=technician_id, key=key)
 
 
-@router.post("/technicians/{technician_id}/retirement", status_code=201,
+@router.post("/technicians/{technician_id}/retirement", status_code=201, response_model=Stored,
              summary="Retire a technician: no new assignments; visits already assigned stay until reassigned")
 async def retire_technician(technician_id: str, body: Retirement, call: Dispatcher,
                             key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "technician.retire", body, technician_id=technician_id, key=key)
 
 
-@router.post("/technicians/{technician_id}/time-off", status_code=201, summary="Days a technician is away")
+@router.post("/technicians/{technician_id}/time-off", status_code=201, response_model=Stored,
+             summary="Days a technician is away")
 async def time_off(technician_id: str, body: TimeOff, call: Dispatcher, key: IdempotencyKey = None) -> Any:
     return await call.ask("dispatch", "technician.time_off", body, technician_id=technician_id, key=key)
 
 
-@router.get("/plan", response_model=Record,
+@router.get("/plan", response_model=Plan,
             summary="Today's open visits routed across the technicians (a proposal; nothing stored)")
 async def plan(call: Dispatcher, seconds: Annotated[float, Query(gt=0, le=60)] = 5) -> Any:
     return await call.ask("dispatch", "plan", {"seconds": seconds}, timeout=seconds + 30)

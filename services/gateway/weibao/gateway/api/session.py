@@ -13,6 +13,7 @@ from weibao.gateway.api import users
 from weibao.gateway.auth import COOKIE, Principal, Tokens
 from weibao.gateway.deps import EVERYONE, allow
 from weibao.gateway.models import Login
+from weibao.gateway.schemas import Session, SignedOut, User
 from weibao.gateway.security import set_session_cookie
 
 
@@ -36,7 +37,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/session", summary="Sign in with a user name and password; answers a bearer token",
+@router.post("/session", response_model=Session,
+             summary="Sign in with a user name and password; answers a bearer token",
              responses={429: {"description": "too many failed sign-ins for this user name or address "
                                              "(`too_many_attempts`); the message says when to retry, the "
                                              "`Retry-After` header in how many seconds",
@@ -59,7 +61,8 @@ async def sign_in(login: Login, request: Request, response: Response) -> dict[st
     return {"access_token": token, "token_type": "bearer", "expires_in": tokens.ttl, "user": principal.public()}
 
 
-@router.delete("/session", summary="Sign out: the token (bearer header and cookie) is revoked on every gateway")
+@router.delete("/session", response_model=SignedOut,
+               summary="Sign out: the token (bearer header and cookie) is revoked on every gateway")
 async def sign_out(request: Request, response: Response) -> dict[str, Any]:
     tokens: Tokens = request.app.state.tokens
     presented = {request.cookies.get(COOKIE)}
@@ -73,7 +76,7 @@ async def sign_out(request: Request, response: Response) -> dict[str, Any]:
     return {"ok": True, "revoked": sum(revoked)}
 
 
-@router.get("/me", summary="Who the token belongs to")
+@router.get("/me", response_model=User, summary="Who the token belongs to")
 async def me(principal: Annotated[Principal, Depends(allow(*EVERYONE))]) -> dict[str, Any]:
     return principal.public()
 

@@ -14,6 +14,7 @@ from pydantic import Field
 from weibao.gateway.auth import Principal, Tokens
 from weibao.gateway.deps import allow
 from weibao.gateway.errors import ApiError
+from weibao.gateway.schemas import Account, Accounts
 from weibao.shared.commands import Body
 from weibao.shared.users import (
     MAX_PASSWORD_LENGTH,
@@ -57,13 +58,13 @@ async def _refused(change: Awaitable[User]) -> User:
         raise ApiError(error.code, error.field, error.message) from None
 
 
-@router.get("", summary="Every user (never a password hash), by name")
+@router.get("", response_model=Accounts, summary="Every user (never a password hash), by name")
 async def list_users(request: Request, _admin: Admin) -> dict[str, Any]:
     _, store = _store(request)
     return {"items": [u.public() for u in await store.all()]}
 
 
-@router.post("", status_code=201, summary=f"Add a user; {PASSWORD_RULE}")
+@router.post("", status_code=201, response_model=Account, summary=f"Add a user; {PASSWORD_RULE}")
 async def add_user(body: NewUser, request: Request, _admin: Admin) -> dict[str, Any]:
     tokens, store = _store(request)
     user = await _refused(store.create(body.username, body.role, body.password, body.display_name,
@@ -72,8 +73,9 @@ async def add_user(body: NewUser, request: Request, _admin: Admin) -> dict[str, 
     return user.public()
 
 
-@router.post("/{username}/disable", summary="Disable a user: signing in is refused and every token they hold "
-             "is refused at once, on every gateway")
+@router.post("/{username}/disable", response_model=Account,
+             summary="Disable a user: signing in is refused and every token they hold is refused at once, "
+             "on every gateway")
 async def disable_user(username: str, request: Request, admin: Admin) -> dict[str, Any]:
     if username == admin.username:
         # An admin who disabled themselves could be the last one: nobody could undo it over the API.
@@ -85,7 +87,8 @@ async def disable_user(username: str, request: Request, admin: Admin) -> dict[st
     return user.public()
 
 
-@router.post("/{username}/enable", summary="Enable a disabled user (they sign in again; old tokens stay refused)")
+@router.post("/{username}/enable", response_model=Account,
+             summary="Enable a disabled user (they sign in again; old tokens stay refused)")
 async def enable_user(username: str, request: Request, _admin: Admin) -> dict[str, Any]:
     tokens, store = _store(request)
     user = await _refused(store.enable(username))
@@ -93,7 +96,8 @@ async def enable_user(username: str, request: Request, _admin: Admin) -> dict[st
     return user.public()
 
 
-@router.post("/{username}/password", summary=f"Give a user a new password (their sessions end); {PASSWORD_RULE}")
+@router.post("/{username}/password", response_model=Account,
+             summary=f"Give a user a new password (their sessions end); {PASSWORD_RULE}")
 async def reset_password(username: str, body: NewPassword, request: Request, _admin: Admin) -> dict[str, Any]:
     tokens, store = _store(request)
     user = await _refused(store.reset_password(username, body.password))

@@ -140,3 +140,24 @@ async def test_every_contracts_query_answers_its_declared_shape(gateway: Gateway
 
         await eventually(ended)
         assert (await li.get("/api/v1/customers/c-1/overview")).json()["agreements"][0]["quotas"] == []
+
+
+async def test_an_agreement_shows_its_amendments_beside_the_terms_as_signed(gateway: Gateway) -> None:
+    """An amendment is a new event, never an edit: the agreement answers the terms as
+    signed and each amendment with its day and reason, so a clerk sees what applied when."""
+    async with await gateway.as_user("li") as li, await gateway.as_user("qian") as qian, \
+            await gateway.as_user("root") as root:
+        await post(li, "/customers", {"customer_id": "c-1", "name": "天宇贸易", "sites": [
+            {"site_id": "s-1", "name": "总部", "address": "安徽省合肥市庐阳区", **SITE}]}, status=201)
+        await post(qian, "/agreements", AGREEMENT, status=201)
+        signed = (await li.get("/api/v1/agreements/a-1")).json()
+        assert (signed["amendments"], signed["customer_id"], signed["terminated_on"]) == ([], "c-1", None)
+
+        upgrade = {**AGREEMENT["parameters"], "onsite.local_hours": 2}
+        await post(root, "/agreements/a-1/amendments",
+                   {"parameters": upgrade, "effective_on": "2027-01-01", "reason": "升级为两小时到场"}, status=201)
+        agreement = (await li.get("/api/v1/agreements/a-1")).json()
+        assert agreement["terms"] == signed["terms"]  # as signed, untouched
+        [amended] = agreement["amendments"]
+        assert (amended["effective_on"], amended["reason"]) == ("2027-01-01", "升级为两小时到场")
+        assert amended["terms"]["onsite"]["local_hours"] == 2

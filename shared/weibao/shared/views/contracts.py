@@ -254,13 +254,25 @@ class AgreementListed(AgreementStanding):
     site_ids: list[str] = Field(description="the sites it covers")
 
 
+class Amendment(View):
+    """New terms agreed after signing, in force from their day (an amendment is a new
+    event, never an edit of the signed terms)."""
+
+    effective_on: date = Field(description="the first day the new terms apply")
+    reason: str = Field(description="why the terms changed, as recorded")
+    terms: AgreementTerms = Field(description="the whole terms in force from that day")
+
+
 class Agreement(AgreementStanding):
     """An agreement with its terms, now or as it stood at a past instant."""
 
     version: int = Field(ge=0, description="how many events the agreement has had: its version")
+    customer_id: str = Field(description="the customer's id")
+    terminated_on: date | None = Field(description="the day it ended; null: not terminated")
     paid_periods: list[DateSpan] = Field(description="the periods paid for (C2), first and last day")
-    terms: AgreementTerms = Field(description="the terms as signed; an amendment's terms apply from its day "
-                                                "and are not folded in here")
+    terms: AgreementTerms = Field(description="the terms as signed")
+    amendments: list[Amendment] = Field(description="every amendment, in the order agreed: on a day, the last "
+                                                    "one effective by then applies, else the terms as signed")
 
 
 class ServiceLevel(View):

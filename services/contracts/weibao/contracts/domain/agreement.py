@@ -182,7 +182,7 @@ class Agreement:
     due_periods: tuple[tuple[date, date], ...] = ()
     lapsed_on: date | None = None
     terminated_on: date | None = None
-    amendments: tuple[tuple[date, Terms], ...] = field(default=())
+    amendments: tuple[AgreementAmended, ...] = field(default=())  # in the order agreed
     change_requests: tuple[ChangeRequestRecorded, ...] = ()  # rule C8, by ref
 
     def change_request(self, ref: str) -> ChangeRequestRecorded | None:
@@ -192,9 +192,9 @@ class Agreement:
         """The terms in force on `day`: the last amendment effective by then."""
         assert self.terms is not None
         current = self.terms
-        for effective_on, terms in self.amendments:
-            if effective_on <= day:
-                current = terms
+        for amendment in self.amendments:
+            if amendment.effective_on <= day:
+                current = amendment.terms
         return current
 
     def covered_on(self, day: date) -> Literal["free", "paid", "none"]:
@@ -326,7 +326,7 @@ def evolve(state: Agreement, event: Event) -> Agreement:
         case CoverageLapsed():
             return replace(state, lapsed_on=event.lapsed_on)
         case AgreementAmended():
-            return replace(state, amendments=(*state.amendments, (event.effective_on, event.terms)))
+            return replace(state, amendments=(*state.amendments, event))
         case AgreementTerminated():
             return replace(state, status="terminated", terminated_on=event.on)
         case ChangeRequestRecorded():

@@ -72,7 +72,12 @@ def register(broker: NatsBroker, runtime: Runtime) -> None:
         as_of = request.as_of.astimezone(UTC) if request.as_of else None
         state, version = await agreements.load(request.agreement_id, as_of=as_of)
         require(state.status != "none", "not_found", "agreement_id", "no such agreement", reason="agreement.not_found")
-        return {"version": version, **domain.summary(state), "terms": codec.dump(state.terms)}
+        # The terms as signed and every amendment with its day and reason (an amendment is
+        # a new event, never an edit): a clerk sees what applied when, not only the latest.
+        return {"version": version, **domain.summary(state), "customer_id": state.customer_id,
+                "terminated_on": state.terminated_on, "terms": codec.dump(state.terms),
+                "amendments": [{"effective_on": amended.effective_on, "reason": amended.reason,
+                                "terms": codec.dump(amended.terms)} for amended in state.amendments]}
 
     async def history(request: commands.AgreementRef) -> Any:
         return history_reply(await runtime.store.load(stream_of(request.agreement_id)))

@@ -60,12 +60,24 @@ async def test_invoices_of_one_visit_are_listed_by_its_period(gateway: Gateway) 
         month = await qian.get("/api/v1/invoices", params={"period": "2026-06", "status": "draft"})
         assert [i["invoice_id"] for i in month.json()["items"]] == [listed[0]["invoice_id"]]
 
+        # Found by its printed number, as an auditor types it off the paper (any case).
+        invoice_id = listed[0]["invoice_id"]
+        await post(qian, f"/invoices/{invoice_id}/issue", {})
+        number = (await qian.get(f"/api/v1/invoices/{invoice_id}")).json()["number"]
+        assert number and number.startswith("INV-")
+        found = (await shen.get("/api/v1/invoices", params={"number": number.lower()})).json()["items"]
+        assert [(i["invoice_id"], i["number"]) for i in found] == [(invoice_id, number)]
+        nothing = (await shen.get("/api/v1/invoices", params={"number": "INV-1999-000001"})).json()
+        assert (nothing["items"], nothing["total"]) == ([], 0)
+
 
 @pytest.mark.parametrize(("path", "params", "field"), [
     ("/invoices", {"status": "bogus"}, "status"),  # billing's InvoiceStatus
     ("/invoices", {"period": "2026-13"}, "period"),  # billing's PERIOD: a month, or visit:<ticket_id>
     ("/invoices", {"period": "visit:"}, "period"),
     ("/invoices", {"period": "june"}, "period"),
+    ("/invoices", {"number": "INV 2026"}, "number"),  # letters, digits and hyphens only
+    ("/invoices", {"number": "N" * 41}, "number"),
     ("/renewals", {"status": "lapsed"}, "status"),  # billing's RenewalStatus
     ("/tickets", {"status": "pending"}, "status"),  # dispatch's TicketStatus
     ("/agreements", {"status": "lapsed"}, "status"),  # contracts' AgreementStatus: a lapse is no standing

@@ -113,6 +113,10 @@ MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 # gateway's query parameter is bound by the same pattern and length (issue 14).
 PERIOD = rf"^(\d{{4}}-(0[1-9]|1[0-2])|visit:{ID_PATTERN.removeprefix('^').removesuffix('$')})$"
 PERIOD_MAX = 250
+# An invoice's printed number (`INV-2026-000001`, B7's gap-free series), as typed by an
+# auditor: letters, digits and hyphens; compared in capitals.
+INVOICE_NUMBER = r"^[A-Za-z0-9-]+$"
+INVOICE_NUMBER_MAX = 40
 # A renewal notice's standing (rules B4, C2): the fee fell due and nothing is billed yet,
 # it was paid (its annual fee is drafted), or the agreement was terminated.
 RenewalStatus = Literal["open", "renewed", "withdrawn"]
@@ -120,11 +124,13 @@ EXPORT_LIMIT, EXPORT_MAX = 1000, 5000  # an export's page: bigger than a list's,
 
 
 class InvoiceList(Paging):
-    """`weibao.billing.invoices`: a page of invoices, by customer, period and status."""
+    """`weibao.billing.invoices`: a page of invoices, by customer, period, status and
+    printed number."""
 
     customer_id: str | None = Field(default=None, min_length=1, max_length=100)
     period: str | None = Field(default=None, max_length=PERIOD_MAX, pattern=PERIOD)
     status: InvoiceStatus | None = None
+    number: str | None = Field(default=None, min_length=1, max_length=INVOICE_NUMBER_MAX, pattern=INVOICE_NUMBER)
 
 
 class RenewalList(Paging):

@@ -115,6 +115,8 @@ class Queries:
                 where.append(t.c.period == period)
         if asked.status is not None:
             where.append(t.c.status == asked.status)
+        if asked.number is not None:  # the printed number an auditor or a customer quotes
+            where.append(t.c.number == asked.number.upper())
         async with self.engine.connect() as conn:
             items, total = await self.book.page(conn, where, page)
         return page.reply(items, total)

@@ -10,7 +10,17 @@ from fastapi.responses import HTMLResponse
 from weibao.gateway.deps import AUDIT, BILLING, AsOf, Caller, IdempotencyKey, Limit, Offset, caller
 from weibao.gateway.schemas import HTML
 from weibao.gateway.security import PRINT_CSP
-from weibao.shared.commands.billing import PERIOD, PERIOD_MAX, CreditNote, Issue, LinePrice, Payment, RenewalStatus
+from weibao.shared.commands.billing import (
+    INVOICE_NUMBER,
+    INVOICE_NUMBER_MAX,
+    PERIOD,
+    PERIOD_MAX,
+    CreditNote,
+    Issue,
+    LinePrice,
+    Payment,
+    RenewalStatus,
+)
 from weibao.shared.public.billing import InvoiceStatus
 from weibao.shared.views import Listing, Stored
 from weibao.shared.views.billing import Invoice, InvoiceSummary, LineExplanation, Renewal
@@ -24,11 +34,16 @@ Period = Annotated[str | None, Query(pattern=PERIOD, max_length=PERIOD_MAX,
                                      description="a month (YYYY-MM), or visit:<ticket_id>")]
 
 
-@router.get("/invoices", response_model=Listing[InvoiceSummary], summary="Invoices, by customer, period and status")
+Number = Annotated[str | None, Query(pattern=INVOICE_NUMBER, max_length=INVOICE_NUMBER_MAX,
+                                     description="the printed number, INV-2026-000001 (any case)")]
+
+
+@router.get("/invoices", response_model=Listing[InvoiceSummary],
+            summary="Invoices, by customer, period, status and printed number")
 async def invoices(call: Reader, *, limit: Limit = 50, offset: Offset = 0, customer_id: str | None = None,
-                   period: Period = None, status: InvoiceStatus | None = None) -> Any:
+                   period: Period = None, status: InvoiceStatus | None = None, number: Number = None) -> Any:
     return await call.ask("billing", "invoices", {"limit": limit, "offset": offset}, customer_id=customer_id,
-                          period=period, status=status)
+                          period=period, status=status, number=number)
 
 
 @router.get("/renewals", response_model=Listing[Renewal],

@@ -119,9 +119,11 @@ def test_the_customer_page_shows_agreements_coverage_and_quotas(new_context: Cal
     expect(detail).to_contain_text("中原商贸")
     expect(detail).to_contain_text("郑州门店")
     agreement = detail.get_by_test_id("agreement-a-2")
-    expect(agreement).to_contain_text("quansousuo-purchasing")
+    # issue 16, item 8: the template by its name; its id (a code) only as the tooltip
+    expect(agreement.locator("[title=quansousuo-purchasing]")).to_be_visible()
+    expect(agreement).not_to_contain_text("quansousuo-purchasing")
     expect(agreement.get_by_test_id("coverage")).to_contain_text("保障内")  # the free first year (C1)
-    expect(agreement.get_by_test_id("coverage")).to_contain_text("24 小时内响应")  # C15
+    expect(agreement.get_by_test_id("coverage")).to_contain_text("24小时内响应")  # C15, in a sentence
     quotas = agreement.get_by_test_id("quotas-a-2")
     expect(quotas).to_contain_text("培训名额")  # C7: one free seat
     expect(quotas).to_contain_text("安装")  # C10: one free installation

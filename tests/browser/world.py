@@ -30,6 +30,7 @@ def write_users(path: Path) -> None:
         "wang": User("wang", "technician", hashed, "王强", technician_id="near"),
         "zhao": User("zhao", "billing", hashed, "赵会计"),
         "sun": User("sun", "auditor", hashed, "孙审计"),
+        "root": User("root", "admin", hashed, "系统管理员"),  # runs an assessment now (C1 lapse), as ops would
     })
 
 

@@ -356,7 +356,7 @@ export function onUnauthenticated(after) {
 // The header's user badge and sign-out button.
 export function userBadge(user) {
   return el("span", { class: "user", dataset: { testid: "user" } },
-    el("span", { class: "user-name" }, user.display_name || user.username, " · ", user.role),
+    el("span", { class: "user-name" }, user.display_name || user.username, " · ", tv("role", user.role)),
     el("button", { type: "button", class: "link", dataset: { testid: "sign-out", i18n: "login.signout" },
       onclick: signOut }, t("login.signout")));
 }

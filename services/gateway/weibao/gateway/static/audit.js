@@ -45,6 +45,10 @@ async function start() {
     $("history-form").elements.as_of.value = "";
     showStream();
   });
+  $("number-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    findInvoice(new FormData(event.target).get("number"));
+  });
   $("explain-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(event.target);
@@ -149,6 +153,32 @@ function renderStreams() {
     el("small", {}, ` v${stream.version} · ${stream.last_type} · ${fmtTime(stream.last_recorded_at)}`)));
   }
   if (!list.children.length) list.append(el("li", { class: "empty" }, t("common.empty")));
+}
+
+// An invoice by the number printed on it (the auditor holds the paper, not our id): its
+// history and its state, as if picked from billing's list.
+async function findInvoice(typed) {
+  const number = String(typed || "").trim();
+  const said = clear($("number-found"));
+  if (!number) return;
+  try {
+    const page = await api("/invoices", { params: { number, limit: 1 } });
+    const [invoice] = page.items || [];
+    if (!invoice) {
+      said.textContent = t("audit.number_none", { number });
+      return;
+    }
+    said.textContent = t("audit.number_found", { number: invoice.number, customer: invoice.customer_name
+      || invoice.customer_id });
+    const filter = $("stream-filter");
+    filter.elements.service.value = "billing";
+    state.service = "billing";
+    $("history-form").elements.stream_id.value = `invoice-${invoice.invoice_id}`;
+    $("explain-form").elements.invoice_id.value = invoice.invoice_id;
+    await showStream();
+  } catch (error) {
+    said.append(errorBox(error));
+  }
 }
 
 async function showStream() {

@@ -40,6 +40,8 @@ const state = {
   invoice: null,
   invoices: [],
   customerId: null,
+  boardCustomer: null, // the board shows this customer's requests only (from the customer page); null: all
+  invoiceCustomer: null, // the invoice filter's customer to set once the list's options are there
   names: new Map(), // actor (`dispatcher:li`) -> display name, "" when the gateway knows none
   candidateSort: { key: "rank", dir: "asc" }, // the candidate table's order (issue 16)
   pendingOverride: null, // {ticket_id, technician_id, reason, problems}: warned, awaiting confirmation
@@ -172,6 +174,7 @@ function setUpBoard() {
   form.elements.cause.append(...options("cause", words("cause")).filter(Boolean));
   form.elements.priority.append(...options("priority", words("priority"), { chosen: "normal" }).filter(Boolean));
   form.elements.phase.append(...options("phase", words("phase"), { blank: "phase.none" }).filter(Boolean));
+  fillSkillChoices();
   $("new-ticket-toggle").addEventListener("click", () => {
     form.hidden = !form.hidden;
     if (!form.hidden) {
@@ -202,6 +205,22 @@ function suggestTicketId() {
   const pad = (n) => String(n).padStart(2, "0");
   return `T${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}`
     + `${pad(now.getSeconds())}`;
+}
+
+// The skills a request may need: NewTicket's default and every skill a technician has
+// (rule D4 matches on it; a skill nobody has could not be assigned), in words, the code as
+// the value. Refilled when the technicians are loaded; the choice made survives it.
+const DEFAULT_SKILL = "software:general";
+
+function fillSkillChoices() {
+  const select = document.querySelector("#new-ticket select[name=skill]");
+  const skills = [DEFAULT_SKILL];
+  for (const tech of state.technicians) for (const skill of tech.skills || []) if (!skills.includes(skill)) skills.push(skill);
+  const have = [...select.options].map((o) => o.value);
+  if (have.length === skills.length && have.every((v, i) => v === skills[i])) return;
+  const keep = select.value;
+  clear(select).append(...options("skill", skills, { chosen: DEFAULT_SKILL }).filter(Boolean));
+  if (keep && skills.includes(keep)) select.value = keep;
 }
 
 function fillSiteChoices() {
@@ -248,10 +267,12 @@ async function loadAllPages(fetchPage, { pageSize = BOARD_PAGE, cap = BOARD_CAP 
 
 async function refreshBoard() {
   if (boardLoading) return boardLoading;
+  const customer = state.boardCustomer; // a filter changed while loading: loaded again below
   boardLoading = (async () => {
     try {
       const [page] = await Promise.all([
-        loadAllPages((paging) => api("/tickets", { params: { status: "open", ...paging } })),
+        loadAllPages((paging) => api("/tickets", { params: { status: "open", customer_id: customer || undefined,
+          ...paging } })),
         loadCustomers().catch(showError),
         allowed(["dispatcher", "auditor"])
           ? api("/technicians").then((list) => { state.technicians = list || []; }).catch(showError)
@@ -259,6 +280,7 @@ async function refreshBoard() {
       ]);
       state.tickets = page.items;
       state.total = page.total;
+      fillSkillChoices();
       renderBoard();
       renderDetail();
       loadTicket(state.selected);
@@ -268,7 +290,10 @@ async function refreshBoard() {
       boardLoading = null;
     }
   })();
-  return boardLoading;
+  const loading = boardLoading;
+  await loading;
+  if (state.boardCustomer !== customer && state.view === "board") return refreshBoard();
+  return loading;
 }
 
 function rowState(row) {
@@ -312,6 +337,7 @@ function renderBoard() {
     + (state.tickets.length < state.total
       ? ` · ${t("board.capped", { n: state.tickets.length, m: state.total })}` : "");
   $("board-count").classList.toggle("capped", state.tickets.length < state.total);
+  renderBoardFilter();
   if (!state.tickets.length) {
     body.append(el("tr", {}, el("td", { colspan: 9, class: "empty" }, t("common.empty"))));
   }
@@ -338,6 +364,16 @@ function renderBoard() {
   }
   tick();
   drawMap();
+}
+
+// The board filtered to one customer (opened from the customer page): said, and undone, here.
+function renderBoardFilter() {
+  const chip = clear($("board-filter"));
+  chip.hidden = !state.boardCustomer;
+  if (!state.boardCustomer) return;
+  chip.append(t("board.filter_customer", { name: customerName(state.boardCustomer) }), " ",
+    el("button", { type: "button", class: "small", title: t("board.filter_clear"), "aria-label": t("board.filter_clear"),
+      dataset: { testid: "board-filter-clear" }, onclick: () => { state.boardCustomer = null; refreshBoard(); } }, "×"));
 }
 
 // Issue 13: priority orders the work; urgent and high stand out on the board, low is muted.
@@ -1226,20 +1262,40 @@ async function openCustomer(id, quiet = false) {
   for (const li of document.querySelectorAll("#customer-list li")) {
     li.classList.toggle("active", li.dataset.testid === `customer-${id}`);
   }
+  // Another customer's page stays no longer than it takes to ask for this one: its links
+  // (requests, invoices, renewal) must not be clicked for the customer just picked.
+  if ($("customer-detail").dataset.customer !== id) clear($("customer-detail")).dataset.customer = id;
   try {
-    state.overview = await api(`/customers/${encodeURIComponent(id)}/overview`);
+    const overview = await api(`/customers/${encodeURIComponent(id)}/overview`);
+    // each agreement's terms and amendments (the overview has its standing only); one missing
+    // leaves its card without terms rather than the page without the customer
+    const details = await Promise.all((overview.agreements || []).map((a) =>
+      api(`/agreements/${encodeURIComponent(a.agreement_id)}`).catch(() => null)));
+    // another customer was picked meanwhile: its answer, not this late one, is drawn
+    if (state.customerId !== id) return;
+    state.agreementDetails = new Map(details.filter(Boolean).map((d) => [d.agreement_id, d]));
+    state.overview = overview;
     renderOverview(state.overview);
   } catch (error) {
     if (!quiet) showError(error, $("customer-detail"));
   }
 }
 
-// The overview: the customer, its sites, each agreement with coverage and quota balances.
+// The overview: the customer, its sites, each agreement with coverage and quota balances;
+// links to the customer's requests (the board, filtered) and invoices (billing's list,
+// filtered): issue 16, item 8.
 function renderOverview(overview) {
   const box = clear($("customer-detail"));
   const customer = overview.customer || overview;
+  const id = customer.customer_id;
   box.append(el("div", { class: "card" },
-    el("h2", {}, customer.name || customer.customer_id, el("small", {}, ` ${customer.customer_id || ""}`)),
+    el("div", { class: "toolbar" },
+      el("h2", {}, customer.name || id, el("small", {}, ` ${id || ""}`)),
+      el("span", { class: "spacer" }),
+      el("button", { type: "button", class: "small", dataset: { testid: "customer-requests" },
+        onclick: () => showCustomerRequests(id) }, t("customers.requests")),
+      allowed(VIEWS.invoices) ? el("button", { type: "button", class: "small", dataset: { testid: "customer-invoices" },
+        onclick: () => showCustomerInvoices(id) }, t("customers.invoices")) : null),
     (customer.contacts || []).length
       ? el("p", {}, `${t("customers.contacts")}: `, customer.contacts.map((c) =>
         [c.name, c.phone, c.role, c.email, c.qq].filter(Boolean).join(" ")).join("；"))
@@ -1248,20 +1304,39 @@ function renderOverview(overview) {
     table(["customers.id", "customers.name", "customers.address", "customers.city"],
       sitesOf(customer).map((s) => [s.site_id, s.name, s.address, s.city]))));
   const agreements = overview.agreements || [];
-  for (const agreement of agreements) box.append(renderAgreement(agreement, overview));
+  for (const agreement of agreements) box.append(renderAgreement(agreement, overview, customer));
   const rest = Object.fromEntries(Object.entries(overview).filter(([k]) =>
     !["customer", "agreements", "customer_id", "name", "contacts", "sites"].includes(k)));
   if (Object.keys(rest).length) box.append(el("div", { class: "card" }, jsonView(rest)));
 }
 
-function renderAgreement(agreement, overview) {
+// An agreement's state as the clerk says it: terminated, lapsed (C1/C2: a period ended
+// unpaid; `lapsed_on` set, the status still `active`), or in force.
+function agreementState(a) {
+  if (a.status === "terminated") return "terminated";
+  if (a.lapsed_on) return "lapsed";
+  return a.status || "active";
+}
+
+function renderAgreement(agreement, overview, customer) {
   const a = agreement.agreement || agreement;
-  const card = el("div", { class: "card agreement", dataset: { testid: `agreement-${a.agreement_id}` } },
+  const standing = agreementState(a);
+  const sites = new Map(sitesOf(customer || {}).map((s) => [s.site_id, s.name]));
+  const card = el("div", { class: `card agreement agreement-${standing}`, dataset: { testid: `agreement-${a.agreement_id}` } },
     el("h3", {}, `${t("customers.agreements")} ${a.agreement_id}`, " ",
-      el("span", { class: `badge agreement-${a.status}` }, tv("agreement_status", a.status))),
+      el("span", { class: `badge agreement-${standing}`, dataset: { testid: `agreement-state-${a.agreement_id}`,
+        state: standing } }, tv("agreement_status", standing))),
+    // rule C2: paying the fee opens coverage again; the clerk's way there is the invoices
+    standing === "lapsed" ? el("p", { class: "notice warn renewal", title: "C1 C2",
+      dataset: { testid: `renewal-${a.agreement_id}` } },
+    t("agreement.lapsed_cue", { day: a.lapsed_on }), " ",
+    allowed(["billing"]) ? el("button", { type: "button", class: "small primary",
+      dataset: { testid: `renew-${a.agreement_id}` }, onclick: () => showCustomerInvoices(a.customer_id) },
+    t("agreement.renew")) : null) : null,
     el("dl", { class: "facts" },
-      fact("agreement.template", a.template_name ? `${a.template_name} (${a.template_id})` : a.template_id || ""),
-      (a.site_ids || []).length ? fact("customers.sites", a.site_ids.join("、")) : null,
+      // the template's id is a code: its name is shown, the id only as a tooltip
+      fact("agreement.template", el("span", { title: a.template_id || "" }, a.template_name || a.template_id || "")),
+      (a.site_ids || []).length ? fact("agreement.sites", a.site_ids.map((s) => sites.get(s) || s).join("、")) : null,
       fact("agreement.go_live", a.go_live || ""),
       fact("agreement.free_until", a.free_until || ""),
       fact("agreement.covered_until", a.covered_until || ""),
@@ -1274,6 +1349,8 @@ function renderAgreement(agreement, overview) {
     card.append(el("h4", {}, t("customers.coverage")),
       typeof coverage === "object" ? coverageView(coverage) : el("p", {}, String(coverage)));
   }
+  const detail = state.agreementDetails?.get(a.agreement_id);
+  if (detail) card.append(termsView(detail, coverage?.on));
   let quotas = agreement.quotas ?? (overview.quotas && overview.quotas[a.agreement_id]);
   if (quotas && !Array.isArray(quotas)) quotas = Object.entries(quotas).map(([kind, q]) => ({ kind, ...q }));
   if (quotas && quotas.length) {
@@ -1283,37 +1360,101 @@ function renderAgreement(agreement, overview) {
           q.lapsed, el("strong", {}, String(q.available ?? ""))]), { testid: `quotas-${a.agreement_id}` }));
   }
   const known = ["agreement", "coverage", "quotas", "agreement_id", "status", "template_id", "go_live", "free_until",
-    "covered_until", "lapsed_on", "paid_periods", "terms", "version", "customer_id", "template_name", "site_ids"];
+    "covered_until", "lapsed_on", "paid_periods", "terms", "version", "customer_id", "template_name", "site_ids",
+    "terminated_on"];
   const rest = Object.fromEntries(Object.entries(agreement).filter(([k]) => !known.includes(k)));
   if (Object.keys(rest).length) card.append(jsonView(rest));
   return card;
 }
 
+// A rule id in words; the id itself only as the tooltip (issue 16: no codes on the screen).
+function clauseWords(clause) {
+  return el("span", { class: "clause", title: clause, dataset: { clause } }, tv("clause", clause));
+}
+
+// rule D1/C9/C14-C16/C20/D2: the service levels as one sentence ("本地4小时内到场，外地2天内，…").
+function slaSentence(sla, onsite = {}) {
+  if (!sla) return t("sla.s.none");
+  const hours = sla.arrive_within_hours;
+  const days = sla.arrive_within_days;
+  const open = [].concat(sla.service_hours || []);
+  const served = sla.service_days || [];
+  const parts = [
+    sla.respond_within_hours ? t("sla.s.respond", { n: sla.respond_within_hours }) : null,
+    hours && days ? t("sla.s.arrive_both", { h: hours, d: days })
+      : hours ? t("sla.s.arrive_hours", { h: hours }) : days ? t("sla.s.arrive_days", { d: days }) : null,
+    // C14: the terms set on-site days by the customer's phase
+    onsite.parallel_run_days || onsite.cutover_days ? t("sla.s.phases", { parallel: onsite.parallel_run_days ?? "—",
+      cutover: onsite.cutover_days ?? "—" }) : null,
+    sla.resolve_within_hours ? t("sla.s.resolve", { n: sla.resolve_within_hours }) : null,
+    open.length === 2 ? `${served.length && served.length < 7
+      ? t("sla.s.days", { days: served.map((d) => t(`weekday.${d}`)).join(t("sla.s.sep")) })
+      : t("sla.s.every_day")} ${t("sla.s.hours", { from: open[0], to: open[1] })}` : null,
+    sla.calendar ? t(`sla.s.calendar.${sla.calendar}`) : null,
+    sla.phone_support_24h ? t("sla.s.phone_24h") : null,
+  ].filter(Boolean);
+  return parts.length ? parts.join(t("sla.s.sep")) + t("sla.s.end") : t("sla.s.none");
+}
+
+// The agreement's on-site terms in force today (the last amendment effective by then, else
+// the terms as signed: D1, C9, C14-C16, C20, D2) as a sentence, and every amendment with
+// its day and reason (an amendment is a new event, never an edit of the signed terms).
+function termsView(agreement, today) {
+  const day = today || new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+  const amendments = agreement.amendments || [];
+  const inForce = amendments.filter((x) => x.effective_on <= day).at(-1)?.terms || agreement.terms || {};
+  const onsite = inForce.onsite || {};
+  const sentence = slaSentence({
+    respond_within_hours: onsite.respond_hours, arrive_within_hours: onsite.local_hours,
+    arrive_within_days: onsite.out_of_town_days, resolve_within_hours: onsite.resolve_hours,
+    calendar: onsite.calendar, service_hours: onsite.service_hours, service_days: onsite.service_days,
+    phone_support_24h: onsite.phone_support_24h,
+  }, onsite);
+  return el("div", { class: "terms", dataset: { testid: `terms-${agreement.agreement_id}` } },
+    el("h4", {}, t("agreement.terms")),
+    el("p", {}, sentence),
+    amendments.length ? el("div", { dataset: { testid: `amendments-${agreement.agreement_id}` } },
+      el("h4", {}, t("agreement.amendments")),
+      el("ul", {}, amendments.map((x) => el("li", {}, t("agreement.amended", { day: x.effective_on, reason: x.reason })))))
+      : null);
+}
+
 function coverageView(coverage) {
   const verdict = coverage.verdict || coverage.status;
-  const sla = coverage.sla || {};
-  const terms = [
-    sla.respond_within_hours ? t("sla.respond", { n: sla.respond_within_hours }) : null,
-    sla.arrive_within_hours ? t("sla.arrive_hours", { n: sla.arrive_within_hours }) : null,
-    sla.arrive_within_days ? t("sla.arrive_days", { n: sla.arrive_within_days }) : null,
-    sla.resolve_within_hours ? t("sla.resolve", { n: sla.resolve_within_hours }) : null,
-    sla.calendar ? tv("calendar", sla.calendar) : null,
-    sla.service_hours ? [].concat(sla.service_hours).join("–") : null,
-    sla.phone_support_24h ? t("sla.phone_24h") : null,
-  ].filter(Boolean);
+  const sla = coverage.sla;
   const known = ["verdict", "status", "clauses", "reason", "sla", "on", "period", "charges", "penalty_applies"];
   const rest = Object.fromEntries(Object.entries(coverage).filter(([k]) => !known.includes(k)));
   return el("div", { class: "coverage", dataset: { testid: "coverage" } },
-    el("div", { class: "row" },
-      verdict ? el("span", { class: `badge verdict-${verdict}` }, tv("verdict", verdict)) : null,
+    el("p", { dataset: { testid: "coverage-verdict" } }, t("customers.today"),
+      verdict ? el("span", { class: `badge verdict-${verdict}`, dataset: { verdict } }, tv("verdict", verdict)) : null, " ",
       coverage.period ? el("span", { class: "badge" }, tv("period", coverage.period)) : null,
-      coverage.on ? el("span", { class: "muted" }, coverage.on) : null,
-      (coverage.clauses || []).map((c) => el("span", { class: "clause" }, c))),
-    coverage.reason ? el("p", {}, coverage.reason) : null,
-    terms.length ? el("p", {}, `${t("customers.sla")}: ${terms.join(" · ")}`) : null,
+      coverage.on ? el("span", { class: "muted" }, t("customers.as_of", { day: coverage.on })) : null),
+    (coverage.clauses || []).length ? el("p", { class: "clauses", dataset: { testid: "coverage-clauses" } },
+      t("customers.basis"), coverage.clauses.map(clauseWords)) : null,
+    // the verdict's reason is English prose: on the English screen only
+    coverage.reason && lang() === "en" ? el("p", { class: "muted" }, coverage.reason) : null,
+    verdict === "excluded" ? null : el("p", { dataset: { testid: "coverage-sla" } },
+      `${t("customers.sla")}: ${slaSentence(sla)}`,
+      (sla?.clauses || []).length ? el("small", {}, " ", sla.clauses.map(clauseWords)) : null),
     (coverage.charges || []).length ? el("p", {}, `${t("customers.charges")}: `,
       coverage.charges.map((c) => tv("charge", c)).join("、")) : null,
     Object.keys(rest).length ? jsonView(rest) : null);
+}
+
+// The customer's requests: the board, filtered to it (GET /tickets?customer_id=).
+function showCustomerRequests(id) {
+  state.boardCustomer = id;
+  show("board");
+}
+
+// The customer's invoices: billing's list, filtered to it (GET /invoices?customer_id=);
+// the period is cleared, so every period's invoices (a renewal's fee among them) show.
+function showCustomerInvoices(id) {
+  state.invoiceCustomer = id;
+  const form = $("invoice-filter");
+  form.elements.period.value = "";
+  form.elements.status.value = "";
+  show("invoices");
 }
 
 // -- invoices ----------------------------------------------------------------------------------
@@ -1368,6 +1509,11 @@ async function exportChecked(event, params, problem) {
 async function refreshInvoices() {
   try {
     await loadCustomers().catch(() => undefined);
+    if (state.invoiceCustomer) {
+      // asked from the customer page: its options are there once the customers are loaded
+      $("invoice-filter").elements.customer_id.value = state.invoiceCustomer;
+      state.invoiceCustomer = null;
+    }
     const filters = Object.fromEntries(new FormData($("invoice-filter")));
     // The export buttons follow the filter even when the list refuses it (they say why).
     const exportParams = { customer_id: filters.customer_id, period_from: filters.period, period_to: filters.period };

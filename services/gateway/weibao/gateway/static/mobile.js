@@ -10,12 +10,18 @@ import {
   api, clear, el, errorBox, errorText, isoWithOffset, live, localInputToIso, localInputValue, newKey, notice,
   onServerTime, onUnauthenticated, requireUser, showError, userBadge, vocabulary,
 } from "./api.js";
-import { apply, fmtTime, langButton, t, tv } from "./i18n.js";
+import { apply, fmtMinutes, fmtMoney, fmtTime, langButton, t, tv, ZONE } from "./i18n.js";
 import { tickCountdowns } from "./views.js";
 
 const QUEUE = "weibao.m.queue";
 const REJECTED = "weibao.m.rejected";
 const VISITS = "weibao.m.visits";
+// The last answer of each visit's record (its work and expenses), kept so that what was
+// already logged still shows offline: { ticket_id: { at, work, expenses } }.
+const LOGGED = "weibao.m.logged";
+// Work and expenses uploaded but not yet in that copy (the network may go before the
+// record is asked again): shown as stored until the record has their keys.
+const UPLOADED = "weibao.m.uploaded";
 const RETRY_MS = 15000;
 const SYNC = "weibao.m.clock";
 // A sync putting the server's time this much earlier than the best one means the
@@ -34,7 +40,7 @@ const AFTER = {
 };
 
 const state = { user: null, visits: [], fetchedAt: null, flushing: null, open: new Set(), deferred: false,
-  vocabulary: {} };
+  vocabulary: {}, logged: {} };
 const $ = (id) => document.getElementById(id);
 
 function load(name, fallback) {
@@ -51,6 +57,7 @@ function save(name, value) {
 
 const queue = () => load(QUEUE, []);
 const rejected = () => load(REJECTED, []);
+const uploadedItems = () => load(UPLOADED, []);
 
 // -- the phone's clock (rule D5) ------------------------------------------------------------
 // When the technician acted, by the server's clock: its time at the last sync (any API
@@ -99,6 +106,7 @@ async function start() {
     state.visits = cached.items || [];
     state.fetchedAt = cached.at;
   }
+  state.logged = load(LOGGED, {});
   state.user = await requireUser(["technician"]);
   state.vocabulary = await vocabulary(); // the selects' values: the API's own lists (kept for offline)
   $("header-tools").append(userBadge(state.user));
@@ -133,10 +141,53 @@ async function refreshVisits() {
     state.visits = page.items || [];
     state.fetchedAt = new Date().toISOString();
     save(VISITS, { at: state.fetchedAt, items: state.visits });
+    // Not awaited: the list is drawn now, and again when the records come in.
+    refreshLogged(state.visits);
   } catch (error) {
     if (error.status !== 0 && error.status !== 401) showError(error);
   }
   render();
+}
+
+// -- what is already logged on each visit (issue 16, item 9) -------------------------------
+// The list of visits carries no work or expenses, so a technician who logged two periods
+// could not see them on the phone and might log them again. Each visit's own record
+// (GET /tickets/{id}, which a technician may read for their own visits) has them; it is
+// asked for every visit at once whenever the list is loaded, which is also after an
+// upload (flush) and on the live updates (live → refreshVisits).
+async function refreshLogged(visits) {
+  const answers = await Promise.all(visits.map(async ({ ticket_id: id }) => {
+    try {
+      const ticket = await api(`/tickets/${encodeURIComponent(id)}`);
+      return [id, { at: ticket.at, work: ticket.work || [], expenses: ticket.expenses || [] }];
+    } catch (error) {
+      // Offline or no longer this technician's: the copy kept so far stands (or goes
+      // with the visit when the list no longer has it).
+      if (error.status !== 0) console.warn("visit record", id, error);
+      return [id, null];
+    }
+  }));
+  // Two refreshes can overlap (the live updates ask twice): an older answer arriving
+  // last must not replace a newer one. Kept only for the visits listed now.
+  const kept = {};
+  for (const { ticket_id: id } of state.visits) if (state.logged[id]) kept[id] = state.logged[id];
+  for (const [id, answer] of answers) {
+    if (!answer || !state.visits.some((visit) => visit.ticket_id === id)) continue;
+    if (kept[id] && Date.parse(kept[id].at) > Date.parse(answer.at)) continue;
+    kept[id] = answer;
+  }
+  // Redrawn only when something changed: the live updates ask twice for every change,
+  // and a redraw resets a form that is being filled in but has no focus at that moment.
+  // (`at`, the instant of each answer, changes every time and is shown only offline.)
+  const entries = (records) => JSON.stringify(Object.entries(records).map(([id, r]) => [id, r.work, r.expenses]));
+  const changed = entries(kept) !== entries(state.logged);
+  state.logged = kept;
+  save(LOGGED, kept);
+  const recorded = new Set(Object.values(kept).flatMap((record) => [...record.work, ...record.expenses])
+    .map((entry) => entry.key));
+  save(UPLOADED, uploadedItems().filter((item) => !recorded.has(item.key)
+    && state.visits.some((visit) => visit.ticket_id === item.ticket_id)));
+  if (changed) render();
 }
 
 // -- the queue ---------------------------------------------------------------------------
@@ -174,6 +225,9 @@ async function flush() {
           { method: "POST", body: item.body, key: item.key });
         forget(item.key);
         uploaded += 1;
+        // stored now, though the copy of the visit's record does not have it yet: the fold
+        // shows it as stored until the record's next answer does (no gap, never twice)
+        if (item.action === "work" || item.action === "expenses") save(UPLOADED, [...uploadedItems(), item]);
         report(item, answer);
       } catch (error) {
         if (error.retryable || error.status === 401) {
@@ -366,7 +420,7 @@ function visitCard(visit, status, allowed, pending) {
       visit.site_address ? el("div", {}, visit.site_address) : null,
       el("small", {}, `${Number(visit.latitude).toFixed(4)}, ${Number(visit.longitude).toFixed(4)}`),
       navigation(visit)),
-    el("dt", {}, t("board.skill")), el("dd", {}, visit.skill),
+    el("dt", {}, t("board.skill")), el("dd", {}, tv("skill", visit.skill)),
     due ? [el("dt", {}, t("mobile.due")), el("dd", { class: "clock", dataset: stopped ? {} : { due } },
       stopped ? `✓ ${t("board.met")}` : el("span", { class: "countdown" }), el("small", {}, ` ${fmtTime(due)}`))] : null));
   const actions = el("div", { class: "visit-actions" });
@@ -391,6 +445,10 @@ function visitCard(visit, status, allowed, pending) {
     actions.append(button);
   }
   card.append(actions);
+  // what is logged already, just above the forms to log more (shown while the visit takes
+  // reports, and after as long as it has anything)
+  const logged = loggedFold(id, pending);
+  if (can("report") || logged.entries) card.append(logged.fold);
   if (can("report")) card.append(workForm(id), expenseForm(id));
   if (can("complete")) card.append(completionForm(id));
   return card;
@@ -406,6 +464,63 @@ function navigation(visit) {
   const point = `${lat.toFixed(6)},${lon.toFixed(6)}`;
   return el("a", { class: "navigate", href: `geo:${point}?q=${point}(${encodeURIComponent(label)})`,
     dataset: { testid: `navigate-${visit.ticket_id}` } }, t("mobile.navigate"));
+}
+
+// The day of an instant in the servicing office's zone, as fmtTime shows it: a period
+// within one day shows its end without the date again.
+const dayOf = (iso) => new Intl.DateTimeFormat("en-CA", { timeZone: ZONE }).format(new Date(iso));
+
+// The "已记录" fold: the technician's own work and expenses stored on the visit (from the
+// copy of its record), then those still waiting in the queue, marked 待上传. A queued
+// entry whose key the record already holds was uploaded: shown once, as stored.
+function loggedFold(id, pending) {
+  const record = state.logged[id];
+  const mine = (entry) => !state.user?.technician_id || entry.technician_id === state.user.technician_id;
+  const stored = { work: (record?.work || []).filter(mine), expenses: (record?.expenses || []).filter(mine) };
+  const keys = new Set([...stored.work, ...stored.expenses].map((entry) => entry.key));
+  for (const item of uploadedItems()) {
+    if (item.ticket_id !== id || keys.has(item.key)) continue;
+    stored[item.action].push({ ...item.body, key: item.key });
+    keys.add(item.key);
+  }
+  const waiting = pending.filter((item) => (item.action === "work" || item.action === "expenses")
+    && !keys.has(item.body?.key));
+  const rows = [
+    ...stored.work.map((entry) => workRow(entry, "stored")),
+    ...waiting.filter((item) => item.action === "work").map((item) => workRow(item.body, "pending")),
+    ...stored.expenses.map((entry) => expenseRow(entry, "stored")),
+    ...waiting.filter((item) => item.action === "expenses").map((item) => expenseRow(item.body, "pending")),
+  ];
+  const title = `${t("mobile.logged")} · ${t("mobile.logged_counts", {
+    work: stored.work.length + waiting.filter((item) => item.action === "work").length,
+    expenses: stored.expenses.length + waiting.filter((item) => item.action === "expenses").length })}`;
+  const content = el("div", { dataset: { testid: `logged-list-${id}` } },
+    rows.length ? el("ul", { class: "logged-list" }, rows)
+      : el("p", { class: "muted" }, record ? t("mobile.logged_none") : t("mobile.logged_unknown")),
+    // offline, say how old the copy is (the server may hold more by now)
+    record && !navigator.onLine ? el("small", { class: "muted" }, t("mobile.logged_as_of", { time: fmtTime(record.at) }))
+      : null);
+  return { fold: remembered(`logged-${id}`, title, content), entries: rows.length };
+}
+
+function workRow(entry, where) {
+  const minutes = (Date.parse(entry.ended) - Date.parse(entry.started)) / 60000;
+  const sameDay = dayOf(entry.started) === dayOf(entry.ended);
+  return el("li", { dataset: { testid: "logged-work", state: where } },
+    el("strong", {}, tv("work", entry.kind)),
+    ` ${fmtTime(entry.started)}–${fmtTime(entry.ended, { date: !sameDay })}`,
+    Number.isFinite(minutes) ? ` · ${fmtMinutes(minutes)}` : "",
+    where === "pending" ? el("span", { class: "flag pending" }, t("mobile.logged_pending")) : null);
+}
+
+function expenseRow(entry, where) {
+  const receipt = [entry.receipt_no, entry.receipt_date].filter(Boolean).join(" · ");
+  return el("li", { dataset: { testid: "logged-expense", state: where } },
+    el("strong", {}, tv("expense", entry.kind)), ` ${fmtMoney(entry.amount)}`,
+    entry.kind === "lodging" && entry.nights ? ` · ${t("mobile.logged_nights", { n: entry.nights })}` : "",
+    receipt ? ` · ${t("mobile.logged_receipt", { receipt })}` : "",
+    entry.note ? el("small", { class: "muted" }, ` ${entry.note}`) : null,
+    where === "pending" ? el("span", { class: "flag pending" }, t("mobile.logged_pending")) : null);
 }
 
 // One of the API's vocabularies (issue 14): the values its schema accepts, in its order.

@@ -120,6 +120,14 @@ async def test_disabling_a_user_refuses_their_tokens_at_once_everywhere(replicas
     assert again.json()["error"]["message"] == "this user is disabled; ask an administrator"
     # Enabled again: li signs in anew, and the old token stays dead (a new epoch).
     assert (await two.post("/api/v1/users/li/enable", headers=bearer(root))).status_code == 200
+
+    async def enabled_on_one() -> bool:
+        # Replica one learns of the enable from its watch of the users bucket, a moment
+        # later: its own copy is what its sign-in reads (the users list reads the bucket).
+        user = replicas.apps[0].state.tokens.users.get("li")
+        return user is not None and not user.disabled
+
+    await eventually(enabled_on_one, timeout=5)
     fresh = await token(one, "li")
     assert (await one.get("/api/v1/me", headers=bearer(fresh))).status_code == 200
     assert (await one.get("/api/v1/me", headers=bearer(li))).status_code == 401

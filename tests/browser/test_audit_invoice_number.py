@@ -35,6 +35,7 @@ def test_the_auditor_finds_an_invoice_by_its_printed_number(
     clerk.post(f"/invoices/{invoice_id}/issue", {})
     number = clerk.get(f"/invoices/{invoice_id}")["number"]
     assert number.startswith("INV-")
+    until(lambda: clerk.get("/invoices", number=number)["items"])  # billing's list follows its log
 
     page = new_context().new_page()
     page.goto("/audit/")

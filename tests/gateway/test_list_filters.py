@@ -65,7 +65,14 @@ async def test_invoices_of_one_visit_are_listed_by_its_period(gateway: Gateway) 
         await post(qian, f"/invoices/{invoice_id}/issue", {})
         number = (await qian.get(f"/api/v1/invoices/{invoice_id}")).json()["number"]
         assert number and number.startswith("INV-")
-        found = (await shen.get("/api/v1/invoices", params={"number": number.lower()})).json()["items"]
+        found: list[dict[str, Any]] = []
+
+        async def listed_by_number() -> bool:  # the list is billing's read model: it follows the log
+            nonlocal found
+            found = (await shen.get("/api/v1/invoices", params={"number": number.lower()})).json()["items"]
+            return bool(found)
+
+        await eventually(listed_by_number)
         assert [(i["invoice_id"], i["number"]) for i in found] == [(invoice_id, number)]
         nothing = (await shen.get("/api/v1/invoices", params={"number": "INV-1999-000001"})).json()
         assert (nothing["items"], nothing["total"]) == ([], 0)

@@ -1545,7 +1545,12 @@ function renderInvoiceList() {
 
 async function openInvoice(id, quiet = false) {
   try {
-    state.invoice = await api(`/invoices/${encodeURIComponent(id)}`);
+    const invoice = await api(`/invoices/${encodeURIComponent(id)}`);
+    // Its credit notes: GET /invoices/{id} answers none (the view has totals, outstanding and
+    // actions only), so they come from billing's export of the invoice's lines, which holds
+    // an issued invoice's credit-note rows (a draft has none: it is corrected by removal).
+    state.invoiceCredits = invoice.number ? await creditNotesOf(id) : { notes: [] };
+    state.invoice = invoice;
     renderInvoice(state.invoice);
     for (const li of document.querySelectorAll("#invoice-list li")) {
       li.classList.toggle("active", li.dataset.testid === `invoice-${id}`);
@@ -1555,22 +1560,67 @@ async function openInvoice(id, quiet = false) {
   }
 }
 
+// An invoice's credit notes as billing exports them: the rows with a credit_id, grouped by
+// it in billing's order. A refused export is kept and shown in the credit notes' place
+// (the invoice itself still shows: it came from its own query).
+async function creditNotesOf(id) {
+  try {
+    const rows = await api("/exports/invoice-lines", { params: { invoice_id: id, format: "json" } });
+    const notes = new Map();
+    for (const row of rows || []) {
+      if (!row.credit_id) continue;
+      if (!notes.has(row.credit_id)) notes.set(row.credit_id, { credit_id: row.credit_id, on: row.issued_on, rows: [] });
+      notes.get(row.credit_id).rows.push(row);
+    }
+    return { notes: [...notes.values()] };
+  } catch (error) {
+    return { notes: [], error };
+  }
+}
+
 // What an invoice allows next comes with it (`actions`, billing's state table): no
 // button billing would refuse (B8: an issued invoice never changes).
 function offers(invoice, action) {
   return (invoice.actions || []).includes(action);
 }
 
+// Money as decimal text, exact to the fen (B8): sums of the export's two-decimal amounts
+// are done in fen, as integers, never in floating yuan.
+function fen(text) {
+  const match = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(String(text ?? "").trim());
+  if (!match) return 0;
+  const value = Number(match[2]) * 100 + Number((match[3] || "0").padEnd(2, "0"));
+  return match[1] ? -value : value;
+}
+
+function yuan(cents) {
+  const sign = cents < 0 ? "-" : "";
+  const abs = Math.abs(cents);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+// The customer by name only (issue 16: no codes on the screen); its id stays the tooltip.
+function invoiceCustomer(invoice) {
+  const listed = state.invoices.find((i) => i.invoice_id === invoice.invoice_id)?.customer_name;
+  const name = listed && listed !== invoice.customer_id ? listed : customerName(invoice.customer_id);
+  return el("span", { title: invoice.customer_id, dataset: { testid: "invoice-customer-name" } }, name);
+}
+
 function renderInvoice(invoice) {
   const box = clear($("invoice-detail"));
   const id = invoice.invoice_id;
   const totals = invoice.totals || {};
+  const credits = state.invoiceCredits || { notes: [] };
+  const credited = new Set(credits.notes.flatMap((note) => note.rows.map((row) => row.item_id)));
+  const creditedFen = -credits.notes.reduce((sum, note) => sum + note.rows.reduce((s, r) => s + fen(r.gross), 0), 0);
+  const clerk = allowed(["billing"]);
+  const crediting = offers(invoice, "credit") && clerk;
   const card = el("div", { class: "card invoice", dataset: { testid: "invoice" } },
     el("div", { class: "toolbar" },
       el("h2", {}, invoice.number || id, " ", el("span", { class: `badge invoice-${invoice.status}` },
         tv("invoice_status", invoice.status))),
       el("span", { class: "spacer" }),
-      offers(invoice, "issue") && allowed(["billing"])
+      offers(invoice, "issue") && clerk
         ? el("button", { type: "button", class: "primary", dataset: { testid: "issue-invoice" },
           onclick: () => issueInvoice(id) }, t("invoices.issue"))
         : null,
@@ -1578,52 +1628,156 @@ function renderInvoice(invoice) {
         rel: "noopener", dataset: { testid: "invoice-page" } }, t("invoices.page")),
       exportLinks({ invoice_id: id }, "export")),
     el("dl", { class: "facts" },
-      fact("invoices.customer", `${customerName(invoice.customer_id)} (${invoice.customer_id})`),
+      fact("invoices.customer", invoiceCustomer(invoice)),
       fact("invoices.period", invoice.period || ""),
       invoice.issued_on ? fact("invoices.issued_on", invoice.issued_on) : null,
       fact("invoices.net", fmtMoney(totals.net)),
       fact("invoices.vat", fmtMoney(totals.vat)),
       fact("invoices.gross", fmtMoney(totals.gross)),
-      invoice.outstanding !== undefined ? fact("invoices.outstanding", fmtMoney(invoice.outstanding)) : null));
+      creditedFen ? fact("invoices.credited", el("span", { dataset: { testid: "invoice-credited" } },
+        fmtMoney(yuan(creditedFen)))) : null,
+      // Paid is what the gross leaves after credit notes and the outstanding (billing's own
+      // figure): the invoice's answer lists no payments, so their sum is the most it tells.
+      invoice.number && invoice.outstanding !== undefined && !credits.error
+        ? fact("invoices.paid", el("span", { dataset: { testid: "invoice-paid" } },
+          fmtMoney(yuan(fen(totals.gross) - creditedFen - fen(invoice.outstanding))))) : null,
+      invoice.outstanding !== undefined ? fact("invoices.outstanding", el("span",
+        { dataset: { testid: "invoice-outstanding" } }, fmtMoney(invoice.outstanding))) : null));
   const body = el("tbody");
   for (const line of invoice.lines || []) {
     const explainRow = el("tr", { class: "provenance", hidden: true },
-      el("td", { colspan: 9, dataset: { testid: `provenance-${line.item_id}` } }));
-    body.append(el("tr", { dataset: { testid: `line-${line.item_id}` } },
-      el("td", {}, line.description, el("small", {}, line.item_id)),
-      el("td", {}, line.kind),
+      el("td", { colspan: crediting ? 10 : 9, dataset: { testid: `provenance-${line.item_id}` } }));
+    const done = credited.has(line.item_id);
+    body.append(el("tr", { class: done ? "credited" : "", dataset: { testid: `line-${line.item_id}` } },
+      crediting ? el("td", {}, done ? null : el("input", { type: "checkbox", name: "credit_line", value: line.item_id,
+        "aria-label": t("invoices.credit_pick"), dataset: { testid: `credit-pick-${line.item_id}` } })) : null,
+      // the item id only as the tooltip (issue 16: no ids as text)
+      el("td", { title: line.item_id }, line.description,
+        done ? el("span", { class: "badge credited", dataset: { testid: `credited-${line.item_id}` } },
+          t("invoices.line_credited")) : null),
+      el("td", { title: line.kind }, tv("line_kind", line.kind)),
       el("td", { class: "num" }, `${line.quantity ?? ""} ${line.unit ?? ""}`),
       el("td", { class: "num" }, fmtUnitPrice(line.unit_price)),
       el("td", { class: "num" }, fmtMoney(line.amount)),
       el("td", { class: "num" }, percent(line.vat_rate)),
-      el("td", {}, (line.clauses || []).join(", ")),
+      el("td", { class: "clauses" }, (line.clauses || []).map(clauseWords)),
       el("td", {}, `${(line.sources || []).length}`),
       el("td", {}, el("button", { type: "button", class: "small", dataset: { testid: `explain-${line.item_id}` },
         onclick: () => explainLine(id, line.item_id, explainRow) }, t("invoices.provenance")),
-        offers(invoice, "price_line") && allowed(["billing"]) && negotiable(line)
+        offers(invoice, "price_line") && clerk && negotiable(line)
           ? el("button", { type: "button", class: "small", dataset: { testid: `price-${line.item_id}` },
             title: t("invoices.set_price_note"), onclick: () => priceLine(id, line) }, t("invoices.set_price"))
           : null)),
     explainRow);
   }
+  const heads = ["invoices.description", "invoices.kind", "invoices.quantity", "invoices.unit_price",
+    "invoices.amount", "invoices.vat_rate", "invoices.clauses", "invoices.sources", "invoices.provenance"];
   card.append(el("h3", {}, t("invoices.lines")), el("table", { class: "grid lines", dataset: { testid: "invoice-lines" } },
-    el("thead", {}, el("tr", {}, ["invoices.description", "invoices.kind", "invoices.quantity", "invoices.unit_price",
-      "invoices.amount", "invoices.vat_rate", "invoices.clauses", "invoices.sources", "invoices.provenance"]
-      .map((k) => el("th", {}, t(k))))), body));
+    el("thead", {}, el("tr", {}, crediting ? el("th", {}, t("invoices.credit_col")) : null,
+      heads.map((k) => el("th", {}, t(k))))), body));
   if ((totals.by_rate || []).length) {
     card.append(table(["invoices.vat_rate", "invoices.net", "invoices.vat", "invoices.gross"],
       totals.by_rate.map((r) => [percent(r.rate), fmtMoney(r.net), fmtMoney(r.vat),
         fmtMoney(r.gross)])));
   }
+  if (offers(invoice, "pay") && clerk) card.append(paymentForm(invoice));
+  if (crediting) card.append(creditForm(invoice, body));
+  if (invoice.number) card.append(creditNotesBlock(invoice, credits));
   box.append(card);
+}
+
+// rule B8: a payment settles what is outstanding; billing refuses zero, overpayment, a
+// draft. The amount is typed as yuan with exactly two decimals (the fen, never a float).
+// The reference, when typed (the bank slip's number), is the payment's id: billing records
+// the same id once, so a slip entered twice is one payment; without it, a fresh id.
+function paymentForm(invoice) {
+  const today = new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" }); // YYYY-MM-DD, Beijing
+  const form = el("form", { class: "invoice-action", dataset: { testid: "payment-form" } },
+    el("h3", {}, t("invoices.pay_title")),
+    el("label", {}, el("span", {}, t("invoices.pay_amount")),
+      el("input", { name: "amount", required: true, inputmode: "decimal", pattern: "\\d{1,12}\\.\\d{2}",
+        placeholder: "0.00", title: t("invoices.pay_amount_note"), dataset: { testid: "payment-amount" } })),
+    el("label", {}, el("span", {}, t("invoices.pay_on")),
+      el("input", { name: "paid_on", type: "date", value: today, required: true, dataset: { testid: "payment-date" } })),
+    el("label", {}, el("span", {}, t("invoices.pay_reference")),
+      el("input", { name: "reference", maxlength: 100, pattern: "[A-Za-z0-9_.:\\-]+",
+        title: t("invoices.pay_reference_note"), dataset: { testid: "payment-reference" } })),
+    el("button", { type: "submit", class: "primary", dataset: { testid: "payment-submit" } }, t("invoices.pay")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    const body = { payment_id: data.reference.trim() || `PAY-${newKey()}`, amount: data.amount.trim(),
+      paid_on: data.paid_on || undefined };
+    const paid = await command(`/invoices/${encodeURIComponent(invoice.invoice_id)}/payments`, body);
+    if (paid) {
+      notice(t("invoices.paid_notice", { amount: fmtMoney(body.amount) }));
+      await openInvoice(invoice.invoice_id);
+    }
+  });
+  return form;
+}
+
+// rule B8: the correction of an issued invoice is a credit note, never an edit. The clerk
+// credits the whole invoice (every line not yet credited: billing's `lines` empty) or the
+// lines ticked in the table, and says why.
+function creditForm(invoice, lines) {
+  const form = el("form", { class: "invoice-action", dataset: { testid: "credit-form" } },
+    el("h3", {}, t("invoices.credit_title")),
+    el("label", { class: "inline" }, el("input", { type: "radio", name: "scope", value: "all", checked: true,
+      dataset: { testid: "credit-all" } }), t("invoices.credit_all")),
+    el("label", { class: "inline" }, el("input", { type: "radio", name: "scope", value: "lines",
+      dataset: { testid: "credit-lines" } }), t("invoices.credit_some")),
+    el("label", {}, el("span", {}, t("invoices.credit_reason")),
+      el("textarea", { name: "reason", required: true, maxlength: 2000, rows: 2, dataset: { testid: "credit-reason" } })),
+    el("button", { type: "submit", class: "danger", dataset: { testid: "credit-submit" } }, t("invoices.credit")));
+  // ticking a line means "these lines"
+  lines.addEventListener("change", (event) => {
+    if (event.target.name === "credit_line" && event.target.checked) form.elements.scope.value = "lines";
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const whole = form.elements.scope.value === "all";
+    const picked = [...lines.querySelectorAll("input[name=credit_line]:checked")].map((box) => box.value);
+    // "some lines" with none ticked is sent as such: billing's refusal says to pick lines
+    // (an empty list would mean the whole invoice).
+    const body = { lines: whole ? [] : picked, reason: form.elements.reason.value.trim() };
+    if (!whole && !picked.length) {
+      showError({ code: "missing", field: "lines", reason: "invoice.credit_lines_missing" });
+      return;
+    }
+    const done = await command(`/invoices/${encodeURIComponent(invoice.invoice_id)}/credit-notes`, body);
+    if (done) {
+      notice(t("invoices.credited_notice"));
+      await openInvoice(invoice.invoice_id);
+    }
+  });
+  return form;
+}
+
+// The invoice's credit notes (红字发票), each with its id, date and negative lines.
+function creditNotesBlock(invoice, credits) {
+  const block = el("div", { class: "credit-notes", dataset: { testid: "credit-notes" } },
+    el("h3", {}, t("invoices.credit_notes")));
+  if (credits.error) block.append(errorBox(credits.error));
+  else if (!credits.notes.length) block.append(el("p", { class: "muted" }, t("invoices.no_credit_notes")));
+  for (const note of credits.notes) {
+    const gross = note.rows.reduce((sum, row) => sum + fen(row.gross), 0);
+    block.append(el("div", { class: "credit-note", dataset: { testid: `credit-note-${note.credit_id}` } },
+      el("p", {}, el("strong", {}, note.credit_id), ` · ${note.on || ""} · ${t("invoices.gross")} `, fmtMoney(yuan(gross))),
+      table(["invoices.description", "invoices.kind", "invoices.quantity", "invoices.net", "invoices.vat",
+        "invoices.gross"], note.rows.map((row) => [row.description, tv("line_kind", row.kind),
+        `${row.quantity} ${row.unit || ""}`, fmtMoney(row.net), fmtMoney(row.vat), fmtMoney(row.gross)]))));
+  }
+  return block;
 }
 
 // Issue: the invoice gets its gap-free number and is frozen (B8); only issued invoices export.
 async function issueInvoice(id) {
   const issued = await command(`/invoices/${encodeURIComponent(id)}/issue`, {});
   if (issued) {
-    notice(t("invoices.issued", { id }));
     await openInvoice(id);
+    // by the number it now has (B7), the one the customer will quote
+    notice(t("invoices.issued", { id: state.invoice?.invoice_id === id && state.invoice.number ? state.invoice.number : id }));
   }
 }
 

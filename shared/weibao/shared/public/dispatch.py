@@ -44,6 +44,23 @@ PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 TimeSource = Literal["device", "server"]
 TimeFlag = Literal["future", "before_assignment"]
 
+# The words dispatch's answers speak in, defined once for its domain (which decides with
+# them) and the gateway's views (which declare them to clients): a request's stage (D3 to
+# D5; its domain adds "none", before it is opened), what may be asked of it next, its
+# deadline clocks and their standing (D1), how a clock counts (D2), why a technician was
+# not eligible and which branch chose one (D4), how a trip is made.
+Stage = Literal["triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site", "checked_out",
+                "completed"]
+TicketAction = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
+                       "resume", "find_coverage", "reclassify", "respond", "desk_work"]
+ClockKind = Literal["respond", "arrive", "resolve"]
+ClockStatus = Literal["on_track", "at_risk", "breached", "met"]
+Announcement = Literal["at_risk", "breached", "met"]
+CalendarKind = Literal["clock", "working"]
+Ineligible = Literal["skill", "leave", "shift_over", "capacity", "excluded"]
+AssignmentRule = Literal["in_time_least_travel", "earliest_arrival_at_risk", "nobody_eligible", "round_optimum"]
+TravelMode = Literal["road", "rail", "air"]
+
 
 @dataclass(frozen=True)
 class VisitRequested:

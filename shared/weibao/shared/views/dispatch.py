@@ -15,32 +15,32 @@ from typing import Literal
 from pydantic import Field
 
 from weibao.shared.public.dispatch import (
+    Announcement,
+    AssignmentRule,
+    CalendarKind,
     Cause,
     Channel,
+    ClockKind,
+    ClockStatus,
     DeskChannel,
     ExpenseKind,
+    Ineligible,
     Phase,
     Priority,
+    Stage,
+    TicketAction,
     TimeFlag,
     TimeSource,
+    TravelMode,
     WorkKind,
 )
 from weibao.shared.views import Listing, Stored, View
 
-# Where a request stands (dispatch's state machine, D3 to D5): closed once resolved or completed.
-Stage = Literal["triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site", "checked_out",
-                "completed"]
-# What may be asked of a request next (the screens offer only these).
-Action = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
-                 "resume", "find_coverage", "reclassify", "respond", "desk_work"]
-ClockKind = Literal["respond", "arrive", "resolve"]  # the deadline clocks (D1, C15)
-ClockStatus = Literal["on_track", "at_risk", "breached", "met"]
-Announcement = Literal["at_risk", "breached", "met"]
+Action = TicketAction  # what may be asked of a request next (the screens offer only these)
 Verdict = Literal["covered", "billable", "excluded"]  # what contracts said of the request (C1)
-Calendar = Literal["clock", "working"]  # rule D2: every hour counts, or working time only
-Ineligible = Literal["skill", "leave", "shift_over", "capacity", "excluded"]  # rule D4
-Rule = Literal["in_time_least_travel", "earliest_arrival_at_risk", "nobody_eligible", "round_optimum"]
-Mode = Literal["road", "rail", "air"]
+Calendar = CalendarKind  # rule D2: every hour counts, or working time only
+Rule = AssignmentRule  # which branch of rule D4 chose the technician
+Mode = TravelMode
 
 
 class Position(View):

@@ -22,18 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from weibao.dispatch.domain.skills import check_skill
 from weibao.dispatch.domain.travel import Mode, Position, TravelModel, check_position, distance_km
 from weibao.shared.errors import Rejected
+from weibao.shared.public.dispatch import AssignmentRule, Ineligible
 
 # Why a technician cannot take the request: lacks the skill, is on leave, the shift is
 # over by the time they could set off, no visits left today, or excluded by the request
 # itself (they declined it or did not show: re-dispatch).
-Ineligible = Literal["skill", "leave", "shift_over", "capacity", "excluded"]
-# Which branch of rule D4 chose the technician.
-Rule = Literal["in_time_least_travel", "earliest_arrival_at_risk", "nobody_eligible", "round_optimum"]
+# (Ineligible, from weibao.shared.public.dispatch.) Which branch of rule D4 chose the technician:
+Rule = AssignmentRule
 
 def _aware(moment: datetime, field: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -50,16 +50,16 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped]
 
-from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, CalendarKind, Kind, ServiceHours, Sla
+from weibao.dispatch.domain.sla import DEFAULT_SERVICE_HOURS, Kind, ServiceHours, Sla
 from weibao.shared.errors import Rejected, require
 from weibao.shared.public.contracts import MONDAY_TO_FRIDAY
+from weibao.shared.public.dispatch import Announcement, CalendarKind, ClockStatus
 
 # rule C20: the servicing office's local time; every Chinese office keeps Beijing time.
 OFFICE_TZ: tzinfo = ZoneInfo("Asia/Shanghai")
 
 Milestone = Literal["responded", "arrived", "resolved"]
-Status = Literal["on_track", "at_risk", "breached", "met"]
-Announcement = Literal["at_risk", "breached", "met"]
+Status = ClockStatus
 
 # A later milestone implies the earlier ones: rule D5, a valid check-in stops the
 # response and the arrival clocks; a resolution (on site or remote) stops them all.

@@ -38,11 +38,10 @@ from typing import Any, Literal
 
 from weibao.shared.errors import Rejected, require
 from weibao.shared.public.contracts import MONDAY_TO_FRIDAY
-from weibao.shared.public.dispatch import PRIORITIES, Phase, Priority
+from weibao.shared.public.dispatch import PRIORITIES, CalendarKind, ClockKind, Phase, Priority
 
-CalendarKind = Literal["clock", "working"]
 ServiceHours = tuple[time, time]
-Kind = Literal["respond", "arrive", "resolve"]  # a deadline clock (deadlines.py counts them)
+Kind = ClockKind  # a deadline clock (deadlines.py counts them)
 
 # rule C20: 9:00-18:00 in the servicing office's local time, unless the agreement says otherwise
 DEFAULT_SERVICE_HOURS: ServiceHours = (time(9), time(18))

@@ -30,6 +30,8 @@ from weibao.shared.public.dispatch import (
     Phase,
     Priority,
     ResponseKind,
+    Stage,
+    TicketAction,
     TimeFlag,
     TimeSource,
     WorkKind,
@@ -573,16 +575,14 @@ Event = (TicketOpened | ResolvedRemotely | VisitRequested | VisitAssigned | Visi
          | CoverageFound | Reclassified | Responded | DeskWorkLogged | dl.DeadlineAtRisk
          | dl.DeadlineBreached | dl.DeadlineMet)
 
-Status = Literal["none", "triage", "resolved", "awaiting_assignment", "assigned", "accepted", "on_site",
-                 "checked_out", "completed"]
+Status = Literal["none"] | Stage  # none: not opened yet
 # Nothing is pending on these: no clock runs, no plan includes them, the lists call them closed.
 CLOSED: frozenset[Status] = frozenset({"resolved", "completed"})
 OPEN: frozenset[Status] = frozenset({"triage", "awaiting_assignment", "assigned", "accepted", "on_site",
                                      "checked_out"})
 
 # What someone may ask of a request next, named as the API's actions.
-Action = Literal["escalate", "resolve_remotely", "assign", "accept", "decline", "report", "complete", "wait",
-                 "resume", "find_coverage", "reclassify", "respond", "desk_work"]
+Action = TicketAction
 # The state machine: the statuses in which each action may be taken (evolve says where
 # each event leads). `decide` refuses an action in any other status, unless the action's
 # effect already holds (`_already_holds`, issue 13 "idempotent by state": the same

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal
 
 from geopy.distance import geodesic  # type: ignore[import-untyped]
 
 from weibao.shared.errors import Rejected
+from weibao.shared.public.dispatch import TravelMode
 
-Mode = Literal["road", "rail", "air"]
+Mode = TravelMode
 Position = tuple[float, float]  # (latitude, longitude), WGS-84 degrees
 
 

@@ -18,7 +18,7 @@ from weibao.shared.clock import CHINA
 expect = pytest.importorskip("playwright.sync_api").expect
 
 
-def test_the_auditor_finds_an_invoice_by_its_printed_number(
+def test_b8_the_auditor_finds_an_issued_invoice_by_its_printed_number(
         new_context: Callable[..., Any], api: Callable[[str], Api]) -> None:
     open_request(api("li"), "T-NUM-1", "打印服务停止", technician_id="near")
     technician = api("wang")

@@ -1,4 +1,4 @@
-"""The phone in a machine room (issue 16, item 9): a link that opens the phone's map app
+"""The phone in a machine room (rule D5; issue 16, item 9): a link that opens the phone's map app
 at the site (a geo: URI, RFC 5870), and notices that never lie over a form being filled
 in: they take their own room below the visits, which shrink instead."""
 

@@ -60,7 +60,7 @@ async def test_invoices_of_one_visit_are_listed_by_its_period(gateway: Gateway) 
         month = await qian.get("/api/v1/invoices", params={"period": "2026-06", "status": "draft"})
         assert [i["invoice_id"] for i in month.json()["items"]] == [listed[0]["invoice_id"]]
 
-        # Found by its printed number, as an auditor types it off the paper (any case).
+        # B8: an issued invoice has its number; found by it, as an auditor types it off the paper (any case).
         invoice_id = listed[0]["invoice_id"]
         await post(qian, f"/invoices/{invoice_id}/issue", {})
         number = (await qian.get(f"/api/v1/invoices/{invoice_id}")).json()["number"]

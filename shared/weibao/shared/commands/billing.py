@@ -113,7 +113,7 @@ MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 # gateway's query parameter is bound by the same pattern and length (issue 14).
 PERIOD = rf"^(\d{{4}}-(0[1-9]|1[0-2])|visit:{ID_PATTERN.removeprefix('^').removesuffix('$')})$"
 PERIOD_MAX = 250
-# An invoice's printed number (`INV-2026-000001`, B7's gap-free series), as typed by an
+# An invoice's printed number (`INV-2026-000001`, the gap-free series an issued invoice gets, B8), as typed by an
 # auditor: letters, digits and hyphens; compared in capitals.
 INVOICE_NUMBER = r"^[A-Za-z0-9-]+$"
 INVOICE_NUMBER_MAX = 40

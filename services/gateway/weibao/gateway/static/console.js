@@ -1776,7 +1776,7 @@ async function issueInvoice(id) {
   const issued = await command(`/invoices/${encodeURIComponent(id)}/issue`, {});
   if (issued) {
     await openInvoice(id);
-    // by the number it now has (B7), the one the customer will quote
+    // by the number it now has (issued: B8), the one the customer will quote
     notice(t("invoices.issued", { id: state.invoice?.invoice_id === id && state.invoice.number ? state.invoice.number : id }));
   }
 }
